@@ -1,0 +1,30 @@
+# Two entry points for a new user: `make demo` (the main job) and `make test`.
+# Each creates .venv on first use and reuses it afterwards.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install demo test test-all lint bench
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/routeplan solve examples/tasks/demo_batch.yaml --goal minimize_cost --budget 10
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m ''
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
