@@ -1,0 +1,46 @@
+"""routeplan's exceptions. Library code raises; only the CLI turns them into exit codes.
+
+    RouteplanError              base
+    +-- InputError              a user's file or option is wrong: one line, exit status 2
+    |                           (file, record/field, what was expected)
+    +-- InfeasibleError         the limits admit no plan; carries the diagnosis (exit 2)
+    +-- BudgetExhausted         the executor cannot afford the next call (not a failure)
+    +-- ProviderError           a provider call failed (carries the task and model)
+"""
+
+from __future__ import annotations
+
+
+class RouteplanError(Exception):
+    """Base of routeplan's errors."""
+
+
+class InputError(RouteplanError, ValueError):
+    """Bad input from the user. The message is one line: where, which field, what was expected."""
+
+    def __init__(self, message: str, *, file: str | None = None) -> None:
+        self.file = file
+        super().__init__(f"{file}: {message}" if file else message)
+
+
+class InfeasibleError(RouteplanError):
+    """No plan satisfies the limits; ``diagnosis`` says why and what would fix it."""
+
+    def __init__(self, message: str, diagnosis: object | None = None) -> None:
+        self.diagnosis = diagnosis
+        super().__init__(message)
+
+
+class BudgetExhausted(RouteplanError):
+    """The remaining budget cannot cover a call's worst case."""
+
+
+class ProviderError(RouteplanError):
+    """A provider call failed."""
+
+    def __init__(self, message: str, *, task_id: str | None = None, model: str | None = None,
+                 transient: bool = False) -> None:
+        self.task_id = task_id
+        self.model = model
+        self.transient = transient
+        super().__init__(message)

@@ -1,0 +1,165 @@
+"""The plan: the versioned contract between ``solve``, ``run``, ``sweep`` and the pipeline.
+
+A plan is self-contained: it carries every task's messages and ``max_tokens`` and a
+snapshot of the catalog entries it used (prices with their source, speed profile), so the
+executor needs nothing else. Schema changes bump ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from planner.errors import InputError
+
+SCHEMA_VERSION = "1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSnapshot(_Model):
+    """A catalog offering as the plan used it. ``name`` is the offering id used in assignments
+    (the litellm model id, with ``@batch`` appended for a batch offering)."""
+
+    name: str
+    litellm_model: str
+    provider: str
+    mode: Literal["realtime", "batch"] = "realtime"
+    input_cost_per_token: float
+    output_cost_per_token: float
+    price_source: str
+    ttft_s: float
+    output_tokens_per_s: float
+    verbosity: float = 1.0
+    batch_window_s: float | None = None
+    concurrency: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    api_base: str | None = None
+
+
+class Fallback(_Model):
+    """Another feasible offering for the task, ranked by the plan's goal (best first)."""
+
+    model: str
+    projected_cost_usd: float
+    projected_latency_s: float
+    projected_quality: float
+
+
+class Assignment(_Model):
+    task_id: str
+    model: str
+    type: str
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    priority: float = 1.0
+    max_latency_s: float | None = None
+    projected_input_tokens: int
+    projected_output_tokens: int
+    projected_cost_usd: float
+    projected_latency_s: float
+    projected_quality: float
+    worst_case_cost_usd: float = Field(description="input tokens + max_tokens at this model's prices")
+    fallbacks: list[Fallback] = Field(default_factory=list)
+
+
+class QueuedTask(_Model):
+    task_id: str
+    type: str
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    priority: float = 1.0
+    reason: str
+
+
+class Limits(_Model):
+    budget_usd: float | None = None
+    deadline_s: float | None = None
+    max_latency_s: float | None = None
+    min_quality: float | None = None
+    avg_quality: float | None = None
+    weights: dict[str, float] = Field(default_factory=lambda: {"cost": 0.4, "quality": 0.4, "speed": 0.2})
+    allow_queue: bool = False
+
+
+class BindingLimit(_Model):
+    """A limit with its use: ``binding`` when slack is (near) zero."""
+
+    name: str
+    limit: float
+    used: float
+    slack: float
+    binding: bool
+
+
+class Totals(_Model):
+    n_tasks: int
+    n_assigned: int
+    n_queued: int
+    projected_cost_usd: float
+    projected_worst_case_cost_usd: float
+    makespan_s: float
+    mean_latency_s: float
+    mean_quality: float
+
+
+class SolverInfo(_Model):
+    name: str
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    wall_time_s: float
+    budget_shadow_price: float | None = None
+    stats: dict[str, Any] = Field(default_factory=dict)
+
+
+class Plan(_Model):
+    schema_version: str = SCHEMA_VERSION
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    tasks_file: str | None = None
+    catalog: str
+    goal: str
+    limits: Limits
+    models: list[ModelSnapshot]
+    assignments: list[Assignment]
+    queued: list[QueuedTask] = Field(default_factory=list)
+    totals: Totals
+    solver: SolverInfo
+    binding_limits: list[BindingLimit] = Field(default_factory=list)
+
+    def model_by_name(self) -> dict[str, ModelSnapshot]:
+        return {m.name: m for m in self.models}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.model_dump_json(indent=1))
+        tmp.replace(path)  # never leave a half-written plan behind
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise InputError("no such file", file=str(path)) from None
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            raise InputError(f"{loc}: {err['msg']} (not a routeplan plan, schema {SCHEMA_VERSION})",
+                             file=str(path)) from None
