@@ -1,0 +1,298 @@
+"""HiGHS through highspy: the matrix is built with numpy and scipy.sparse, no Python loop per variable.
+
+Columns: x for every feasible pair (tasks ``ti``, models ``mj``, shape (n_pairs,)), then
+the continuous extras a spec needs (makespan T, capacity factor alpha, share factor beta).
+Rows are stacked family by family in COO form and passed once with ``passModel``. Queuing
+needs no variable of its own: the assignment row becomes ``0 <= sum_j x[i, j] <= 1``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from solvers.backends._spec import (
+    ModelSpec,
+    Objective,
+    StageResult,
+    assignment_from_matrix,
+    makespan_rhs,
+    served_rhs,
+)
+from solvers.backends._staging import solve_staged
+from solvers.diagnose import capacity_scale, diagnose, share_scale
+from solvers.errors import ProblemError
+from solvers.options import Options
+from solvers.problem import Goal, Problem
+from solvers.solution import Solution, Status
+
+INF = highspy.kHighsInf
+_MS = highspy.HighsModelStatus
+
+#: native status -> (status when a plan exists, status without one)
+STATUS_TABLE: dict[highspy.HighsModelStatus, tuple[Status, Status]] = {
+    _MS.kOptimal: (Status.OPTIMAL, Status.ERROR),
+    _MS.kInfeasible: (Status.INFEASIBLE, Status.INFEASIBLE),
+    _MS.kUnboundedOrInfeasible: (Status.INFEASIBLE, Status.INFEASIBLE),
+    _MS.kTimeLimit: (Status.TIME_LIMIT_FEASIBLE, Status.TIME_LIMIT_NO_PLAN),
+    _MS.kIterationLimit: (Status.FEASIBLE, Status.ERROR),
+    _MS.kSolutionLimit: (Status.FEASIBLE, Status.ERROR),
+    _MS.kInterrupt: (Status.FEASIBLE, Status.ERROR),
+    _MS.kHighsInterrupt: (Status.FEASIBLE, Status.ERROR),
+    _MS.kObjectiveBound: (Status.FEASIBLE, Status.ERROR),
+    _MS.kObjectiveTarget: (Status.FEASIBLE, Status.ERROR),
+    _MS.kMemoryLimit: (Status.FEASIBLE, Status.ERROR),
+}
+
+
+@dataclass
+class _Rows:
+    """Constraint rows in COO form over the global column index."""
+
+    rows: list[NDArray[np.int64]] = field(default_factory=list)
+    cols: list[NDArray[np.int64]] = field(default_factory=list)
+    vals: list[NDArray[np.float64]] = field(default_factory=list)
+    lower: list[NDArray[np.float64]] = field(default_factory=list)
+    upper: list[NDArray[np.float64]] = field(default_factory=list)
+    n: int = 0
+
+    def add(self, r: NDArray[np.int64], c: NDArray[np.int64], v: NDArray[np.float64],
+            lo: NDArray[np.float64] | float, hi: NDArray[np.float64] | float, count: int) -> int:
+        """Add ``count`` rows (local row ids ``r``); returns the first global row id."""
+        first = self.n
+        self.rows.append(np.asarray(r, dtype=np.int64) + first)
+        self.cols.append(np.asarray(c, dtype=np.int64))
+        self.vals.append(np.asarray(v, dtype=np.float64))
+        self.lower.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)))
+        self.upper.append(np.broadcast_to(np.asarray(hi, dtype=np.float64), (count,)))
+        self.n += count
+        return first
+
+
+class HighsSpecSolver:
+    """Builds and solves one HiGHS model per :class:`ModelSpec` of a fixed problem."""
+
+    name = "highs"
+
+    def __init__(self, problem: Problem, options: Options) -> None:
+        self.p = problem
+        self.options = options
+        self.ti, self.mj = (a.astype(np.int64) for a in np.nonzero(problem.feasible_mask))
+        _apply_options(highspy.Highs(), options, None)  # reject unknown native options up front
+
+    # -------------------------------------------------------------- model
+    def _build(self, spec: ModelSpec) -> tuple[highspy.HighsLp, int | None, dict[str, int]]:
+        p, ti, mj = self.p, self.ti, self.mj
+        n_pairs = ti.size
+        pair = np.arange(n_pairs)
+        goal = Goal(p.goal)
+        extra: dict[str, int] = {}
+        ncol = n_pairs
+        if goal is Goal.MINIMIZE_LATENCY and spec.objective in (Objective.GOAL, Objective.TOTAL_LATENCY):
+            extra["T"], ncol = ncol, ncol + 1
+        if spec.objective is Objective.CAPACITY_SCALE:
+            extra["alpha"], ncol = ncol, ncol + 1
+        if spec.objective is Objective.SHARE_SCALE:
+            extra["beta"], ncol = ncol, ncol + 1
+        rows = _Rows()
+
+        # every task on exactly one model (at most one when queuing is allowed)
+        rows.add(ti, pair, np.ones(n_pairs), 0.0 if p.allow_queue else 1.0, 1.0, p.n_tasks)
+        # budget: total cost of the plan within the budget
+        budget_row = None
+        if spec.budget and p.budget is not None:
+            assert p.cost is not None
+            budget_row = rows.add(np.zeros(n_pairs, np.int64), pair, p.cost[ti, mj], -INF, p.budget, 1)
+        # quality floor: sum (quality - floor) over served tasks >= 0
+        if spec.quality_floor and p.min_avg_quality is not None:
+            assert p.quality is not None
+            rows.add(np.zeros(n_pairs, np.int64), pair, p.quality[ti, mj] - p.min_avg_quality, 0.0, INF, 1)
+        # capacities: each model's load within its limit (times alpha when that is the objective)
+        for cap in p.capacity_rows():
+            finite = np.flatnonzero(np.isfinite(cap.limit))
+            local = np.full(p.n_models, -1)
+            local[finite] = np.arange(finite.size)
+            keep = local[mj] >= 0
+            r, c, v = local[mj[keep]], pair[keep], cap.load[ti[keep], mj[keep]]
+            if "alpha" in extra:
+                r = np.concatenate([r, np.arange(finite.size)])
+                c = np.concatenate([c, np.full(finite.size, extra["alpha"])])
+                v = np.concatenate([v, -cap.limit[finite]])
+                rows.add(r, c, v, -INF, 0.0, finite.size)
+            else:
+                rows.add(r, c, v, -INF, cap.limit[finite], finite.size)
+        # share caps: at most floor(share * N) tasks per model (beta * share * N when scaled)
+        if p.share_limits is not None:
+            assert p.share_cap is not None
+            if "beta" in extra:
+                r = np.concatenate([mj, np.arange(p.n_models)])
+                c = np.concatenate([pair, np.full(p.n_models, extra["beta"])])
+                v = np.concatenate([np.ones(n_pairs), -p.share_cap * p.n_tasks])
+                rows.add(r, c, v, -INF, 0.0, p.n_models)
+            else:
+                rows.add(mj, pair, np.ones(n_pairs), -INF, p.share_limits.astype(float), p.n_models)
+        # makespan: T covers every task's latency and every model's latency / concurrency
+        if "T" in extra:
+            assert p.latency is not None
+            lat = p.latency[ti, mj]
+            rows.add(np.concatenate([ti, np.arange(p.n_tasks)]),
+                     np.concatenate([pair, np.full(p.n_tasks, extra["T"])]),
+                     np.concatenate([lat, -np.ones(p.n_tasks)]), -INF, 0.0, p.n_tasks)
+            conc = p.makespan_concurrency
+            finite = np.flatnonzero(np.isfinite(conc))
+            if finite.size:
+                local = np.full(p.n_models, -1)
+                local[finite] = np.arange(finite.size)
+                keep = local[mj] >= 0
+                rows.add(np.concatenate([local[mj[keep]], np.arange(finite.size)]),
+                         np.concatenate([pair[keep], np.full(finite.size, extra["T"])]),
+                         np.concatenate([lat[keep] / conc[mj[keep]], -np.ones(finite.size)]),
+                         -INF, 0.0, finite.size)
+        # lexicographic fix: serve at least the weight the queuing stage achieved
+        if spec.served_at_least is not None:
+            w = p.priority_weights[ti]
+            rows.add(np.zeros(n_pairs, np.int64), pair, w, served_rhs(p, spec.served_at_least), INF, 1)
+
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = ncol, rows.n
+        lp.col_cost_ = self._objective(spec, ncol, extra)
+        lower, upper = np.zeros(ncol), np.ones(ncol)
+        for name in ("alpha", "beta"):
+            if name in extra:
+                upper[extra[name]] = INF
+        if "T" in extra:
+            upper[extra["T"]] = (makespan_rhs(p, spec.makespan_at_most)
+                                 if spec.makespan_at_most is not None else INF)
+        lp.col_lower_, lp.col_upper_ = lower, upper
+        lp.row_lower_ = np.concatenate(rows.lower) if rows.n else np.zeros(0)
+        lp.row_upper_ = np.concatenate(rows.upper) if rows.n else np.zeros(0)
+        a = sp.csc_matrix(
+            (np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))),
+            shape=(rows.n, ncol),
+        )
+        a.sum_duplicates()
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = ncol, rows.n
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data
+        integrality = np.full(ncol, highspy.HighsVarType.kContinuous)
+        integrality[:n_pairs] = highspy.HighsVarType.kInteger
+        lp.integrality_ = list(integrality)
+        lp.sense_ = highspy.ObjSense.kMaximize if spec.maximize(p) else highspy.ObjSense.kMinimize
+        return lp, budget_row, extra
+
+    def _objective(self, spec: ModelSpec, ncol: int, extra: dict[str, int]) -> NDArray[np.float64]:
+        p, ti, mj = self.p, self.ti, self.mj
+        c = np.zeros(ncol)
+        n_pairs = ti.size
+        obj = spec.objective
+        if obj is Objective.SERVED:
+            c[:n_pairs] = p.priority_weights[ti]
+        elif obj is Objective.GOAL and "T" in extra:
+            c[extra["T"]] = 1.0
+        elif obj is Objective.GOAL:
+            c[:n_pairs] = p.objective_matrix[ti, mj]
+        elif obj is Objective.TOTAL_LATENCY:
+            assert p.latency is not None
+            c[:n_pairs] = p.latency[ti, mj]
+        elif obj is Objective.COST:
+            assert p.cost is not None
+            c[:n_pairs] = p.cost[ti, mj]
+        elif obj is Objective.QUALITY_SUM:
+            assert p.quality is not None
+            c[:n_pairs] = p.quality[ti, mj]
+        elif obj is Objective.CAPACITY_SCALE:
+            c[extra["alpha"]] = 1.0
+        elif obj is Objective.SHARE_SCALE:
+            c[extra["beta"]] = 1.0
+        return c
+
+    def _hint_vector(self, hint: NDArray[np.int64], ncol: int, extra: dict[str, int]) -> NDArray[np.float64]:
+        p = self.p
+        v = np.zeros(ncol)
+        v[: self.ti.size] = (hint[self.ti] == self.mj).astype(float)
+        if "T" in extra:
+            v[extra["T"]] = p.makespan(hint)
+        if "alpha" in extra:
+            v[extra["alpha"]] = capacity_scale(p, hint)
+        if "beta" in extra and p.share_cap is not None:
+            v[extra["beta"]] = share_scale(p, hint)
+        return v
+
+    # -------------------------------------------------------------- solve
+    def solve_spec(self, spec: ModelSpec, time_limit_s: float | None,
+                   hint: NDArray[np.int64] | None) -> StageResult:
+        start = time.perf_counter()
+        lp, budget_row, extra = self._build(spec)
+        h = highspy.Highs()
+        _apply_options(h, self.options, time_limit_s)
+        h.passModel(lp)
+        if hint is not None:
+            sol = highspy.HighsSolution()
+            sol.col_value = list(self._hint_vector(hint, lp.num_col_, extra))
+            h.setSolution(sol)
+        h.run()
+        native = h.getModelStatus()
+        info = h.getInfo()
+        has_plan = info.primal_solution_status == highspy.kSolutionStatusFeasible
+        with_plan, without = STATUS_TABLE.get(native, (Status.ERROR, Status.ERROR))
+        status = with_plan if has_plan else without
+        stats = {"native_status": h.modelStatusToString(native), "nodes": int(info.mip_node_count),
+                 "rows": lp.num_row_, "cols": lp.num_col_}
+        if not status.has_plan:
+            msg = "" if status is not Status.ERROR else f"HiGHS ended {stats['native_status']}"
+            return StageResult(status, wall_time_s=time.perf_counter() - start, message=msg, stats=stats)
+        x = np.asarray(h.getSolution().col_value)
+        plan = assignment_from_matrix(self.ti, self.mj, x[: self.ti.size], self.p.n_tasks)
+        budget_dual = None
+        if spec.want_budget_dual and budget_row is not None:
+            budget_dual = _lp_budget_dual(h, lp, budget_row)
+        return StageResult(status, plan, float(info.objective_function_value), float(info.mip_dual_bound),
+                           budget_dual, time.perf_counter() - start, stats=stats)
+
+
+def _lp_budget_dual(h: highspy.Highs, lp: highspy.HighsLp, budget_row: int) -> float | None:
+    """d(objective)/d(budget) of the LP relaxation: drop integrality, resolve, read the row dual."""
+    h.changeColsIntegrality(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32),
+                            np.full(lp.num_col_, highspy.HighsVarType.kContinuous))
+    h.run()
+    if h.getModelStatus() != _MS.kOptimal:
+        return None
+    # HiGHS reports duals with the sign of d(objective)/d(rhs) for both senses
+    return float(h.getSolution().row_dual[budget_row])
+
+
+_scheduler_threads: dict[str, int] = {}
+
+
+def _apply_options(h: highspy.Highs, options: Options, time_limit_s: float | None) -> None:
+    """Map Options to HiGHS options; an unknown native option name raises ProblemError."""
+    settings: dict[str, object] = {"output_flag": bool(options.verbose), "mip_rel_gap": options.rel_gap}
+    if time_limit_s is not None:
+        settings["time_limit"] = float(time_limit_s)
+    if options.threads is not None:
+        settings["threads"] = int(options.threads)
+        # HiGHS keeps one process-wide scheduler; a different thread count needs a fresh one
+        if _scheduler_threads.get("n") != options.threads:
+            highspy.Highs.resetGlobalScheduler(True)
+            _scheduler_threads["n"] = int(options.threads)
+    settings.update(options.native)
+    for name, value in settings.items():
+        if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+            raise ProblemError(f"native.{name}: HiGHS rejects option {name}={value!r}")
+
+
+def spec_solver(problem: Problem, options: Options) -> HighsSpecSolver:
+    return HighsSpecSolver(problem, options)
+
+
+def solve(problem: Problem, options: Options) -> Solution:
+    """Solve ``problem`` with HiGHS; see :mod:`solvers.backends._staging` for the stages."""
+    solver = HighsSpecSolver(problem, options)
+    return solve_staged(problem, options, solver, diagnose, {"native_options": dict(options.native)})
