@@ -21,6 +21,7 @@ app = typer.Typer(
 
 # one module per command group; each adds its commands to `app`
 COMMAND_MODULES: list[str] = [
+    "pipeline",
 ]
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,212 @@
+"""Run a checked pipeline: steps in dependency order, results addressable by step id.
+
+Each step's parameters are rendered against the inputs and the earlier results, checked
+against its action's parameter model, and run. Every step draws on the pipeline's one
+budget. When a step fails, the steps before it keep their results and spend: the runner
+writes ``results.json`` and the report (with the failure) before the error reaches the
+user.
+
+Output folder (``--out``)::
+
+    report.md           the markdown report (also printed)
+    results.json        every step's result, the budget ledger and step timings
+    steps/<step_id>/    each executed step's plan.json and the executor's ledger and report
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from planner.errors import InfeasibleError, InputError
+from planner.pipeline import templating
+from planner.pipeline.budget import PipelineBudget
+from planner.pipeline.tools import ReportParams
+from planner.pipeline.validate import CheckedPipeline, param_error
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out_dir: Path
+    live: bool = False
+    seed: int = 0
+    catalog_path: str | None = None
+    solver: str = "auto"
+
+
+@dataclass
+class StepRecord:
+    step_id: str
+    tool: str
+    action: str
+    status: str  # done | failed
+    wall_s: float
+    error: str | None = None
+
+
+@dataclass
+class PipelineRun:
+    """The state of one run: inputs, the shared budget, results and per-step records."""
+
+    checked: CheckedPipeline
+    inputs: dict[str, Any]
+    options: RunOptions
+    budget: PipelineBudget
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: list[StepRecord] = field(default_factory=list)
+    started_s: float = field(default_factory=time.perf_counter)
+    report_path: Path | None = None
+    report_markdown: str | None = None
+    _catalog: Any = None
+
+    @property
+    def failed(self) -> StepRecord | None:
+        return next((r for r in self.records if r.status == "failed"), None)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started_s
+
+    @property
+    def simulated(self) -> bool:
+        return not self.options.live
+
+    def catalog(self) -> Any:
+        """The model catalog, loaded once per run (``--catalog`` or the default)."""
+        if self._catalog is None:
+            from planner import catalog
+
+            self._catalog = (catalog.load_catalog(self.options.catalog_path)
+                             if self.options.catalog_path else catalog.load_catalog())
+        return self._catalog
+
+    def context(self) -> dict[str, Any]:
+        """What templates see: inputs by name, earlier results by step id."""
+        p = self.checked.pipeline
+        return {**self.inputs, **self.results, "inputs": dict(self.inputs),
+                "pipeline": {"id": p.id, "name": p.name or p.id}}
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What an action gets besides its parameters."""
+
+    step_id: str
+    run: PipelineRun
+    out_dir: Path  # the step's own folder under the run's output folder
+
+    @property
+    def remaining_usd(self) -> float:
+        return self.run.budget.remaining_usd
+
+
+def pipeline_budget(checked: CheckedPipeline, inputs: dict[str, Any]) -> float:
+    """The pipeline's shared budget in USD (its ``budget:`` rendered against the inputs)."""
+    p = checked.pipeline
+    raw = templating.render(p.budget, {**inputs, "inputs": inputs}, step_id="(pipeline)",
+                            path="budget") if p.budget is not None else None
+    if raw is None:
+        raise InputError("budget: the pipeline declares no budget (e.g. budget: "
+                         "\"{{ task_budget }}\")", file=p.source)
+    try:
+        budget_usd = float(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"budget: expected dollars, got {raw!r}", file=p.source) from None
+    if not budget_usd > 0:
+        raise InputError(f"budget: ${budget_usd:g} cannot pay for any step; give a budget > 0",
+                         file=p.source)
+    return budget_usd
+
+
+def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunOptions,
+                 ) -> PipelineRun:
+    """Run every step in order; on a step's error, save what was done and re-raise it."""
+    run = PipelineRun(checked, inputs, options, PipelineBudget(pipeline_budget(checked, inputs)))
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = checked.pipeline
+    for step_id in checked.order:
+        step = pipeline.step(step_id)
+        action = checked.actions[step_id]
+        t0 = time.perf_counter()
+        try:
+            rendered = templating.render(step.parameters, run.context(), step_id=step_id)
+            try:
+                params = action.params.model_validate(rendered)
+            except ValidationError as exc:
+                raise InputError(f"step {step_id}: {param_error('parameters', exc)}") from None
+            step_dir = options.out_dir / "steps" / step_id
+            result = action.run(params, StepContext(step_id, run, step_dir))
+        except BaseException as exc:
+            err = _naming_step(step_id, exc)
+            run.records.append(StepRecord(step_id, action.tool, action.name, "failed",
+                                          time.perf_counter() - t0, str(err)))
+            _save_after_failure(run)
+            if err is exc:
+                raise
+            raise err from None
+        run.results[step_id] = result
+        run.records.append(StepRecord(step_id, action.tool, action.name, "done",
+                                      time.perf_counter() - t0))
+    write_results(run)
+    return run
+
+
+def _naming_step(step_id: str, exc: BaseException) -> BaseException:
+    """The user's error with the step named first (the one line the CLI prints)."""
+    if str(exc).startswith(f"step {step_id}:"):
+        return exc
+    if isinstance(exc, InputError):
+        return InputError(f"step {step_id}: {exc}")
+    if isinstance(exc, InfeasibleError):
+        return InfeasibleError(f"step {step_id}: {exc}", diagnosis=exc.diagnosis)
+    return exc
+
+
+def _save_after_failure(run: PipelineRun) -> None:
+    """Keep the spend and results so far: results.json and the report, marked failed."""
+    from planner.pipeline.report import write_report
+
+    write_results(run)
+    report_step = next((s for s in run.checked.pipeline.steps
+                        if run.checked.actions[s.id].name == "generate"
+                        and run.checked.actions[s.id].tool == "report-generator"), None)
+    params = ReportParams()
+    if report_step is not None:
+        # the report must still be written: a report step that cannot render gets defaults
+        with contextlib.suppress(InputError, ValidationError):
+            params = ReportParams.model_validate(
+                templating.render(report_step.parameters, run.context(), step_id=report_step.id))
+    try:
+        write_report(params, StepContext(report_step.id if report_step else "report", run,
+                                         run.options.out_dir))
+    except Exception as exc:  # never mask the step's own error, but do not hide this one
+        sys.stderr.write(f"warning: the report could not be written: {exc}\n")
+
+
+def write_results(run: PipelineRun) -> Path:
+    """``results.json``: inputs, budget ledger, step records and results (atomic write)."""
+    path = run.options.out_dir / "results.json"
+    data = {
+        "pipeline": run.checked.pipeline.id,
+        "simulated": run.simulated,
+        "inputs": run.inputs,
+        "budget": {
+            "initial_usd": run.budget.initial_usd,
+            "spent_usd": run.budget.spent_usd,
+            "remaining_usd": run.budget.remaining_usd,
+            "steps": [vars(s) for s in run.budget.steps],
+        },
+        "steps": [vars(r) for r in run.records],
+        "results": run.results,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,165 @@
+"""The tools a pipeline step can name, their actions, parameters and result fields.
+
+    multi-model-routing.route           per-task ranked recommendations from a solved plan
+    multi-model-routing.optimize_batch  one batch solved as a plan and executed
+    llm.generate_text                   one prompt run on a given model through the executor
+    report-generator.generate           the pipeline's markdown report
+
+A bare ``action:`` with no ``tool:`` names an action of the ``llm`` or ``report-generator``
+tool (``generate_text``, ``generate_report``). Parameters are pydantic models checked after
+the templates are rendered; the declared ``outputs`` let ``validate`` reject a template
+reading a field a step never returns, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from planner.pipeline.runner import StepContext
+
+PRIORITY_GOALS = {
+    "cost": "minimize_cost",
+    "speed": "minimize_latency",
+    "quality": "maximize_quality",
+    "balanced": "balanced",
+}
+GOALS = tuple(PRIORITY_GOALS.values())
+
+TaskItem = str | dict[str, Any]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RouteConstraints(_Params):
+    total_budget: float | None = Field(default=None, gt=0, description="USD for the routed tasks")
+    max_latency: float | None = Field(default=None, gt=0, description="seconds per task")
+    min_quality: float | None = Field(default=None, ge=0, le=1, description="per-task floor")
+    max_cost_per_task: float | None = Field(default=None, gt=0, description="USD per task")
+
+
+class RouteParams(_Params):
+    request: str | None = None
+    tasks: list[TaskItem] = Field(min_length=1)
+    task_type: str | None = Field(default=None, description="type of tasks given as bare prompts")
+    routing_strategy: Literal["cost", "speed", "quality", "balanced",
+                              "minimize_cost", "minimize_latency", "maximize_quality"] = "balanced"
+    constraints: RouteConstraints = Field(default_factory=RouteConstraints)
+    top_k: int = Field(default=3, ge=1, description="ranked recommendations kept per task")
+    solver: str = "auto"
+
+
+class BatchConstraints(_Params):
+    max_budget_per_task: float | None = Field(default=None, gt=0)
+    total_budget: float | None = Field(default=None, gt=0)
+    max_latency: float | None = Field(default=None, gt=0)
+    min_quality: float | None = Field(default=None, ge=0, le=1)
+
+
+class OptimizeBatchParams(_Params):
+    tasks: list[TaskItem] = Field(min_length=1)
+    task_type: str | None = None
+    optimization_goal: Literal["minimize_cost", "minimize_latency", "maximize_quality",
+                               "balanced"] = "minimize_cost"
+    constraints: BatchConstraints = Field(default_factory=BatchConstraints)
+    max_tokens: int | None = Field(default=None, gt=0)
+    solver: str = "auto"
+
+
+class GenerateTextParams(_Params):
+    prompt: str
+    model: str | None = Field(description="catalog model; None when its routing queued the task")
+    task_type: str = "chat"
+    system: str | None = None
+    max_tokens: int = Field(default=512, gt=0)
+    expected_output_tokens: int | None = Field(default=None, gt=0)
+    max_latency: float | None = Field(default=None, gt=0)
+
+
+class ReportParams(_Params):
+    title: str = "Model Routing Report"
+    path: str = "report.md"
+    format: Literal["markdown"] = "markdown"
+
+
+@dataclass(frozen=True)
+class Action:
+    """An action: its parameter model, the fields of its result, and the function."""
+
+    tool: str
+    name: str
+    params: type[_Params]
+    outputs: frozenset[str]
+    run: Callable[[Any, StepContext], dict[str, Any]]
+    spends: bool  # does it send calls (and so draw on the pipeline's budget)?
+
+
+def _route(p: Any, ctx: StepContext) -> dict[str, Any]:
+    from planner.pipeline.routing import route
+
+    return route(p, ctx)
+
+
+def _optimize_batch(p: Any, ctx: StepContext) -> dict[str, Any]:
+    from planner.pipeline.routing import optimize_batch
+
+    return optimize_batch(p, ctx)
+
+
+def _generate_text(p: Any, ctx: StepContext) -> dict[str, Any]:
+    from planner.pipeline.generate import generate_text
+
+    return generate_text(p, ctx)
+
+
+def _generate_report(p: Any, ctx: StepContext) -> dict[str, Any]:
+    from planner.pipeline.report import write_report
+
+    return write_report(p, ctx)
+
+
+ROUTE_OUTPUTS = frozenset({"strategy", "goal", "recommendations", "projected_cost_usd",
+                           "n_tasks", "n_queued", "plan_path", "solver"})
+BATCH_OUTPUTS = frozenset({"goal", "total_tasks", "n_done", "n_queued", "n_failed", "models_used",
+                           "projected_cost_usd", "total_cost_usd", "average_cost_per_task_usd",
+                           "results", "plan_path", "run_dir", "simulated"})
+GENERATE_OUTPUTS = frozenset({"status", "model", "result", "reason", "estimated_cost_usd",
+                              "actual_cost_usd", "latency_s", "input_tokens", "output_tokens",
+                              "quality", "run_dir", "simulated"})
+REPORT_OUTPUTS = frozenset({"path", "markdown"})
+
+_ACTIONS = [
+    Action("multi-model-routing", "route", RouteParams, ROUTE_OUTPUTS, _route, spends=False),
+    Action("multi-model-routing", "optimize_batch", OptimizeBatchParams, BATCH_OUTPUTS,
+           _optimize_batch, spends=True),
+    Action("llm", "generate_text", GenerateTextParams, GENERATE_OUTPUTS, _generate_text, spends=True),
+    Action("report-generator", "generate", ReportParams, REPORT_OUTPUTS, _generate_report,
+           spends=False),
+]
+TOOLS: dict[str, dict[str, Action]] = {}
+for _a in _ACTIONS:
+    TOOLS.setdefault(_a.tool, {})[_a.name] = _a
+BARE_ACTIONS = {"generate_text": TOOLS["llm"]["generate_text"],
+                "generate_report": TOOLS["report-generator"]["generate"]}
+
+
+def resolve(tool: str | None, action: str) -> Action:
+    """The action a step names; raises ``KeyError`` with the one-line reason."""
+    if tool is None:
+        if action in BARE_ACTIONS:
+            return BARE_ACTIONS[action]
+        known = ", ".join(sorted(BARE_ACTIONS))
+        raise KeyError(f"unknown action '{action}' without a tool (bare actions: {known}; "
+                       "or name a tool)")
+    if tool not in TOOLS:
+        raise KeyError(f"unknown tool '{tool}' (tools: {', '.join(sorted(TOOLS))})")
+    actions = TOOLS[tool]
+    if action not in actions:
+        raise KeyError(f"unknown action '{action}' for tool {tool} (actions: {', '.join(actions)})")
+    return actions[action]
