@@ -43,6 +43,10 @@ class ModelSnapshot(_Model):
     context_window: int | None = None
     max_output_tokens: int | None = None
     api_base: str | None = None
+    api_key_env: str | None = Field(
+        default=None, description="name of the env variable holding the key for api_base (never the key)")
+    extra_headers: dict[str, str] = Field(
+        default_factory=dict, description="sent with each call; ${VAR} is read from the environment at run time")
 
 
 class Fallback(_Model):
@@ -88,6 +92,8 @@ class Limits(_Model):
     avg_quality: float | None = None
     weights: dict[str, float] = Field(default_factory=lambda: {"cost": 0.4, "quality": 0.4, "speed": 0.2})
     allow_queue: bool = False
+    share_caps: dict[str, float] = Field(default_factory=dict,
+                                         description="model or offering name -> max share of the tasks")
 
 
 class BindingLimit(_Model):

@@ -1,0 +1,313 @@
+"""Model catalogs: profiles from YAML, priced from litellm's price map, expanded to offerings.
+
+A catalog file has ``models`` (one profile each, keyed by the litellm model id), optional
+``defaults`` applied to every profile, and optionally ``extends: default`` (or a path) to
+start from another catalog: its profiles are merged by id (fields given here win),
+``remove: [ids]`` drops some. Prices, context window, output limit and capabilities come
+from litellm's bundled price map unless the profile sets them.
+
+An *offering* is a model in one serving mode: ``realtime``, plus ``batch`` (named
+``<id>@batch``) where the price map has ``*_batches`` prices and the profile allows it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from planner import pricing
+from planner.errors import InputError
+from planner.plan import ModelSnapshot
+from planner.tasks import CAPABILITIES, TASK_TYPES
+
+BATCH_SUFFIX = "@batch"
+
+
+class ModelProfile(BaseModel):
+    """One model as a catalog file describes it; every number may name its source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="litellm model id, e.g. gpt-4.1-mini or bedrock/us.meta...")
+    vendor: str | None = None
+    provider: str | None = Field(None, description="default: the id's provider prefix, else the price map's")
+    ttft_s: float = Field(ge=0)
+    output_tokens_per_s: float = Field(gt=0)
+    reasoning_tokens: int = Field(0, ge=0, description="hidden reasoning tokens per call, billed as output")
+    quality: dict[str, float]
+    verbosity: float = Field(1.0, gt=0)
+    concurrency: int | None = Field(None, gt=0)
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    share_cap: float | None = Field(None, ge=0, le=1)
+    batch: bool = True
+    batch_window_s: float | None = Field(None, gt=0)
+    input_cost_per_token: float | None = Field(None, ge=0)
+    output_cost_per_token: float | None = Field(None, ge=0)
+    input_cost_per_token_batches: float | None = Field(None, ge=0)
+    output_cost_per_token_batches: float | None = Field(None, ge=0)
+    context_window: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+    capabilities: list[Literal["json", "tools", "vision"]] | None = None
+    api_base: str | None = None
+    enabled: bool = True
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("quality")
+    @classmethod
+    def _quality(cls, q: dict[str, float]) -> dict[str, float]:
+        for k, v in q.items():
+            if k != "default" and k not in TASK_TYPES:
+                raise ValueError(f"unknown task type {k!r}; expected default or one of {', '.join(TASK_TYPES)}")
+            if not 0 <= v <= 1:
+                raise ValueError(f"{k}: expected a score in [0, 1], got {v}")
+        missing = [t for t in TASK_TYPES if t not in q]
+        if missing and "default" not in q:
+            raise ValueError(f"no score for {', '.join(missing)}; give them or a 'default' score")
+        return q
+
+
+@dataclass(frozen=True)
+class Offering:
+    """A model in one serving mode, with the numbers the formulation uses."""
+
+    name: str
+    model: str
+    vendor: str
+    provider: str
+    mode: Literal["realtime", "batch"]
+    input_cost_per_token: float
+    output_cost_per_token: float
+    price_source: str
+    ttft_s: float
+    output_tokens_per_s: float
+    reasoning_tokens: int
+    verbosity: float
+    quality: Mapping[str, float]
+    capabilities: frozenset[str]
+    context_window: int | None
+    max_output_tokens: int | None
+    concurrency: int | None
+    rpm: int | None
+    tpm: int | None
+    share_cap: float | None
+    batch_window_s: float | None
+    api_base: str | None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def quality_for(self, task_type: str) -> float:
+        return float(self.quality.get(task_type, self.quality.get("default", 0.0)))
+
+    def snapshot(self) -> ModelSnapshot:
+        return ModelSnapshot(
+            name=self.name, litellm_model=self.model, provider=self.provider, mode=self.mode,
+            input_cost_per_token=self.input_cost_per_token,
+            output_cost_per_token=self.output_cost_per_token, price_source=self.price_source,
+            ttft_s=self.ttft_s, output_tokens_per_s=self.output_tokens_per_s,
+            verbosity=self.verbosity, batch_window_s=self.batch_window_s,
+            concurrency=self.concurrency, rpm=self.rpm, tpm=self.tpm,
+            context_window=self.context_window, max_output_tokens=self.max_output_tokens,
+            api_base=self.api_base,
+        )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The offerings a plan may use, in catalog order (realtime, then its batch twin)."""
+
+    name: str
+    offerings: tuple[Offering, ...]
+    profiles: tuple[ModelProfile, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [o.name for o in self.offerings]
+
+    def get(self, name: str) -> Offering:
+        for o in self.offerings:
+            if o.name == name:
+                return o
+        raise InputError(_unknown_model(name, self.names, self.name))
+
+    def select(self, models: Sequence[str]) -> Catalog:
+        """Only the named models (a bare id keeps its batch offering too)."""
+        wanted = [m.strip() for m in models if m.strip()]
+        known = set(self.names)
+        for m in wanted:
+            if m not in known:
+                raise InputError(_unknown_model(m, self.names, self.name))
+        keep = tuple(o for o in self.offerings if o.name in wanted or o.model in wanted)
+        return Catalog(self.name, keep, self.profiles)
+
+
+def _unknown_model(name: str, names: Sequence[str], where: str) -> str:
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `routeplan catalog list`"
+    return f"unknown model {name!r} in catalog {where}{hint}"
+
+
+# ---------------------------------------------------------------------- loading
+def default_catalog_path() -> Path:
+    return Path(str(resources.files("catalogs").joinpath("default.yaml")))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except FileNotFoundError:
+        raise InputError("no such catalog file", file=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("expected a catalog YAML file, got a directory", file=str(path)) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise InputError(f"{where}malformed YAML: {exc.problem}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping with a 'models' list", file=str(path))
+    extra = set(data) - {"version", "sources", "defaults", "models", "extends", "remove"}
+    if extra:
+        raise InputError(f"unknown top-level key {sorted(extra)[0]!r}; expected version, sources, "
+                         f"defaults, models, extends, remove", file=str(path))
+    return data
+
+
+def _raw_profiles(path: Path, depth: int = 0) -> dict[str, dict[str, Any]]:
+    """id -> merged raw profile dict (defaults applied), following ``extends``."""
+    if depth > 5:
+        raise InputError("extends: chain too deep (a cycle?)", file=str(path))
+    data = _read_yaml(path)
+    base: dict[str, dict[str, Any]] = {}
+    parent = data.get("extends")
+    if parent:
+        ppath = default_catalog_path() if parent == "default" else (path.parent / str(parent))
+        base = _raw_profiles(ppath, depth + 1)
+    for rid in data.get("remove") or []:
+        if rid not in base:
+            raise InputError(f"remove: {_unknown_model(str(rid), list(base), str(parent))}", file=str(path))
+        del base[rid]
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise InputError("defaults: expected a mapping of profile fields", file=str(path))
+    dsources = dict(defaults.get("sources") or {})
+    models = data.get("models") or []
+    if not isinstance(models, list):
+        raise InputError("models: expected a list of model profiles", file=str(path))
+    for idx, rec in enumerate(models):
+        if not isinstance(rec, dict) or "id" not in rec:
+            raise InputError(f"models[{idx}]: expected a mapping with an id", file=str(path))
+        mid = str(rec["id"])
+        merged = dict(base.get(mid) or {k: v for k, v in defaults.items() if k != "sources"})
+        if mid not in base:
+            merged["sources"] = dict(dsources)
+        srcs = {**merged.get("sources", {}), **(rec.get("sources") or {})}
+        merged.update({k: v for k, v in rec.items() if k != "sources"})
+        merged["sources"] = srcs
+        merged["_file"] = str(path)
+        merged["_index"] = idx
+        base[mid] = merged
+    return base
+
+
+def _apply_overrides(raw: dict[str, dict[str, Any]], overrides: Mapping[str, Any] | str | Path) -> None:
+    if isinstance(overrides, str | Path):
+        p = Path(overrides)
+        data = _read_yaml(p)
+        items = {str(m.get("id")): m for m in data.get("models") or [] if isinstance(m, dict)}
+        where = str(p)
+    else:
+        items = {k: dict(v) for k, v in overrides.items()}
+        where = "overrides"
+    for mid, fields in items.items():
+        if mid not in raw:
+            if "quality" in fields and "ttft_s" in fields:  # a whole new profile
+                raw[mid] = {**fields, "id": mid, "_file": where, "_index": 0}
+                continue
+            raise InputError(f"{where}: {_unknown_model(mid, list(raw), 'being overridden')}")
+        raw[mid].update({k: v for k, v in fields.items() if k != "id"})
+
+
+def load_catalog(path: str | Path | None = None,
+                 overrides: Mapping[str, Any] | str | Path | None = None) -> Catalog:
+    """Load a catalog (the shipped default when ``path`` is None) and price it.
+
+    ``overrides``: ``{model_id: {field: value}}`` or a YAML file with a ``models`` list,
+    merged over the catalog's profiles by id.
+    """
+    cpath = Path(path) if path is not None else default_catalog_path()
+    raw = _raw_profiles(cpath)
+    if overrides:
+        _apply_overrides(raw, overrides)
+    profiles: list[ModelProfile] = []
+    offerings: list[Offering] = []
+    for mid, rec in raw.items():
+        file, idx = rec.pop("_file", str(cpath)), rec.pop("_index", 0)
+        try:
+            prof = ModelProfile.model_validate(rec)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown field; expected one of {', '.join(ModelProfile.model_fields)}"
+            raise InputError(f"models[{idx}] (id {mid!r}): field {loc}: {msg}", file=file) from None
+        if not prof.enabled:
+            continue
+        profiles.append(prof)
+        offerings.extend(_offerings(prof, file))
+    if not offerings:
+        raise InputError("no enabled models: expected at least one", file=str(cpath))
+    name = "default" if path is None else str(path)
+    return Catalog(name, tuple(offerings), tuple(profiles))
+
+
+def _offerings(p: ModelProfile, file: str) -> list[Offering]:
+    entry = pricing.lookup(p.id)
+    if entry is None and (p.input_cost_per_token is None or p.output_cost_per_token is None):
+        close = difflib.get_close_matches(p.id, pricing.known_chat_models(), n=2, cutoff=0.6)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise InputError(f"model {p.id!r} is not in litellm's price map{hint}; set "
+                         f"input_cost_per_token and output_cost_per_token", file=file)
+    provider = p.provider or (p.id.split("/", 1)[0] if "/" in p.id else (entry.provider if entry else "custom"))
+    if p.capabilities is not None:
+        caps = frozenset(p.capabilities)
+    elif entry is not None:
+        flags = {"json": entry.supports_response_schema, "tools": entry.supports_function_calling,
+                 "vision": entry.supports_vision}
+        caps = frozenset(c for c in CAPABILITIES if flags[c])
+    else:
+        caps = frozenset()
+    overridden = p.input_cost_per_token is not None or p.output_cost_per_token is not None
+    pin = p.input_cost_per_token if p.input_cost_per_token is not None else entry.input_cost_per_token  # type: ignore[union-attr]
+    pout = p.output_cost_per_token if p.output_cost_per_token is not None else entry.output_cost_per_token  # type: ignore[union-attr]
+    src = (p.sources.get("price") or f"catalog override ({file})") if overridden else pricing.price_source(entry.key)  # type: ignore[union-attr]
+    common: dict[str, Any] = dict(
+        model=p.id, vendor=p.vendor or provider, provider=provider, ttft_s=p.ttft_s,
+        output_tokens_per_s=p.output_tokens_per_s, reasoning_tokens=p.reasoning_tokens,
+        verbosity=p.verbosity, quality=dict(p.quality), capabilities=caps,
+        context_window=p.context_window or (entry.max_input_tokens if entry else None),
+        max_output_tokens=p.max_output_tokens or (entry.max_output_tokens if entry else None),
+        share_cap=p.share_cap, api_base=p.api_base, sources=dict(p.sources),
+    )
+    out = [Offering(name=p.id, mode="realtime", input_cost_per_token=pin, output_cost_per_token=pout,
+                    price_source=src, concurrency=p.concurrency, rpm=p.rpm, tpm=p.tpm,
+                    batch_window_s=None, **common)]
+    bin_ = p.input_cost_per_token_batches if p.input_cost_per_token_batches is not None else (
+        entry.input_cost_per_token_batches if entry else None)
+    bout = p.output_cost_per_token_batches if p.output_cost_per_token_batches is not None else (
+        entry.output_cost_per_token_batches if entry else None)
+    if p.batch and bin_ is not None and bout is not None:
+        bsrc = (pricing.price_source(entry.key) + " *_batches") if entry and p.input_cost_per_token_batches is None \
+            else f"catalog override ({file})"
+        # batch APIs queue work server-side: no per-model rate limits inside the window
+        out.append(Offering(name=p.id + BATCH_SUFFIX, mode="batch", input_cost_per_token=bin_,
+                            output_cost_per_token=bout, price_source=bsrc, concurrency=None,
+                            rpm=None, tpm=None, batch_window_s=p.batch_window_s or 86400.0, **common))
+    return out

@@ -1,0 +1,286 @@
+"""Tasks x offerings -> coefficient arrays -> :class:`solvers.Problem` (DESIGN.md "The integer program").
+
+All arrays have shape (n_tasks, n_offerings) and are built with numpy, no per-pair loop:
+
+- ``in_tok``: the task's ``input_tokens`` or litellm's count for the offering's tokenizer;
+- ``visible_tok`` = expected output tokens x verbosity; ``out_tok`` = visible + the model's
+  hidden reasoning tokens (billed as output);
+- ``cost_usd`` = in_tok x price_in + out_tok x price_out; ``worst_cost_usd`` uses
+  min(max_tokens, model max output) instead of out_tok;
+- ``latency_s`` = ttft + visible / tokens_per_s (realtime) or the batch window;
+- ``quality`` = the model's score for the task type ** 4 ** (complexity - 0.5): complexity
+  0.5 keeps the benchmark score, harder tasks widen the gaps, easier ones narrow them;
+- ``feasible``: capabilities, context window (in_tok + max output <= window), projected
+  output <= min(max_tokens, model max output), allow/deny lists (ids accept fnmatch
+  patterns; providers match the litellm provider or the vendor), per-task
+  ``max_latency_s`` (or the global one), the batch deadline, ``max_cost_usd`` against the
+  *projected* cost (the executor guards the worst case at run time) and ``min_quality``.
+
+Batch offerings need an explicit deadline (``--deadline`` or a task's ``max_latency_s``) no
+shorter than their window: without one, a plan is for interactive use.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+import solvers
+from planner import tokens
+from planner.catalog import Catalog, Offering
+from planner.errors import InfeasibleError, InputError
+from planner.plan import Limits
+from planner.tasks import CAPABILITIES, TASK_TYPES, Task
+
+GOALS = tuple(g.value for g in solvers.Goal)
+DEFAULT_CONCURRENCY = 16
+CRITERIA = ("allow/deny lists", "capabilities", "context window", "max_tokens", "min_quality",
+            "max_latency_s", "batch deadline", "max_cost_usd")
+
+
+@dataclass(frozen=True)
+class Formulation:
+    """The arrays behind a :class:`solvers.Problem`, kept for building and explaining the plan."""
+
+    tasks: list[Task]
+    offerings: list[Offering]
+    goal: str
+    limits: Limits
+    in_tok: NDArray[np.float64]
+    visible_tok: NDArray[np.float64]
+    out_tok: NDArray[np.float64]
+    cost_usd: NDArray[np.float64]
+    worst_cost_usd: NDArray[np.float64]
+    latency_s: NDArray[np.float64]
+    quality: NDArray[np.float64]
+    feasible: NDArray[np.bool_]
+    excluded: dict[str, NDArray[np.bool_]]  # criterion -> (n, k) True where it excludes the pair
+    max_tokens: NDArray[np.float64]  # (n, k) the executor's cap: min(task max_tokens, model max output)
+    problem: solvers.Problem
+
+    def explain_task(self, i: int) -> str:
+        """Why task ``i`` has no feasible offering, with the least change that would give it one."""
+        return explain(self, i)
+
+
+def _validate_limits(goal: str, limits: Limits) -> None:
+    if goal not in GOALS:
+        raise InputError(f"--goal: expected one of {', '.join(GOALS)}, got {goal!r}")
+    checks = {"budget_usd": (limits.budget_usd, 0.0, None), "deadline_s": (limits.deadline_s, 0.0, None),
+              "max_latency_s": (limits.max_latency_s, 0.0, None),
+              "min_quality": (limits.min_quality, 0.0, 1.0), "avg_quality": (limits.avg_quality, 0.0, 1.0)}
+    for name, (v, lo, hi) in checks.items():
+        if v is None:
+            continue
+        if not np.isfinite(v) or v < lo or (hi is not None and v > hi) or (name.endswith("_s") and v == 0):
+            want = f"a number in [{lo:g}, {hi:g}]" if hi is not None else (
+                "a number > 0" if name.endswith("_s") else "a number >= 0")
+            raise InputError(f"limits.{name}: expected {want}, got {v!r}")
+    extra = set(limits.weights) - {"cost", "quality", "speed"}
+    if extra:
+        raise InputError(f"weights: unknown weight {sorted(extra)[0]!r}; expected cost, quality, speed")
+    if any(not np.isfinite(w) or w < 0 for w in limits.weights.values()) or sum(limits.weights.values()) <= 0:
+        raise InputError("weights: expected numbers >= 0, at least one > 0")
+
+
+def _list_mask(tasks: Sequence[Task], offerings: Sequence[Offering]) -> NDArray[np.bool_]:
+    """(n, k) True where the task's allow/deny lists exclude the offering."""
+    n, k = len(tasks), len(offerings)
+    out = np.zeros((n, k), dtype=bool)
+    ids = [(o.name, o.model) for o in offerings]
+    provs = [(o.provider.lower(), o.vendor.lower()) for o in offerings]
+
+    def match_model(pats: Sequence[str], j: int) -> bool:
+        return any(fnmatch.fnmatchcase(x, p) for p in pats for x in ids[j])
+
+    def match_prov(pats: Sequence[str], j: int) -> bool:
+        return any(p.lower() in provs[j] for p in pats)
+
+    cache: dict[tuple, NDArray[np.bool_]] = {}
+    for i, t in enumerate(tasks):
+        key = (t.allow_models, t.deny_models, t.allow_providers, t.deny_providers)
+        if key == ((), (), (), ()):
+            continue
+        if key not in cache:
+            row = np.zeros(k, dtype=bool)
+            for j in range(k):
+                row[j] = ((bool(t.allow_models) and not match_model(t.allow_models, j))
+                          or match_model(t.deny_models, j)
+                          or (bool(t.allow_providers) and not match_prov(t.allow_providers, j))
+                          or match_prov(t.deny_providers, j))
+            cache[key] = row
+        out[i] = cache[key]
+    return out
+
+
+def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cost",
+              limits: Limits | None = None, models: Sequence[str] | None = None) -> Formulation:
+    """Build the coefficient arrays and the :class:`solvers.Problem` for ``tasks`` on ``catalog``.
+
+    Raises :class:`InputError` for bad limits or model names and :class:`InfeasibleError`
+    when a task has no feasible offering and queuing is not allowed.
+    """
+    limits = limits or Limits()
+    goal = getattr(goal, "value", goal)
+    _validate_limits(goal, limits)
+    if models:
+        catalog = catalog.select(models)
+    tasks = list(tasks)
+    offs = list(catalog.offerings)
+    if not tasks:
+        raise InputError("no tasks to plan")
+    n, k = len(tasks), len(offs)
+
+    # ---- per-offering vectors, shape (k,)
+    pin = np.array([o.input_cost_per_token for o in offs])
+    pout = np.array([o.output_cost_per_token for o in offs])
+    ttft = np.array([o.ttft_s for o in offs])
+    tps = np.array([o.output_tokens_per_s for o in offs])
+    reason = np.array([o.reasoning_tokens for o in offs], dtype=np.float64)
+    verb = np.array([o.verbosity for o in offs])
+    ctx = np.array([o.context_window or np.inf for o in offs], dtype=np.float64)
+    mout = np.array([o.max_output_tokens or np.inf for o in offs], dtype=np.float64)
+    is_batch = np.array([o.mode == "batch" for o in offs])
+    window = np.array([o.batch_window_s or 0.0 for o in offs])
+    ocaps = np.array([sum(1 << b for b, c in enumerate(CAPABILITIES) if c in o.capabilities) for o in offs])
+    type_names = list(TASK_TYPES)
+    qtab = np.array([[o.quality_for(t) for o in offs] for t in type_names])  # (types, k)
+
+    # ---- per-task vectors, shape (n,)
+    def opt(values: list[float | None], default: float) -> NDArray[np.float64]:
+        return np.array([default if v is None else v for v in values], dtype=np.float64)
+
+    exp_out = np.array([t.output_tokens for t in tasks], dtype=np.float64)
+    max_tok = np.array([t.max_output_tokens for t in tasks], dtype=np.float64)
+    cplx = np.array([t.complexity for t in tasks])
+    tcaps = np.array([sum(1 << b for b, c in enumerate(CAPABILITIES) if c in t.capabilities) for t in tasks])
+    tidx = np.array([type_names.index(t.type) for t in tasks])
+    prio = np.array([t.priority for t in tasks])
+    g_lat = np.inf if limits.max_latency_s is None else limits.max_latency_s
+    max_lat = opt([t.max_latency_s for t in tasks], g_lat)
+    max_cost = opt([t.max_cost_usd for t in tasks], np.inf)
+    g_q = 0.0 if limits.min_quality is None else limits.min_quality
+    min_q = opt([t.min_quality for t in tasks], g_q)
+    deadline = np.inf if limits.deadline_s is None else limits.deadline_s
+    time_cap = np.minimum(max_lat, deadline)  # the latest a task may finish
+
+    # ---- coefficients, shape (n, k)
+    given = [t.input_tokens for t in tasks]
+    msgs = [t.chat_messages if t.input_tokens is None else None for t in tasks]
+    in_tok = tokens.count_matrix(msgs, given, [o.model for o in offs])
+    visible = exp_out[:, None] * verb[None, :]
+    out_tok = visible + reason[None, :]
+    cap_tok = np.minimum(max_tok[:, None], mout[None, :])
+    cost = in_tok * pin + out_tok * pout
+    worst = in_tok * pin + cap_tok * pout
+    latency = np.where(is_batch[None, :], window[None, :], ttft[None, :] + visible / tps[None, :])
+    gamma = 4.0 ** (cplx - 0.5)
+    quality = np.clip(qtab[tidx], 0.0, 1.0) ** gamma[:, None]
+
+    excluded = {
+        "allow/deny lists": _list_mask(tasks, offs),
+        "capabilities": (tcaps[:, None] & ~ocaps[None, :]) != 0,
+        "context window": in_tok + cap_tok > ctx[None, :],
+        "max_tokens": out_tok > cap_tok,
+        "min_quality": quality < min_q[:, None] - 1e-12,
+        "max_latency_s": latency > time_cap[:, None],
+        "batch deadline": is_batch[None, :] & ~np.isfinite(time_cap)[:, None],
+        "max_cost_usd": cost > max_cost[:, None],
+    }
+    feasible = ~np.logical_or.reduce(list(excluded.values()))
+
+    # ---- limits that span tasks
+    conc = np.array([np.inf if o.mode == "batch" else float(o.concurrency or DEFAULT_CONCURRENCY)
+                     for o in offs])
+    share = np.array([limits_share(o, limits) for o in offs])
+    capacity = load = None
+    extra: list[solvers.CapacityRow] = []
+    if limits.deadline_s is not None:
+        T = limits.deadline_s
+        load, capacity = latency, conc * T  # seconds of model time in T with `conc` parallel calls
+        rpm = np.array([np.inf if o.rpm is None or o.mode == "batch" else o.rpm * T / 60 for o in offs])
+        tpm = np.array([np.inf if o.tpm is None or o.mode == "batch" else o.tpm * T / 60 for o in offs])
+        if np.isfinite(rpm).any():
+            extra.append(solvers.CapacityRow("requests", np.ones((n, k)), rpm))
+        if np.isfinite(tpm).any():
+            extra.append(solvers.CapacityRow("tokens", in_tok + out_tok, tpm))
+
+    f = Formulation(tasks=tasks, offerings=offs, goal=goal, limits=limits, in_tok=in_tok,
+                    visible_tok=visible, out_tok=out_tok, cost_usd=cost, worst_cost_usd=worst,
+                    latency_s=latency, quality=quality, feasible=feasible, excluded=excluded,
+                    max_tokens=cap_tok, problem=None)  # type: ignore[arg-type]
+
+    empty = np.flatnonzero(~feasible.any(axis=1))
+    if empty.size and not limits.allow_queue:
+        shown = [explain(f, int(i)) for i in empty[:3]]
+        more = f" (and {empty.size - 3} more tasks)" if empty.size > 3 else ""
+        raise InfeasibleError("no model can serve " + "; ".join(shown) + more
+                              + "; relax those limits or pass --allow-queue")
+    w = limits.weights
+    problem = solvers.Problem(
+        cost=cost, quality=quality, latency=latency, feasible=feasible,
+        load=load, capacity=capacity, extra_capacities=tuple(extra),
+        budget=limits.budget_usd, min_avg_quality=limits.avg_quality,
+        share_cap=share if (share < 1).any() else None, priority=prio,
+        allow_queue=limits.allow_queue, goal=goal,
+        weights=solvers.Weights(cost=w.get("cost", 0.0), quality=w.get("quality", 0.0),
+                                speed=w.get("speed", 0.0)),
+        concurrency=conc,
+    )
+    object.__setattr__(f, "problem", problem)
+    return f
+
+
+def limits_share(o: Offering, limits: Limits) -> float:
+    """The share cap of an offering: the limits' entry for its name or model, else the catalog's."""
+    caps = getattr(limits, "share_caps", None) or {}
+    for key in (o.name, o.model):
+        if key in caps:
+            return float(caps[key])
+    return 1.0 if o.share_cap is None else float(o.share_cap)
+
+
+def explain(f: Formulation, i: int) -> str:
+    """Task ``i``'s exclusion in words: each limit that alone blocks otherwise-eligible models."""
+    t = f.tasks[i]
+    masks = {c: m[i] for c, m in f.excluded.items()}
+    names = [o.name for o in f.offerings]
+    parts: list[str] = []
+    for c, m in masks.items():
+        others = ~np.logical_or.reduce([mm for cc, mm in masks.items() if cc != c])
+        cand = np.flatnonzero(others & m)
+        if cand.size == 0:
+            continue
+        if c == "min_quality":
+            j = cand[np.argmax(f.quality[i, cand])]
+            parts.append(f"min_quality {max(t.min_quality or 0, f.limits.min_quality or 0):g} is above the best "
+                         f"score, {f.quality[i, j]:.3f} ({names[j]})")
+        elif c == "max_latency_s":
+            j = cand[np.argmin(f.latency_s[i, cand])]
+            parts.append(f"the latency limit excludes all; fastest is {names[j]} at {f.latency_s[i, j]:.2f} s")
+        elif c == "max_cost_usd":
+            j = cand[np.argmin(f.cost_usd[i, cand])]
+            parts.append(f"max_cost_usd {t.max_cost_usd:g} is below the cheapest, "
+                         f"${f.cost_usd[i, j]:.6f} ({names[j]})")
+        elif c == "capabilities":
+            parts.append(f"it needs {', '.join(t.capabilities)}, which {names[cand[0]]} and others lack")
+        elif c == "context window":
+            j = cand[np.argmax([f.offerings[x].context_window or 0 for x in cand])]
+            parts.append(f"{int(f.in_tok[i, j])} input + {int(f.max_tokens[i, j])} output tokens exceed "
+                         f"the largest context window ({names[j]}: {f.offerings[j].context_window})")
+        elif c == "max_tokens":
+            j = cand[np.argmin(f.out_tok[i, cand])]
+            parts.append(f"max_tokens {t.max_output_tokens} is below the expected output; least is "
+                         f"{int(np.ceil(f.out_tok[i, j]))} tokens ({names[j]})")
+        elif c == "batch deadline":
+            parts.append("batch models need a deadline (--deadline) no shorter than their window")
+        else:
+            parts.append("its allow/deny lists exclude every model that meets its other limits")
+    if not parts:
+        counts = ", ".join(f"{c} ({int(m.sum())} models)" for c, m in masks.items() if m.any())
+        parts.append(f"several limits together exclude every model: {counts}")
+    return f"task {t.id!r} (record {i}, {t.type}): " + "; ".join(parts)

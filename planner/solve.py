@@ -1,0 +1,274 @@
+"""From tasks and a catalog to a :class:`planner.plan.Plan`: formulate, solve, explain.
+
+    plan = make_plan(load_tasks("tasks.yaml"), load_catalog(), goal="minimize_cost",
+                     limits=Limits(budget_usd=10))
+
+An infeasible problem raises :class:`InfeasibleError` whose message says, in the user's
+terms (task ids, limits, dollars, seconds), what excludes what and the least budget or
+deadline that would make a plan exist.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import solvers
+from planner.catalog import Catalog, load_catalog
+from planner.errors import InfeasibleError, InputError, RouteplanError
+from planner.formulate import Formulation, formulate
+from planner.plan import (
+    Assignment,
+    BindingLimit,
+    Fallback,
+    Limits,
+    Plan,
+    QueuedTask,
+    SolverInfo,
+    Totals,
+)
+from planner.tasks import Task, load_tasks
+
+N_FALLBACKS = 3
+_BIND_TOL = 1e-6
+
+
+def make_plan(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | None = None,
+              goal: str = "minimize_cost", limits: Limits | None = None, solver: str = "auto",
+              time_limit_s: float | None = None, models: Sequence[str] | None = None,
+              hint: Sequence[int] | None = None) -> Plan:
+    """Plan ``tasks`` on ``catalog`` for ``goal`` under ``limits``.
+
+    tasks: Task objects or a task file; catalog: a Catalog, a catalog file, or None (default);
+    solver: a backend name (auto, highs, cpsat, cbc, fast); models: restrict the catalog;
+    hint: a starting assignment (offering index per task, -1 = queued) for backends that use one.
+    """
+    tasks_file = None
+    if isinstance(tasks, str | Path):
+        tasks_file = str(tasks)
+        tasks = load_tasks(tasks)
+    if not isinstance(catalog, Catalog):
+        catalog = load_catalog(catalog)
+    limits = limits or Limits()
+    if time_limit_s is not None and not (math.isfinite(time_limit_s) and time_limit_s > 0):
+        raise InputError(f"--time-limit: expected a number of seconds > 0, got {time_limit_s!r}")
+    f = formulate(tasks, catalog, goal=goal, limits=limits, models=models)
+    sol = _solve(f, solver, time_limit_s, hint)
+    if not sol.status.has_plan:
+        if sol.status is solvers.Status.INFEASIBLE:
+            raise InfeasibleError(describe_infeasible(f, sol.diagnosis), sol.diagnosis)
+        if sol.status is solvers.Status.TIME_LIMIT_NO_PLAN:
+            raise RouteplanError(f"solver {sol.backend} hit the time limit before finding any plan; "
+                                 f"raise --time-limit or use --solver fast")
+        raise RouteplanError(f"solver {sol.backend} failed: {sol.message or sol.status.value}")
+    return build_plan(f, sol, catalog_name=catalog.name, tasks_file=tasks_file)
+
+
+def _solve(f: Formulation, solver: str, time_limit_s: float | None,
+           hint: Sequence[int] | None) -> solvers.Solution:
+    name = solver
+    if name == "auto" and importlib.util.find_spec("solvers.backends.auto") is None:
+        name = next(iter(solvers.available(exact_only=True)), "auto")  # until `auto` lands
+    opts: dict[str, Any] = {"time_limit_s": time_limit_s}
+    if hint is not None and solvers.get(name).supports(solvers.Feature.HINT):
+        opts["hint"] = np.asarray(hint, dtype=np.int64)
+    try:
+        return solvers.solve(f.problem, backend=name, **opts)
+    except (solvers.UnknownBackend, solvers.BackendUnavailable, solvers.UnsupportedError) as exc:
+        raise InputError(f"--solver: {exc}") from None
+
+
+# ---------------------------------------------------------------------- infeasibility
+def describe_infeasible(f: Formulation, diag: solvers.Diagnosis | None) -> str:
+    """The solver's diagnosis in the user's words: which limit, and what would fix it."""
+    lim = f.limits
+    p = f.problem
+    parts: list[str] = []
+    rows = np.where(f.feasible, f.cost_usd, np.inf)
+    if diag is not None and diag.tasks_without_model:
+        shown = ", ".join(repr(f.tasks[i].id) for i in diag.tasks_without_model[:5])
+        parts.append(f"tasks {shown} have no feasible model")
+    if lim.budget_usd is not None:
+        least = diag.min_budget if diag is not None and diag.min_budget is not None else None
+        cheapest = float(rows.min(axis=1).sum())
+        if least is not None and least > lim.budget_usd * (1 + 1e-9):
+            parts.append(f"budget ${lim.budget_usd:g} is too small: the least budget that meets the other "
+                         f"limits is ${least:.4f}")
+        elif cheapest > lim.budget_usd * (1 + 1e-9):
+            parts.append(f"budget ${lim.budget_usd:g} is too small: serving every task on its cheapest "
+                         f"allowed model costs ${cheapest:.4f}")
+    if lim.avg_quality is not None:
+        best = float(np.where(f.feasible, f.quality, -np.inf).max(axis=1).mean())
+        if best < lim.avg_quality:
+            parts.append(f"--avg-quality {lim.avg_quality:g} is unreachable: the best mean quality is {best:.3f}")
+    if diag is not None and diag.min_capacity_scale is not None and diag.min_capacity_scale > 1 + 1e-9 \
+            and lim.deadline_s is not None:
+        parts.append(f"deadline {lim.deadline_s:g} s is too short for the models' concurrency and rate "
+                     f"limits: at least {lim.deadline_s * diag.min_capacity_scale:.1f} s is needed")
+    if diag is not None and diag.min_share_scale is not None and diag.min_share_scale > 1 + 1e-9:
+        parts.append(f"share caps are too tight: they must grow {diag.min_share_scale:.2f}x")
+    if not parts and diag is not None and diag.notes:
+        parts.append(str(diag))
+    if not parts:
+        parts.append("the limits together admit no plan (budget, average quality, deadline and share "
+                     "caps interact); relax one of them")
+    fix = "" if p.allow_queue else "; or pass --allow-queue to queue what does not fit"
+    return f"no plan meets every limit for {len(f.tasks)} tasks: " + "; ".join(parts) + fix
+
+
+# ---------------------------------------------------------------------- the plan
+def _rank_matrix(f: Formulation) -> np.ndarray:
+    """Lower is better, shape (n, k), for ranking fallbacks by the goal."""
+    if f.goal == "minimize_cost":
+        return f.cost_usd
+    if f.goal == "maximize_quality":
+        return -f.quality
+    if f.goal == "minimize_latency":
+        return f.latency_s
+    return np.asarray(f.problem.balanced_score)
+
+
+def _plain(x: Any) -> Any:
+    """JSON-safe copy of solver stats (numpy scalars/arrays, enums, nested dicts)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist() if x.size <= 50 else f"array{x.shape}"
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, str | int | float | bool):
+        return x
+    return str(getattr(x, "value", x))
+
+
+def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "default",
+               tasks_file: str | None = None) -> Plan:
+    """Turn a solution into the plan: assignments with fallbacks, totals, binding limits, queue."""
+    a = np.asarray(sol.assignment)
+    offs = f.offerings
+    n, k = f.cost_usd.shape
+    served = np.flatnonzero(a >= 0)
+    aj = a[served]
+
+    rank = np.where(f.feasible, _rank_matrix(f), np.inf)
+    is_batch = np.array([o.mode == "batch" for o in offs])
+    rank = np.where(is_batch[None, :] & ~is_batch[a.clip(0)][:, None], np.inf, rank)  # no 24 h detours
+    rank[served, aj] = np.inf
+    order = np.argsort(rank, axis=1, kind="stable")[:, :N_FALLBACKS]
+
+    used: set[int] = set(aj.tolist())
+    assignments: list[Assignment] = []
+    for i, j in zip(served.tolist(), aj.tolist(), strict=True):
+        t = f.tasks[i]
+        fbs = []
+        for jj in order[i].tolist():
+            if not np.isfinite(rank[i, jj]):
+                break
+            used.add(jj)
+            fbs.append(Fallback(model=offs[jj].name, projected_cost_usd=float(f.cost_usd[i, jj]),
+                                projected_latency_s=float(f.latency_s[i, jj]),
+                                projected_quality=float(f.quality[i, jj])))
+        assignments.append(Assignment(
+            task_id=t.id, model=offs[j].name, type=t.type, messages=t.chat_messages,
+            max_tokens=int(f.max_tokens[i, j]), priority=t.priority,
+            max_latency_s=t.max_latency_s if t.max_latency_s is not None else f.limits.max_latency_s,
+            projected_input_tokens=int(round(f.in_tok[i, j])),
+            projected_output_tokens=int(round(f.out_tok[i, j])),
+            projected_cost_usd=float(f.cost_usd[i, j]), projected_latency_s=float(f.latency_s[i, j]),
+            projected_quality=float(f.quality[i, j]), worst_case_cost_usd=float(f.worst_cost_usd[i, j]),
+            fallbacks=fbs,
+        ))
+
+    binding = binding_limits(f, a, sol)
+    queued = [QueuedTask(task_id=f.tasks[i].id, type=f.tasks[i].type, messages=f.tasks[i].chat_messages,
+                         max_tokens=f.tasks[i].max_output_tokens, priority=f.tasks[i].priority,
+                         reason=_queue_reason(f, int(i), binding))
+              for i in np.flatnonzero(a < 0).tolist()]
+
+    cost = f.cost_usd[served, aj]
+    lat = f.latency_s[served, aj]
+    qual = f.quality[served, aj]
+    totals = Totals(
+        n_tasks=n, n_assigned=int(served.size), n_queued=int(n - served.size),
+        projected_cost_usd=float(cost.sum()),
+        projected_worst_case_cost_usd=float(f.worst_cost_usd[served, aj].sum()),
+        makespan_s=float(f.problem.makespan(a)) if served.size else 0.0,
+        mean_latency_s=float(lat.mean()) if served.size else 0.0,
+        mean_quality=float(qual.mean()) if served.size else 0.0,
+    )
+    info = SolverInfo(name=sol.backend, status=sol.status.value, objective=_finite(sol.objective),
+                      bound=_finite(sol.bound), gap=_finite(sol.gap), wall_time_s=sol.wall_time_s,
+                      budget_shadow_price=_finite(sol.budget_shadow_price), stats=_plain(dict(sol.stats)))
+    return Plan(tasks_file=tasks_file, catalog=catalog_name, goal=f.goal, limits=f.limits,
+                models=[offs[j].snapshot() for j in sorted(used)], assignments=assignments,
+                queued=queued, totals=totals, solver=info, binding_limits=binding)
+
+
+def _finite(x: float | None) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _bl(name: str, limit: float, used: float, *, at_least: bool = False) -> BindingLimit:
+    slack = (used - limit) if at_least else (limit - used)
+    return BindingLimit(name=name, limit=float(limit), used=float(used), slack=float(slack),
+                        binding=bool(slack <= _BIND_TOL * max(1.0, abs(limit))))
+
+
+def binding_limits(f: Formulation, a: np.ndarray, sol: solvers.Solution) -> list[BindingLimit]:
+    """Every global limit with its use and slack; per-model rows only when (nearly) full."""
+    lim, p = f.limits, f.problem
+    served = np.flatnonzero(a >= 0)
+    aj = a[served]
+    out: list[BindingLimit] = []
+    if lim.budget_usd is not None:
+        out.append(_bl("budget_usd", lim.budget_usd, float(f.cost_usd[served, aj].sum())))
+    if lim.avg_quality is not None and served.size:
+        out.append(_bl("avg_quality", lim.avg_quality, float(f.quality[served, aj].mean()), at_least=True))
+    if lim.deadline_s is not None:
+        out.append(_bl("deadline_s (makespan)", lim.deadline_s, p.makespan(a) if served.size else 0.0))
+    for row in p.capacity_rows():
+        used = np.bincount(aj, weights=row.load[served, aj], minlength=len(f.offerings))
+        for j in np.flatnonzero(np.isfinite(row.limit) & (used >= 0.9 * row.limit) & (used > 0)):
+            label = {"capacity": "model-seconds"}.get(row.name, row.name)
+            out.append(_bl(f"{f.offerings[j].name} {label}", row.limit[j], used[j]))
+    if p.share_limits is not None:
+        counts = np.bincount(aj, minlength=len(f.offerings))
+        for j in np.flatnonzero((p.share_limits < len(f.tasks)) & (counts >= p.share_limits)):
+            out.append(_bl(f"{f.offerings[j].name} share (tasks)", p.share_limits[j], counts[j]))
+    return out
+
+
+def _queue_reason(f: Formulation, i: int, binding: list[BindingLimit]) -> str:
+    if not f.feasible[i].any():
+        return "no model can serve it: " + f.explain_task(i).split(": ", 1)[1]
+    tight = [b.name for b in binding if b.binding]
+    if tight:
+        return ("deferred: the plan serves higher-priority tasks first within " + ", ".join(tight)
+                + "; rerun with more budget or time")
+    return "deferred: the limits together leave no room for it"
+
+
+def plan_tasks_frame(plan: Plan) -> Any:
+    """Per-task rows of a plan as a pandas DataFrame (assigned and queued)."""
+    import pandas as pd
+
+    rows = [{"task_id": x.task_id, "type": x.type, "model": x.model, "status": "assigned",
+             "projected_input_tokens": x.projected_input_tokens,
+             "projected_output_tokens": x.projected_output_tokens,
+             "projected_cost_usd": x.projected_cost_usd, "projected_latency_s": x.projected_latency_s,
+             "projected_quality": x.projected_quality, "worst_case_cost_usd": x.worst_case_cost_usd,
+             "max_tokens": x.max_tokens, "priority": x.priority,
+             "fallbacks": ",".join(fb.model for fb in x.fallbacks), "reason": ""}
+            for x in plan.assignments]
+    rows += [{"task_id": q.task_id, "type": q.type, "model": "", "status": "queued",
+              "max_tokens": q.max_tokens, "priority": q.priority, "reason": q.reason} for q in plan.queued]
+    return pd.DataFrame(rows)
