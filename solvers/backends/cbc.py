@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pulp
@@ -158,7 +159,7 @@ class CbcSpecSolver:
         with tempfile.TemporaryDirectory() as tmp:
             log_path = os.path.join(tmp, "cbc.log")
             model.solve(self._command(time_limit_s, log_path, hint is not None))
-            log = open(log_path).read() if os.path.exists(log_path) else ""
+            log = Path(log_path).read_text() if os.path.exists(log_path) else ""
             result = re.search(r"^Result - (.+?)\s*$", log, re.M)
             reason = result.group(1) if result else pulp.LpStatus[model.status]
             has_plan = model.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
