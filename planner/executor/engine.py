@@ -1,0 +1,188 @@
+"""One task's life: reserve, call, settle, retry, fall back, finish.
+
+    for each model in [assigned, *fallbacks]:
+        repeat: reserve worst case -> (queued if it never fits)
+                commit an 'inflight' attempt -> call -> settle the reservation
+                ok -> done | permanent -> failed | latency limit hit -> a faster fallback
+                transient/timeout/malformed -> back off and retry, up to max_retries
+                (malformed then fails the task; the others move to the next model)
+    chain exhausted -> failed with the last error
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from planner.executor.budget import BudgetGuard
+from planner.executor.caller import Caller, CallRequest
+from planner.executor.classify import Failure, classify
+from planner.executor.clock import Clock
+from planner.executor.ledger import Ledger
+from planner.executor.limits import ModelLimiter
+from planner.executor.money import call_cost_pusd, price_pusd, to_usd
+from planner.executor.options import RetryPolicy
+from planner.executor.redact import Redactor
+from planner.plan import Assignment, ModelSnapshot
+
+LIVE_INPUT_MARGIN = 1.10  # providers count prompt tokens their own way; reserve a little more
+LIVE_INPUT_EXTRA_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Link:
+    """One model of a task's chain with what the plan projected for it there."""
+
+    model: ModelSnapshot
+    in_price_pusd: int
+    out_price_pusd: int
+    projected_latency_s: float
+    expected_output_tokens: float
+    max_tokens: int
+
+
+def build_chain(a: Assignment, models: dict[str, ModelSnapshot]) -> list[Link]:
+    """[assigned model, *fallbacks] as Links; fallbacks whose model is not in the plan are skipped."""
+    base = models[a.model]
+    per_verbosity = a.projected_output_tokens / max(base.verbosity, 1e-9)
+    entries = [(a.model, a.projected_latency_s)] + [(f.model, f.projected_latency_s) for f in a.fallbacks]
+    chain, seen = [], set()
+    for name, latency_s in entries:
+        m = models.get(name)
+        if m is None or name in seen:
+            continue
+        seen.add(name)
+        cap = m.max_output_tokens or a.max_tokens
+        chain.append(Link(m, price_pusd(m.input_cost_per_token), price_pusd(m.output_cost_per_token),
+                          latency_s, per_verbosity * m.verbosity, max(1, min(a.max_tokens, cap))))
+    return chain
+
+
+@dataclass
+class Engine:
+    ledger: Ledger
+    budget: BudgetGuard
+    limiters: dict[str, ModelLimiter]
+    caller: Caller
+    clock: Clock
+    policy: RetryPolicy
+    models: dict[str, ModelSnapshot]
+    simulated: bool
+    redactor: Redactor
+    seed: int = 0
+    on_finish: Callable[[str, int], None] | None = None
+
+    def reserve_input_tokens(self, a: Assignment) -> int:
+        if self.simulated:
+            return a.projected_input_tokens
+        return math.ceil(a.projected_input_tokens * LIVE_INPUT_MARGIN) + LIVE_INPUT_EXTRA_TOKENS
+
+    async def run_task(self, a: Assignment, attempts: int = 0, cost_pusd: int = 0) -> str:
+        """Run one task to done/failed/queued; returns the status. ``attempts`` and
+        ``cost_pusd`` carry over what earlier (interrupted) runs spent on it."""
+        chain = build_chain(a, self.models)
+        jitter = random.Random(f"{self.seed}|{a.task_id}|backoff")
+        in_tok = self.reserve_input_tokens(a)
+        idx, last_error = 0, "no model in the fallback chain is in the plan"
+        while idx < len(chain):
+            link = chain[idx]
+            retries = 0
+            next_idx = idx + 1
+            while True:
+                worst = call_cost_pusd(in_tok, link.max_tokens, link.in_price_pusd, link.out_price_pusd)
+                if not await self.budget.reserve(worst):
+                    remaining = self.budget.remaining_pusd() or 0
+                    reason = (f"budget: ${to_usd(remaining):.6f} left cannot cover the worst case "
+                              f"${to_usd(worst):.6f} on {link.model.name}")
+                    return self._finish(a.task_id, "queued", None, attempts, cost_pusd, reason=reason)
+                attempts += 1
+                timeout_s, latency_bound = self._timeout(a)
+                failure, result = None, None
+                async with self.limiters[link.model.name].slot(in_tok + link.max_tokens) as lease:
+                    attempt_id = self.ledger.begin_attempt(a.task_id, attempts, link.model.name, worst)
+                    await self.ledger.commit()  # durable before the call can cost anything
+                    try:
+                        result = await self.caller.call(link.model, CallRequest(
+                            a.task_id, attempts, a.messages, link.max_tokens, a.projected_input_tokens,
+                            link.expected_output_tokens, timeout_s))
+                    except asyncio.CancelledError:
+                        raise  # the attempt stays 'inflight' and is counted as spent on resume
+                    except Exception as exc:  # every provider error is classified, none escapes
+                        failure = classify(exc)
+                    if result is not None:
+                        lease.used(result.input_tokens + result.output_tokens)
+                if result is not None:
+                    cost = call_cost_pusd(result.input_tokens, result.output_tokens,
+                                          link.in_price_pusd, link.out_price_pusd)
+                    self.budget.settle(worst, cost)
+                    cost_pusd += cost
+                    self.ledger.end_attempt(attempt_id, "ok", cost, result.input_tokens,
+                                            result.output_tokens, result.latency_s, None)
+                    return self._finish(a.task_id, "done", link.model.name, attempts, cost_pusd,
+                                        result.input_tokens, result.output_tokens, result.latency_s,
+                                        output=self.redactor.clean(result.text))
+                assert failure is not None
+                cost = worst if failure.billed else 0
+                self.budget.settle(worst, cost)
+                cost_pusd += cost
+                message = self.redactor.clean(failure.message) or failure.kind
+                last_error = f"{link.model.name}: {message}"
+                self.ledger.end_attempt(attempt_id, "error", cost, None, None, None, message)
+                self.ledger.flush_soon()
+                if failure.kind == "permanent":
+                    return self._finish(a.task_id, "failed", link.model.name, attempts, cost_pusd,
+                                        reason=f"permanent error: {last_error}")
+                if failure.kind == "timeout" and latency_bound:
+                    faster = self._faster(chain, idx, a.max_latency_s)
+                    if faster is None:
+                        return self._finish(a.task_id, "failed", link.model.name, attempts, cost_pusd,
+                                            reason=f"latency limit {a.max_latency_s:g}s exceeded on "
+                                                   f"{link.model.name}; no faster fallback")
+                    next_idx = faster
+                    break
+                if retries < self.policy.max_retries:
+                    await self.clock.sleep(self._backoff_s(retries, failure, jitter))
+                    retries += 1
+                    continue
+                if failure.kind == "malformed":
+                    return self._finish(a.task_id, "failed", link.model.name, attempts, cost_pusd,
+                                        reason=f"malformed responses after {retries} retries: {last_error}")
+                break
+            idx = next_idx
+        return self._finish(a.task_id, "failed", chain[-1].model.name if chain else None, attempts,
+                            cost_pusd, reason=f"every model in the chain failed; last: {last_error}")
+
+    def _timeout(self, a: Assignment) -> tuple[float, bool]:
+        """(timeout for the call, whether it is the task's latency limit)."""
+        if a.max_latency_s is not None and a.max_latency_s < self.policy.request_timeout_s:
+            return a.max_latency_s, True
+        return self.policy.request_timeout_s, False
+
+    @staticmethod
+    def _faster(chain: list[Link], idx: int, max_latency_s: float | None) -> int | None:
+        """The best-ranked later link projected faster than the current one (and within the limit)."""
+        current = chain[idx].projected_latency_s
+        for j in range(idx + 1, len(chain)):
+            lat = chain[j].projected_latency_s
+            if lat < current and (max_latency_s is None or lat <= max_latency_s):
+                return j
+        return None
+
+    def _backoff_s(self, retries: int, failure: Failure, jitter: random.Random) -> float:
+        backoff = min(self.policy.max_backoff_s, self.policy.base_s * 2**retries)
+        backoff *= jitter.uniform(0.75, 1.25)
+        return max(backoff, failure.retry_after_s or 0.0)
+
+    def _finish(self, task_id: str, status: str, model: str | None, attempts: int, cost_pusd: int,
+                input_tokens: int | None = None, output_tokens: int | None = None,
+                latency_s: float | None = None, reason: str | None = None,
+                output: str | None = None) -> str:
+        self.ledger.finish_task(task_id, status, model, attempts, cost_pusd, input_tokens,
+                                output_tokens, latency_s, reason, output)
+        self.ledger.flush_soon()
+        if self.on_finish is not None:
+            self.on_finish(status, cost_pusd)
+        return status

@@ -1,0 +1,223 @@
+"""The run ledger: SQLite (WAL) beside the report, the single record of what a run did and paid.
+
+Tables: ``meta`` (key/value: plan hash, budget, simulated, seed), ``tasks`` (one row per
+task: status pending/running/done/failed/queued, the model used, tokens, cost, latency,
+output, error) and ``attempts`` (one row per call: model, state, reservation, cost, tokens,
+latency, error). Money is integer picodollars.
+
+Crash rules (what makes ``--resume`` safe after ``kill -9``):
+
+- an attempt row in state ``inflight`` with its reservation is *committed before the call is
+  sent* (``await ledger.commit()``), so no call is ever unrecorded;
+- its outcome and the task's final state are written after the call; writes made in the
+  same event-loop tick share one transaction (group commit), which keeps 1k+ tasks/s;
+- on resume an ``inflight`` attempt becomes ``lost`` and its whole reservation counts as
+  spent (the provider may have billed it), its task runs again; a ``done`` task never runs
+  again.
+
+Durability: ``synchronous=NORMAL`` for simulated runs (survives any process crash, may lose
+the last commits on power loss), ``FULL`` for live runs (every commit is fsynced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+LEDGER_NAME = "ledger.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS tasks (
+  task_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, type TEXT, priority REAL,
+  planned_model TEXT, status TEXT NOT NULL, model TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+  max_tokens INTEGER, max_latency_s REAL,
+  projected_input_tokens INTEGER, projected_output_tokens INTEGER,
+  projected_cost_pusd INTEGER, projected_latency_s REAL,
+  input_tokens INTEGER, output_tokens INTEGER, cost_pusd INTEGER NOT NULL DEFAULT 0,
+  latency_s REAL, reason TEXT, output TEXT, updated_at REAL);
+CREATE TABLE IF NOT EXISTS attempts (
+  id INTEGER PRIMARY KEY, task_id TEXT NOT NULL, n INTEGER NOT NULL, model TEXT NOT NULL,
+  state TEXT NOT NULL, reserved_pusd INTEGER NOT NULL, cost_pusd INTEGER,
+  input_tokens INTEGER, output_tokens INTEGER, latency_s REAL, error TEXT,
+  started_at REAL, ended_at REAL);
+CREATE INDEX IF NOT EXISTS attempts_task ON attempts(task_id);
+"""
+
+TASK_COLUMNS = ("task_id", "seq", "type", "priority", "planned_model", "status", "max_tokens",
+                "max_latency_s", "projected_input_tokens", "projected_output_tokens",
+                "projected_cost_pusd", "projected_latency_s", "reason")
+
+
+class Ledger:
+    """One connection, used from the event loop's thread only."""
+
+    def __init__(self, path: Path, *, durable: bool = False) -> None:
+        self.path = Path(path)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.conn.executescript(SCHEMA)
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flush_scheduled = False
+        self._error: BaseException | None = None
+        self._next_attempt_id = (self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM attempts")
+                                 .fetchone()[0]) + 1
+
+    # -- metadata and setup (synchronous, before the run starts) -------------------------------
+    def get_meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self._tx():
+            self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    def insert_tasks(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows in ``TASK_COLUMNS`` order; tasks already present are left as they are."""
+        cols = ", ".join(TASK_COLUMNS)
+        marks = ", ".join("?" * len(TASK_COLUMNS))
+        with self._tx():
+            self.conn.executemany(f"INSERT OR IGNORE INTO tasks ({cols}) VALUES ({marks})", rows)
+
+    def recover(self) -> int:
+        """After a crash: in-flight attempts become ``lost`` and count their reservation as
+        spent; their tasks (and any left ``running``) go back to ``pending``. Returns the
+        number of lost attempts."""
+        now = time.time()
+        with self._tx():
+            lost = self.conn.execute(
+                "UPDATE attempts SET state='lost', cost_pusd=reserved_pusd, ended_at=?, "
+                "error='interrupted in flight: may have been billed, reservation counted' "
+                "WHERE state='inflight'", (now,)).rowcount
+            self.conn.execute(
+                "UPDATE tasks SET cost_pusd=(SELECT COALESCE(SUM(cost_pusd),0) FROM attempts a "
+                "WHERE a.task_id=tasks.task_id) WHERE status IN ('running','pending')")
+            self.conn.execute("UPDATE tasks SET status='pending' WHERE status='running'")
+        return lost
+
+    def requeue_budget_queued(self) -> int:
+        """Tasks queued earlier for lack of budget may run on resume (they were never sent)."""
+        with self._tx():
+            return self.conn.execute("UPDATE tasks SET status='pending', reason=NULL "
+                                     "WHERE status='queued' AND reason LIKE 'budget:%'").rowcount
+
+    def pending_tasks(self) -> list[tuple[str, int, int]]:
+        """(task_id, attempts so far, cost so far in pUSD) of unfinished tasks, by priority
+        then plan order."""
+        return self.conn.execute(
+            "SELECT task_id, attempts, cost_pusd FROM tasks WHERE status='pending' "
+            "ORDER BY priority DESC, seq").fetchall()
+
+    def spent_pusd(self) -> int:
+        """All money the run may have spent: settled attempts plus in-flight reservations."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN state='inflight' THEN reserved_pusd ELSE cost_pusd END),0) "
+            "FROM attempts").fetchone()
+        return int(row[0])
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status"))
+
+    # -- writes during the run (queued, group-committed) ----------------------------------------
+    def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int) -> int:
+        attempt_id = self._next_attempt_id
+        self._next_attempt_id += 1
+        now = time.time()
+        self._write("INSERT INTO attempts (id, task_id, n, model, state, reserved_pusd, started_at) "
+                    "VALUES (?, ?, ?, ?, 'inflight', ?, ?)", (attempt_id, task_id, n, model, reserved_pusd, now))
+        self._write("UPDATE tasks SET status='running', attempts=?, updated_at=? WHERE task_id=?",
+                    (n, now, task_id))
+        return attempt_id
+
+    def end_attempt(self, attempt_id: int, state: str, cost_pusd: int, input_tokens: int | None,
+                    output_tokens: int | None, latency_s: float | None, error: str | None) -> None:
+        self._write("UPDATE attempts SET state=?, cost_pusd=?, input_tokens=?, output_tokens=?, "
+                    "latency_s=?, error=?, ended_at=? WHERE id=?",
+                    (state, cost_pusd, input_tokens, output_tokens, latency_s, error, time.time(), attempt_id))
+
+    def finish_task(self, task_id: str, status: str, model: str | None, attempts: int,
+                    cost_pusd: int, input_tokens: int | None = None, output_tokens: int | None = None,
+                    latency_s: float | None = None, reason: str | None = None,
+                    output: str | None = None) -> None:
+        self._write("UPDATE tasks SET status=?, model=?, attempts=?, cost_pusd=?, input_tokens=?, "
+                    "output_tokens=?, latency_s=?, reason=?, output=?, updated_at=? WHERE task_id=?",
+                    (status, model, attempts, cost_pusd, input_tokens, output_tokens, latency_s, reason,
+                     output, time.time(), task_id))
+
+    async def commit(self) -> None:
+        """Wait until every write queued so far is committed (the barrier before a call)."""
+        if self._error is not None:
+            raise self._error
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._schedule()
+        await future
+
+    def flush_soon(self) -> None:
+        """Commit queued writes soon without waiting (after-call bookkeeping)."""
+        self._schedule()
+
+    def flush(self) -> None:
+        """Commit queued writes now (the run's end, or a synchronous caller)."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        waiters, self._waiters = self._waiters, []
+        try:
+            if pending:
+                with self._tx():
+                    for sql, params in pending:
+                        self.conn.execute(sql, params)
+        except Exception as exc:  # a full disk must stop the run, not be ignored
+            self._error = exc
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(exc)
+            raise
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def close(self) -> None:
+        if self._pending:
+            self.flush()
+        self.conn.close()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        self._pending.append((sql, params))
+
+    def _schedule(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_callback)
+
+    def _flush_callback(self) -> None:
+        # a failure is kept in self._error and raised by the next commit()
+        with contextlib.suppress(Exception):
+            self.flush()
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def open_ledger(out_dir: Path, *, durable: bool) -> Ledger:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return Ledger(out_dir / LEDGER_NAME, durable=durable)

@@ -1,0 +1,213 @@
+"""``run_plan``: set up the ledger (fresh or resumed), the budget guard, the limits and the
+provider, drive every pending task through the Engine with a bounded pool of workers, then
+write the report.
+
+Memory stays flat in the batch size: workers pull task ids from a list and look the task up
+in the plan; results live in the ledger, not in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from planner.errors import InputError
+from planner.executor.budget import BudgetGuard
+from planner.executor.caller import Caller
+from planner.executor.clock import Clock
+from planner.executor.engine import Engine
+from planner.executor.ledger import LEDGER_NAME, Ledger, open_ledger
+from planner.executor.limits import ModelLimiter
+from planner.executor.money import budget_pusd, price_pusd, to_usd
+from planner.executor.options import RunOptions
+from planner.executor.progress import Progress
+from planner.executor.providers import decide_simulated, models_in_use, secrets_of
+from planner.executor.redact import Redactor
+from planner.plan import Plan
+
+
+@dataclass
+class RunResult:
+    """What a run did. Every figure is also in ``out_dir/report.json``."""
+
+    out_dir: Path
+    simulated: bool
+    mode_reason: str
+    budget_usd: float | None
+    spent_usd: float
+    counts: dict[str, int]
+    ran_tasks: int
+    wall_s: float
+    lost_attempts: int = 0
+    report_files: list[Path] = field(default_factory=list)
+
+    @property
+    def tasks_per_s(self) -> float:
+        return self.ran_tasks / self.wall_s if self.wall_s > 0 else float("inf")
+
+
+def plan_digest(plan: Plan) -> str:
+    return hashlib.sha256(plan.model_dump_json().encode()).hexdigest()
+
+
+def run_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOptions | None = None, *,
+             simulate: bool | None = None, report: bool = True) -> RunResult:
+    """Run ``plan`` and write the ledger and report into ``out_dir``.
+
+    ``simulate=True/False`` is a shortcut for ``RunOptions(mode="simulate"/"live")``.
+    Raises InputError for unusable input (a ledger of another plan, --live without keys).
+    """
+    return asyncio.run(arun_plan(plan, out_dir, options, simulate=simulate, report=report))
+
+
+async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOptions | None = None, *,
+                    simulate: bool | None = None, report: bool = True) -> RunResult:
+    """``run_plan`` for callers already inside an event loop."""
+    options = options or RunOptions()
+    if simulate is not None:
+        options = _replace(options, mode="simulate" if simulate else "live")
+    plan_file = "" if isinstance(plan, Plan) else str(plan)
+    if not isinstance(plan, Plan):
+        plan = Plan.load(plan)
+    out = Path(out_dir)
+    ledger_path = out / LEDGER_NAME
+    previous = _read_meta(ledger_path)
+    if previous and not options.resume:
+        raise InputError(f"{out}: holds the ledger of an earlier run; pass --resume to continue it, "
+                         f"or choose another --out")
+    digest = plan_digest(plan)
+    if previous and previous.get("plan_sha256") != digest:
+        raise InputError(f"{out}: the ledger belongs to another plan; resume it with the plan it "
+                         f"was started with ({previous.get('plan_file') or 'unknown'}), or choose another --out")
+    mode = options.mode
+    if previous and mode == "auto":
+        mode = "simulate" if previous.get("simulated") == "1" else "live"
+    simulated, mode_reason = decide_simulated(plan, mode)  # before any file is written
+    if previous and (previous.get("simulated") == "1") != simulated:
+        was = "simulated" if previous.get("simulated") == "1" else "live"
+        raise InputError(f"{out}: this run was {was}; resume it the same way")
+    ledger = open_ledger(out, durable=not simulated)
+    try:
+        budget_usd = _choose_budget(options, previous, plan)
+        if not previous:
+            ledger.insert_tasks(_task_rows(plan))  # before meta: meta marks a complete setup
+        ledger.set_meta({"plan_sha256": digest, "plan_file": plan_file, "goal": plan.goal,
+                         "simulated": "1" if simulated else "0", "mode_reason": mode_reason,
+                         "budget_usd": "" if budget_usd is None else repr(budget_usd),
+                         "seed": str(options.seed), "fail_rate": repr(options.fail_rate),
+                         "time_scale": repr(options.time_scale), "catalog": plan.catalog})
+        lost = ledger.recover()
+        if previous:
+            ledger.requeue_budget_queued()
+        result = await _execute(plan, ledger, options, simulated, budget_usd)
+    finally:
+        ledger.close()
+    result.out_dir, result.mode_reason, result.lost_attempts = out, mode_reason, lost
+    if report:
+        from planner.executor.report import write_report
+
+        result.report_files = write_report(out)
+    return result
+
+
+async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: bool,
+                   budget_usd: float | None) -> RunResult:
+    models = {m.name: m for m in plan.models}
+    assignments = {a.task_id: a for a in plan.assignments}
+    clock = Clock(options.time_scale if simulated else 1.0)
+    run_id = uuid.uuid4().hex
+    if simulated:
+        from planner.executor.simulator import SimConfig, register_run
+
+        register_run(run_id, SimConfig(models, options.seed, options.fail_rate, clock))
+    guard = BudgetGuard(budget_pusd(budget_usd), spent_pusd=ledger.spent_pusd())
+    pending = ledger.pending_tasks()
+    progress = Progress(len(pending), options.progress,
+                        "simulating" if simulated else "running")
+
+    def on_finish(status: str, cost_pusd: int) -> None:
+        progress.advance(f"${to_usd(guard.spent_pusd):.4f}")
+
+    engine = Engine(ledger=ledger, budget=guard,
+                    limiters={m.name: ModelLimiter(clock, m.concurrency, m.rpm, m.tpm) for m in plan.models},
+                    caller=Caller(simulated, run_id), clock=clock, policy=options.retry, models=models,
+                    simulated=simulated, redactor=Redactor(secrets_of(models_in_use(plan))),
+                    seed=options.seed, on_finish=on_finish)
+    queue = iter(pending)
+
+    async def worker() -> None:
+        for task_id, attempts, cost_pusd in queue:
+            await engine.run_task(assignments[task_id], attempts, cost_pusd)
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(options.concurrency, max(1, len(pending))))))
+        ledger.flush()
+    finally:
+        progress.close()
+        if simulated:
+            from planner.executor.simulator import unregister_run
+
+            unregister_run(run_id)
+    wall_s = time.perf_counter() - t0
+    return RunResult(out_dir=ledger.path.parent, simulated=simulated, mode_reason="",
+                     budget_usd=budget_usd, spent_usd=to_usd(ledger.spent_pusd()),
+                     counts=ledger.counts(), ran_tasks=len(pending), wall_s=wall_s)
+
+
+def _task_rows(plan: Plan):  # type: ignore[no-untyped-def]
+    """Ledger rows for every task of the plan: assigned ones pending, the plan's queue queued."""
+    models = {m.name: m for m in plan.models}
+    seq = 0
+    for a in plan.assignments:
+        if a.model not in models:
+            raise InputError(f"assignments[{seq}] ({a.task_id}): model {a.model!r} is not among the "
+                             f"plan's models")
+        m = models[a.model]
+        projected_pusd = (a.projected_input_tokens * price_pusd(m.input_cost_per_token)
+                          + a.projected_output_tokens * price_pusd(m.output_cost_per_token))
+        yield (a.task_id, seq, a.type, a.priority, a.model, "pending", a.max_tokens, a.max_latency_s,
+               a.projected_input_tokens, a.projected_output_tokens, projected_pusd,
+               a.projected_latency_s, None)
+        seq += 1
+    for q in plan.queued:
+        yield (q.task_id, seq, q.type, q.priority, None, "queued", q.max_tokens, None,
+               None, None, None, None, f"plan: {q.reason}")
+        seq += 1
+
+
+def _choose_budget(options: RunOptions, previous: dict[str, str], plan: Plan) -> float | None:
+    """--budget wins; a resumed run keeps its budget; a new run takes the plan's limit."""
+    if options.unlimited:
+        return None
+    if options.budget_usd is not None:
+        return options.budget_usd
+    if previous:
+        return float(previous["budget_usd"]) if previous.get("budget_usd") else None
+    return plan.limits.budget_usd
+
+
+def _read_meta(path: Path) -> dict[str, str]:
+    """The meta table of an existing ledger ({} when there is none or setup never finished)."""
+    import sqlite3
+
+    if not path.exists():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return dict(conn.execute("SELECT key, value FROM meta"))
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}
+
+
+def _replace(options: RunOptions, **changes: object) -> RunOptions:
+    import dataclasses
+
+    return dataclasses.replace(options, **changes)  # type: ignore[arg-type]

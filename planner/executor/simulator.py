@@ -1,0 +1,163 @@
+"""The built-in simulator: a litellm custom provider, so simulated runs take the same
+``litellm.acompletion`` path as live ones.
+
+It answers from the plan's model snapshot: output tokens drift around the projection
+(lognormal, sigma 0.35, capped at ``max_tokens``), latency is ``ttft + tokens / speed`` with
+lognormal noise on both and an occasional slow tail (3x, 2 % of calls). Faults are injected
+at ``fail_rate`` per attempt: 429 with Retry-After (40 %), 500/503 (30 %), timeouts (15 %)
+and malformed responses (15 %). Every draw is seeded by (seed, task, attempt, model), so a
+run is reproducible whatever the order calls complete in. Costs use the real model's prices.
+
+Models are addressed as ``routeplan-sim/<offering name>``; the run's settings travel in the
+call's ``metadata["routeplan"]`` and are looked up in a per-run registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from planner.executor.caller import import_litellm
+
+import_litellm()
+import litellm  # noqa: E402
+from litellm import CustomLLM  # noqa: E402
+
+from planner.executor.clock import Clock  # noqa: E402
+from planner.executor.providers import SIM_PROVIDER  # noqa: E402
+from planner.plan import ModelSnapshot  # noqa: E402
+
+TOKENS_SIGMA = 0.35
+TTFT_SIGMA = 0.3
+SPEED_SIGMA = 0.2
+SLOW_TAIL_P, SLOW_TAIL_X = 0.02, 3.0
+FAULT_MIX = (("rate_limit", 0.40), ("server_error", 0.30), ("timeout", 0.15), ("malformed", 0.15))
+_WORDS = ["the", "plan", "routes", "each", "task", "to", "the", "model", "that", "meets", "its", "limits", "at", "the", "lowest", "cost", "while", "the", "executor", "keeps", "spend", "under", "budget", "and", "records", "every", "attempt"]
+
+
+@dataclass
+class SimConfig:
+    models: dict[str, ModelSnapshot]
+    seed: int
+    fail_rate: float
+    clock: Clock
+
+
+_RUNS: dict[str, SimConfig] = {}
+
+
+def register_run(run_id: str, config: SimConfig) -> None:
+    """Make the simulator answer calls tagged with ``run_id``; installs the provider once."""
+    _RUNS[run_id] = config
+    if not any(item.get("provider") == SIM_PROVIDER for item in litellm.custom_provider_map):
+        litellm.custom_provider_map = [*litellm.custom_provider_map,
+                                       {"provider": SIM_PROVIDER, "custom_handler": SimProvider()}]
+        # litellm reads the map when a call is set up; make sure it is picked up
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+
+
+def unregister_run(run_id: str) -> None:
+    _RUNS.pop(run_id, None)
+
+
+def _rng(*parts: object) -> random.Random:
+    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return random.Random(int.from_bytes(digest, "little"))
+
+
+def _lognormal(rng: random.Random, sigma: float) -> float:
+    """Mean-one lognormal noise."""
+    return rng.lognormvariate(-sigma * sigma / 2, sigma)
+
+
+def draw_output_tokens(rng: random.Random, expected: float, max_tokens: int) -> int:
+    return max(1, min(max_tokens, round(expected * _lognormal(rng, TOKENS_SIGMA))))
+
+
+def draw_latency_s(rng: random.Random, m: ModelSnapshot, output_tokens: int) -> float:
+    ttft = m.ttft_s * _lognormal(rng, TTFT_SIGMA)
+    speed = max(m.output_tokens_per_s, 1e-6) * _lognormal(rng, SPEED_SIGMA)
+    latency = ttft + output_tokens / speed
+    return latency * SLOW_TAIL_X if rng.random() < SLOW_TAIL_P else latency
+
+
+def synthetic_text(model: str, task_id: str, output_tokens: int) -> str:
+    """Plausible filler that says what it is; about 0.75 words per token, at most 80 words."""
+    n_words = min(80, max(1, math.ceil(output_tokens * 0.75)))
+    body = " ".join(_WORDS[i % len(_WORDS)] for i in range(n_words))
+    more = f" [... {output_tokens} tokens in all]" if n_words < output_tokens * 0.75 else ""
+    return f"[simulated answer from {model} for task {task_id}] {body}{more}"
+
+
+def _status_error(kind: str, rng: random.Random, model: str) -> Exception:
+    request = httpx.Request("POST", "http://routeplan-sim/v1/chat/completions")
+    if kind == "rate_limit":
+        retry_after_s = rng.randint(1, 10)
+        response = httpx.Response(429, headers={"retry-after": str(retry_after_s)}, request=request)
+        return litellm.RateLimitError(f"simulated 429: retry after {retry_after_s}s",
+                                      llm_provider=SIM_PROVIDER, model=model, response=response)
+    status = rng.choice((500, 503))
+    response = httpx.Response(status, request=request)
+    cls = litellm.InternalServerError if status == 500 else litellm.ServiceUnavailableError
+    return cls(f"simulated {status}", llm_provider=SIM_PROVIDER, model=model, response=response)
+
+
+class SimProvider(CustomLLM):
+    """Answers ``acompletion`` for ``routeplan-sim/*`` models (the sync path is not used)."""
+
+    async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,  # type: ignore[override]
+                          model_response: Any, print_verbose: Any, encoding: Any, api_key: Any,
+                          logging_obj: Any, optional_params: dict, acompletion: Any = None,
+                          litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
+                          timeout: Any = None, client: Any = None) -> Any:
+        meta = ((litellm_params or {}).get("metadata") or {}).get("routeplan") or {}
+        config = _RUNS.get(meta.get("run", ""))
+        snap = config.models.get(model) if config else None
+        if config is None or snap is None:
+            raise litellm.BadRequestError(f"routeplan simulator: unknown run or model {model!r}",
+                                          model=model, llm_provider=SIM_PROVIDER)
+        task_id, attempt = meta.get("task_id", "?"), meta.get("attempt", 0)
+        rng = _rng(config.seed, task_id, attempt, model)
+        max_tokens = int(optional_params.get("max_tokens") or 256)
+        timeout_s = float(timeout) if isinstance(timeout, (int, float)) else math.inf
+
+        fault = None
+        if config.fail_rate > 0 and rng.random() < config.fail_rate:
+            fault = rng.choices([k for k, _ in FAULT_MIX], weights=[w for _, w in FAULT_MIX])[0]
+        if fault in ("rate_limit", "server_error"):
+            await config.clock.sleep(min(0.05 + rng.random() * 0.2, timeout_s))
+            raise _status_error(fault, rng, model)
+
+        output_tokens = draw_output_tokens(rng, float(meta.get("expected_output_tokens", max_tokens / 2)),
+                                           max_tokens)
+        latency_s = draw_latency_s(rng, snap, output_tokens)
+        if fault == "timeout":
+            latency_s = math.inf
+        if latency_s > timeout_s:
+            await config.clock.sleep(timeout_s)
+            raise litellm.Timeout(f"simulated timeout after {timeout_s:g}s", model=model,
+                                  llm_provider=SIM_PROVIDER)
+        await config.clock.sleep(latency_s)
+
+        if fault == "malformed":
+            model_response.choices = []  # a 200 whose body has no answer
+            model_response.usage = None
+            return model_response
+        input_tokens = int(meta.get("input_tokens") or 0)
+        model_response.model = snap.litellm_model
+        model_response.choices[0].message.content = synthetic_text(snap.litellm_model, task_id, output_tokens)
+        model_response.choices[0].finish_reason = "length" if output_tokens >= max_tokens else "stop"
+        model_response.usage = litellm.Usage(prompt_tokens=input_tokens, completion_tokens=output_tokens,
+                                             total_tokens=input_tokens + output_tokens)
+        # priced here (the real model's prices) so litellm need not look the model up
+        model_response._hidden_params["response_cost"] = (
+            input_tokens * snap.input_cost_per_token + output_tokens * snap.output_cost_per_token)
+        model_response._hidden_params["routeplan_latency_s"] = latency_s
+        return model_response
