@@ -8,7 +8,14 @@ cover.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+PUSD_PER_USD = 10**12  # the executor's exact money unit (picodollars); sums here use it too
+
+
+def to_pusd(usd: float) -> int:
+    return round(usd * PUSD_PER_USD)
 
 
 @dataclass
@@ -28,16 +35,21 @@ class StepSpend:
 class PipelineBudget:
     def __init__(self, initial_usd: float) -> None:
         self.initial_usd = float(initial_usd)
+        self.initial_pusd = math.floor(self.initial_usd * PUSD_PER_USD)  # rounded down, never up
         self.steps: list[StepSpend] = []
 
     @property
+    def spent_pusd(self) -> int:
+        return sum(to_pusd(s.spent_usd) for s in self.steps)
+
+    @property
     def spent_usd(self) -> float:
-        return sum(s.spent_usd for s in self.steps)
+        return self.spent_pusd / PUSD_PER_USD
 
     @property
     def remaining_usd(self) -> float:
         # never negative: the executor's guard keeps spend within what it was given
-        return max(0.0, self.initial_usd - self.spent_usd)
+        return max(0, self.initial_pusd - self.spent_pusd) / PUSD_PER_USD
 
     @property
     def n_queued(self) -> int:
@@ -46,7 +58,7 @@ class PipelineBudget:
     def record(self, spend: StepSpend) -> StepSpend:
         """Add a step's spend (kept even when it broke the budget, which then raises)."""
         self.steps.append(spend)
-        if spend.spent_usd > spend.available_usd + 1e-12:
+        if to_pusd(spend.spent_usd) > to_pusd(spend.available_usd):
             raise RuntimeError(f"step {spend.step_id} spent ${spend.spent_usd:.6f} of "
                                f"${spend.available_usd:.6f} available")
         return spend

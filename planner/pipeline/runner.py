@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -129,7 +130,7 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
                  ) -> PipelineRun:
     """Run every step in order; on a step's error, save what was done and re-raise it."""
     run = PipelineRun(checked, inputs, options, PipelineBudget(pipeline_budget(checked, inputs)))
-    options.out_dir.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(options.out_dir)
     pipeline = checked.pipeline
     for step_id in checked.order:
         step = pipeline.step(step_id)
@@ -156,6 +157,25 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
                                       time.perf_counter() - t0))
     write_results(run)
     return run
+
+
+def claim_out_dir(out_dir: Path) -> None:
+    """Make ``out_dir`` ready for a new run. An earlier *simulated* run there is replaced (it
+    paid nothing); an earlier live run's ledgers are never touched: choose another folder."""
+    previous = out_dir / "results.json"
+    steps = out_dir / "steps"
+    if previous.exists() or steps.exists():
+        try:
+            simulated = json.loads(previous.read_text()).get("simulated") is True
+        except (OSError, ValueError):
+            simulated = False
+        if not simulated:
+            raise InputError(f"{out_dir}: holds an earlier run that was live or cannot be read; "
+                             "its ledgers record real spend, so choose another --out")
+        shutil.rmtree(steps, ignore_errors=True)
+        for name in ("results.json", "report.md"):
+            (out_dir / name).unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _naming_step(step_id: str, exc: BaseException) -> BaseException:
