@@ -22,6 +22,8 @@ app = typer.Typer(
 # one module per command group; each adds its commands to `app`
 COMMAND_MODULES: list[str] = [
     "pipeline",
+    "solve",
+    "catalog",
 ]
 
 for _name in COMMAND_MODULES:

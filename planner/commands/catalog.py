@@ -1,0 +1,62 @@
+"""``routeplan catalog list|show``: what the planner knows about each model and where from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+catalog_app = typer.Typer(help="Inspect the model catalog (prices, speed, quality, sources).",
+                          no_args_is_help=True)
+CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="Catalog YAML (default: built-in).")]
+
+
+@catalog_app.command("list")
+def list_command(catalog: CatalogOpt = None) -> None:
+    """One row per offering: prices per million tokens, speed, context, capabilities, quality."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from planner.catalog import load_catalog
+
+    cat = load_catalog(catalog)
+    t = Table(title=f"catalog {cat.name}: {len(cat.offerings)} offerings", title_justify="left")
+    for col in ("model", "provider", "mode", "$/M in", "$/M out", "ttft s", "tok/s", "context",
+                "caps", "mean quality"):
+        t.add_column(col, justify="left" if col in ("model", "provider", "mode", "caps") else "right")
+    for o in cat.offerings:
+        q = [o.quality_for(k) for k in o.quality if k != "default"] or [o.quality_for("default")]
+        t.add_row(o.name, o.provider, o.mode, f"{o.input_cost_per_token * 1e6:.3f}",
+                  f"{o.output_cost_per_token * 1e6:.3f}", f"{o.ttft_s:.2f}", f"{o.output_tokens_per_s:g}",
+                  f"{o.context_window or '-'}", ",".join(sorted(o.capabilities)), f"{sum(q) / len(q):.3f}")
+    Console().print(t)
+
+
+@catalog_app.command("show")
+def show_command(model: Annotated[str, typer.Argument(help="Model id (or id@batch).")],
+                 catalog: CatalogOpt = None) -> None:
+    """Every number the planner uses for one model, with its source."""
+    from planner.catalog import load_catalog
+
+    o = load_catalog(catalog).get(model)
+    lines = [f"{o.name}  ({o.vendor} via {o.provider}, {o.mode})",
+             f"  price in/out   ${o.input_cost_per_token * 1e6:.4g} / ${o.output_cost_per_token * 1e6:.4g}"
+             f" per million tokens  [{o.price_source}]",
+             f"  ttft           {o.ttft_s} s  [{o.sources.get('ttft_s', '-')}]",
+             f"  output speed   {o.output_tokens_per_s:g} tokens/s  [{o.sources.get('output_tokens_per_s', '-')}]",
+             f"  reasoning      {o.reasoning_tokens} hidden tokens per call  [{o.sources.get('reasoning_tokens', '-')}]",
+             f"  verbosity      {o.verbosity:g}  [{o.sources.get('verbosity', '-')}]",
+             f"  context        {o.context_window} input, {o.max_output_tokens} output tokens  [litellm price map]",
+             f"  capabilities   {', '.join(sorted(o.capabilities)) or 'none'}",
+             f"  limits         concurrency {o.concurrency}, rpm {o.rpm}, tpm {o.tpm}"
+             f"  [{o.sources.get('concurrency', '-')}]"]
+    if o.batch_window_s:
+        lines.append(f"  batch window   {o.batch_window_s:g} s  [{o.sources.get('batch_window_s', '-')}]")
+    lines.append(f"  quality        [{o.sources.get('quality', '-')}]")
+    lines += [f"    {k:<15}{v:.3f}" for k, v in o.quality.items()]
+    typer.echo("\n".join(lines))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(catalog_app, name="catalog")
