@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "pipeline",
     "solve",
     "catalog",
+    "run",
 ]
 
 for _name in COMMAND_MODULES:

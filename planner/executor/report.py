@@ -1,0 +1,243 @@
+"""The run report, rebuilt from the ledger alone (so ``routeplan report DIR`` can re-render it
+after a crash or a resume): report.json, tasks.csv, outputs.jsonl, report.md and
+cost_by_model.png in the run's folder.
+
+Projected figures are the plan's; actual ones are what the ledger recorded. Spend is every
+attempt's cost, failed and interrupted attempts included, so ``totals.actual_cost_usd`` is
+exactly the ledger's spend.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from planner.errors import InputError
+from planner.executor.ledger import LEDGER_NAME
+from planner.executor.money import PUSD_PER_USD
+
+REPORT_SCHEMA = "routeplan.run-report/1"
+TASK_FIELDS = ["task_id", "status", "model", "planned_model", "attempts", "projected_input_tokens",
+               "projected_output_tokens", "projected_cost_usd", "projected_latency_s", "actual_input_tokens",
+               "actual_output_tokens", "actual_cost_usd", "actual_latency_s", "reason"]
+
+
+def load_run(out_dir: Path) -> tuple[dict[str, str], Any, Any]:
+    """(meta, tasks DataFrame, attempts DataFrame) from the ledger in ``out_dir``."""
+    import pandas as pd
+
+    path = Path(out_dir) / LEDGER_NAME
+    if not path.exists():
+        raise InputError(f"{out_dir}: no run ledger ({LEDGER_NAME}) here")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        tasks = pd.read_sql_query(
+            "SELECT task_id, status, model, planned_model, attempts, projected_input_tokens, "
+            "projected_output_tokens, projected_cost_pusd, projected_latency_s, input_tokens, "
+            "output_tokens, cost_pusd, latency_s, reason FROM tasks ORDER BY seq", conn)
+        attempts = pd.read_sql_query(
+            "SELECT task_id, model, state, reserved_pusd, cost_pusd FROM attempts", conn)
+    finally:
+        conn.close()
+    if not meta:
+        raise InputError(f"{out_dir}: the ledger was never fully set up (no run metadata)")
+    return meta, tasks, attempts
+
+
+def build_report(out_dir: Path) -> dict[str, Any]:
+    """The report as plain data (what report.json holds)."""
+    import numpy as np
+
+    meta, tasks, attempts = load_run(out_dir)
+    # an attempt still 'inflight' (a run killed, not yet resumed) may have been billed
+    spent = np.where(attempts["state"] == "inflight", attempts["reserved_pusd"],
+                     attempts["cost_pusd"].fillna(0)).astype("int64")
+    attempts = attempts.assign(spent_pusd=spent)
+    spent_pusd = int(spent.sum())
+    budget_usd = float(meta["budget_usd"]) if meta.get("budget_usd") else None
+
+    t = tasks.rename(columns={"input_tokens": "actual_input_tokens", "output_tokens": "actual_output_tokens",
+                              "latency_s": "actual_latency_s"})
+    t["projected_cost_usd"] = t["projected_cost_pusd"] / PUSD_PER_USD
+    t["actual_cost_usd"] = t["cost_pusd"] / PUSD_PER_USD
+    t = t[TASK_FIELDS].copy()
+    for col in ("attempts", "projected_input_tokens", "projected_output_tokens", "actual_input_tokens",
+                "actual_output_tokens"):
+        t[col] = t[col].astype("Int64")
+    done = t[t["status"] == "done"]
+    counts = {s: int((t["status"] == s).sum()) for s in ("done", "failed", "queued", "pending", "running")}
+
+    by_model = _by_model(t, attempts)
+    misses = done.assign(miss_usd=done["actual_cost_usd"] - done["projected_cost_usd"])
+    misses = misses.reindex(misses["miss_usd"].abs().sort_values(ascending=False).index).head(5)
+    same_model = done[done["model"] == done["planned_model"]]
+    report: dict[str, Any] = {
+        "schema": REPORT_SCHEMA,
+        "simulated": meta.get("simulated") == "1",
+        "mode": meta.get("mode_reason", ""),
+        "plan_file": meta.get("plan_file") or None,
+        "goal": meta.get("goal"),
+        "budget_usd": budget_usd,
+        "spent_usd": spent_pusd / PUSD_PER_USD,
+        "budget_used_fraction": (spent_pusd / PUSD_PER_USD / budget_usd) if budget_usd else None,
+        "totals": {
+            "n_tasks": len(t), **{f"n_{k}": v for k, v in counts.items()},
+            "projected_cost_usd": float(t["projected_cost_usd"].fillna(0).sum()),
+            "actual_cost_usd": spent_pusd / PUSD_PER_USD,
+            "actual_cost_pusd": spent_pusd,
+            "projected_cost_done_usd": float(done["projected_cost_usd"].sum()),
+            "actual_cost_done_usd": float(done["actual_cost_usd"].sum()),
+            "wasted_cost_usd": float(attempts.loc[attempts["state"] != "ok", "spent_pusd"].sum()) / PUSD_PER_USD,
+            "projected_output_tokens": int(t["projected_output_tokens"].fillna(0).sum()),
+            "actual_output_tokens": int(t["actual_output_tokens"].fillna(0).sum()),
+            "attempts": len(attempts),
+            "lost_attempts": int((attempts["state"] == "lost").sum()),
+            "fallbacks_used": int((done["model"] != done["planned_model"]).sum()),
+        },
+        "projection_error": {
+            "tasks_on_planned_model": len(same_model),
+            "cost_mape": _mape(same_model["actual_cost_usd"], same_model["projected_cost_usd"]),
+            "output_tokens_mape": _mape(same_model["actual_output_tokens"], same_model["projected_output_tokens"]),
+            "latency_mape": _mape(same_model["actual_latency_s"], same_model["projected_latency_s"]),
+        },
+        "latency_s": {"actual": _percentiles(done["actual_latency_s"]),
+                      "projected": _percentiles(done["projected_latency_s"])},
+        "by_model": by_model,
+        "largest_misses": _records(misses[["task_id", "model", "planned_model", "projected_cost_usd",
+                                           "actual_cost_usd", "miss_usd", "projected_output_tokens",
+                                           "actual_output_tokens"]]),
+        "failed": _records(t.loc[t["status"] == "failed", ["task_id", "model", "attempts", "reason"]]),
+        "queued": _records(t.loc[t["status"] == "queued", ["task_id", "planned_model", "reason"]]),
+        "tasks": _records(t),
+    }
+    return report
+
+
+def write_report(out_dir: str | Path) -> list[Path]:
+    """Write every report file into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    report = build_report(out)
+    files = [_write_json(out / "report.json", report), _write_csv(out / "tasks.csv", report),
+             _write_outputs(out / "outputs.jsonl"), _write_chart(out / "cost_by_model.png", report)]
+    files.append(_write_markdown(out / "report.md", report))
+    return files
+
+
+# -- pieces -------------------------------------------------------------------------------------
+def _by_model(t: Any, attempts: Any) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    planned = t[t["planned_model"].notna()].groupby("planned_model").agg(
+        planned_tasks=("task_id", "size"), projected_cost_usd=("projected_cost_usd", "sum"),
+        projected_output_tokens=("projected_output_tokens", "sum"))
+    served = t[t["status"] == "done"].groupby("model").agg(
+        done_tasks=("task_id", "size"), actual_output_tokens=("actual_output_tokens", "sum"),
+        actual_latency_p50_s=("actual_latency_s", "median"))
+    spent = attempts.groupby("model").agg(attempts=("task_id", "size"), spent_pusd=("spent_pusd", "sum"))
+    spent["actual_cost_usd"] = spent.pop("spent_pusd") / PUSD_PER_USD
+    table = pd.concat([planned, served, spent], axis=1).fillna(0).sort_index()
+    table["cost_error_fraction"] = [
+        (a - p) / p if p else None for a, p in zip(table["actual_cost_usd"], table["projected_cost_usd"], strict=True)]
+    table.index.name = "model"
+    return _records(table.reset_index())
+
+
+def _percentiles(values: Any) -> dict[str, float | None]:
+    import numpy as np
+
+    v = values.dropna().to_numpy(dtype=float)
+    if v.size == 0:
+        return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None}
+    p50, p90, p99 = np.percentile(v, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(v.max()), "mean": float(v.mean())}
+
+
+def _mape(actual: Any, projected: Any) -> float | None:
+    mask = projected.notna() & actual.notna() & (projected != 0)
+    if not mask.any():
+        return None
+    return float(((actual[mask] - projected[mask]).abs() / projected[mask]).mean())
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    """JSON-ready rows: numpy scalars to Python, NaN to None."""
+    return json.loads(df.to_json(orient="records"))
+
+
+def _write_json(path: Path, report: dict[str, Any]) -> Path:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def _write_csv(path: Path, report: dict[str, Any]) -> Path:
+    import csv
+
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TASK_FIELDS)
+        writer.writeheader()
+        writer.writerows(report["tasks"])
+    tmp.replace(path)
+    return path
+
+
+def _write_outputs(path: Path) -> Path:
+    """Each done task's answer, one JSON object a line (read straight from the ledger)."""
+    conn = sqlite3.connect(f"file:{path.parent / LEDGER_NAME}?mode=ro", uri=True)
+    tmp = path.with_suffix(".jsonl.tmp")
+    try:
+        with tmp.open("w") as f:
+            for task_id, model, output in conn.execute(
+                    "SELECT task_id, model, output FROM tasks WHERE status='done' ORDER BY seq"):
+                f.write(json.dumps({"task_id": task_id, "model": model, "output": output}) + "\n")
+    finally:
+        conn.close()
+    tmp.replace(path)
+    return path
+
+
+def _write_chart(path: Path, report: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = report["by_model"]
+    names = [r["model"] for r in rows]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(names) + 2), 4.5))
+    ax.bar(x - 0.2, [r["projected_cost_usd"] for r in rows], 0.4, label="projected")
+    ax.bar(x + 0.2, [r["actual_cost_usd"] for r in rows], 0.4, label="actual (all attempts)")
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel("cost (USD)")
+    kind = "simulated run" if report["simulated"] else "live run"
+    ax.set_title(f"Projected vs actual cost by model ({kind})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _write_markdown(path: Path, report: dict[str, Any]) -> Path:
+    import jinja2
+
+    source = (Path(__file__).parent.parent / "templates" / "run_report.md.j2").read_text()
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             autoescape=False)
+    env.filters["usd"] = lambda v: "-" if v is None else f"${v:,.6f}" if abs(v) < 1 else f"${v:,.4f}"
+    env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:+.1f} %"
+    env.filters["share"] = lambda v: "-" if v is None else f"{100 * v:.1f} %"
+    env.filters["sec"] = lambda v: "-" if v is None else f"{v:.2f} s"
+    env.filters["cell"] = lambda v: "-" if v in (None, "") else str(v).replace("|", "\\|").replace("\n", " ")
+    text = env.from_string(source).render(r=report, max_rows=20)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
