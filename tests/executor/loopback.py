@@ -1,0 +1,82 @@
+"""A tiny OpenAI chat-completions server on 127.0.0.1 for the executor's live-path tests.
+
+Each model has a script: a list of (status, headers, body) answers used in order, then
+successes. The server records every request (model, headers, body) it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+def completion(model: str, text: str, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+@dataclass
+class LoopbackServer:
+    scripts: dict[str, list[tuple[int, dict[str, str], Any]]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 20
+    completion_tokens: int = 30
+    port: int = 0
+
+    def start(self) -> LoopbackServer:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.json()
+            model = body.get("model", "")
+            self.requests.append({"model": model, "headers": dict(request.headers), "body": body})
+            script = self.scripts.get(model) or []
+            if script:
+                status, headers, payload = script.pop(0)
+                if status != 200 or payload is not None:
+                    text = payload if isinstance(payload, str) else json.dumps(payload)
+                    return web.Response(status=status, headers=headers, text=text,
+                                        content_type="application/json")
+            out = min(self.completion_tokens, int(body.get("max_tokens") or self.completion_tokens))
+            return web.json_response(completion(model, f"answer from {model}", self.prompt_tokens, out))
+
+        async def main() -> None:
+            app = web.Application()
+            app.router.add_post("/v1/chat/completions", handle)
+            self._runner = web.AppRunner(app)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(main())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
