@@ -60,7 +60,7 @@ class CbcSpecSolver:
         pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(p.feasible_mask), strict=True)]
         model = pulp.LpProblem("routeplan", pulp.LpMaximize if spec.maximize(p) else pulp.LpMinimize)
         # x[i, j] = 1 when task i runs on model j; only feasible pairs get a variable
-        x = {(i, j): pulp.LpVariable(f"x_{i}_{j}", cat=pulp.LpBinary) for i, j in pairs}
+        x = {(i, j): model.add_variable(f"x_{i}_{j}", 0, 1, cat=pulp.LpBinary) for i, j in pairs}
         by_task: dict[int, list[tuple[int, int]]] = {i: [] for i in range(n)}
         by_model: dict[int, list[tuple[int, int]]] = {j: [] for j in range(k)}
         for i, j in pairs:
@@ -70,11 +70,11 @@ class CbcSpecSolver:
         latency_goal = Goal(p.goal) is Goal.MINIMIZE_LATENCY
         if latency_goal and spec.objective in (Objective.GOAL, Objective.TOTAL_LATENCY):
             upper = makespan_rhs(p, spec.makespan_at_most) if spec.makespan_at_most is not None else None
-            extra["T"] = pulp.LpVariable("makespan", lowBound=0, upBound=upper)
+            extra["T"] = model.add_variable("makespan", 0, upper)
         if spec.objective is Objective.CAPACITY_SCALE:
-            extra["alpha"] = pulp.LpVariable("capacity_scale", lowBound=0)
+            extra["alpha"] = model.add_variable("capacity_scale", 0)
         if spec.objective is Objective.SHARE_SCALE:
-            extra["beta"] = pulp.LpVariable("share_scale", lowBound=0)
+            extra["beta"] = model.add_variable("share_scale", 0)
 
         # objective
         model += self._objective(spec, x, extra), "objective"
@@ -193,7 +193,7 @@ class CbcSpecSolver:
         model.solve(self._command(None, log_path, False, mip=False))
         if model.status != pulp.LpStatusOptimal:
             return None
-        pi = model.constraints["budget"].pi
+        pi = model.get_constraint_by_name("budget").pi
         return None if pi is None else float(pi)
 
 

@@ -1,0 +1,82 @@
+"""Every backend on the hand-solved cases of cases.py: exact ones hit the optimum, others stay honest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import solvers
+from solvers import Goal, Status, UnsupportedError
+
+from .cases import CASES, Case, problem_kwargs
+
+TOL = 1e-6
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= TOL * max(1.0, abs(b))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_case(case: Case, backend: str) -> None:
+    problem = solvers.Problem(**problem_kwargs(case))
+    exact = solvers.BACKENDS[backend].exact
+    try:
+        sol = solvers.solve(problem, backend=backend, time_limit_s=30)
+    except UnsupportedError as exc:  # a non-exact backend may refuse, naming one that can
+        if exact:
+            raise
+        pytest.skip(f"{backend} refuses: {exc}")
+    assert sol.backend == backend or not exact
+    if case.optimum is None:
+        assert sol.status is Status.INFEASIBLE, sol
+        assert not sol.status.has_plan and (sol.assignment == -1).all()
+        assert sol.diagnosis is not None
+        for name, expected in case.diagnosis.items():
+            got = getattr(sol.diagnosis, name)
+            if not exact and not got:
+                continue  # a heuristic may leave a figure out, but what it reports must be right
+            if expected is None or isinstance(expected, tuple):
+                assert got == expected, (name, got)
+            else:
+                assert got is not None and abs(got - expected) <= 1e-5 * max(1.0, expected), (name, got)
+        text = " ".join(sol.diagnosis.notes)
+        for word in case.note_words if exact else ():
+            assert word in text, (word, text)
+        return
+    assert sol.status.has_plan, sol
+    assert problem.is_feasible(sol.assignment), problem.violations(sol.assignment)
+    assert sol.objective == pytest.approx(problem.objective_value(sol.assignment))
+    maximize = Goal(problem.goal).maximize
+    if exact:
+        assert sol.status is Status.OPTIMAL
+        assert _close(sol.objective, case.optimum), (sol.objective, case.optimum)
+        if case.assignment is not None:
+            assert tuple(sol.assignment.tolist()) == case.assignment
+        if case.served_weight is not None:
+            assert sol.served_weight == pytest.approx(case.served_weight)
+        assert sol.gap is not None and sol.gap <= 1e-5
+    else:  # a heuristic never beats the optimum, and its bound never passes it
+        worse = case.optimum - sol.objective if maximize else sol.objective - case.optimum
+        assert worse >= -TOL * max(1.0, abs(case.optimum))
+        if sol.bound is not None:
+            past = sol.bound - case.optimum if not maximize else case.optimum - sol.bound
+            assert past <= TOL * max(1.0, abs(case.optimum))
+    if sol.bound is not None and sol.status is Status.OPTIMAL:
+        # the bound is on the right side of the reported objective (within rounding)
+        side = sol.bound - sol.objective if maximize else sol.objective - sol.bound
+        assert side >= -1e-6 * max(1.0, abs(sol.objective))
+
+
+def test_public_entry_point_keywords() -> None:
+    """The documented one-liner works with the stable keyword names."""
+    cost = np.array([[4.0, 1.0, 3.0], [2.0, 0.5, 5.0], [3.0, 2.0, 2.0]])
+    load = np.array([[1.0, 2.0, 1.0], [1.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
+    capacity = np.array([2.0, 2.0, 2.0])
+    backend = "highs" if "highs" in solvers.available() else solvers.available(exact_only=True)[0]
+    sol = solvers.solve(solvers.Problem(cost=cost, load=load, capacity=capacity), backend=backend, time_limit_s=30)
+    assert sol.status is Status.OPTIMAL
+    # model 1 holds one task of load 2: task 0 there (1), task 1 on model 0 (2), task 2 on model 2 (2);
+    # task 1 on model 1 instead (0.5) would leave 3 + 2 for the others: 5.5
+    assert sol.objective == pytest.approx(5.0)
+    assert sol.assignment.tolist() == [1, 0, 2]
