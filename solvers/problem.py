@@ -354,7 +354,7 @@ class Problem:
             span = hi - lo
             safe = np.where(span > 0, span, 1.0)
             out = np.where(span > 0, (a - lo) / safe, 0.0)
-            out = out if lower_is_better else 1.0 - out
+            out = out if lower_is_better else np.where(span > 0, 1.0 - out, 0.0)  # a tie scores 0
             return np.where(mask, out, 0.0)
 
         if self.cost is not None and w.cost > 0:

@@ -38,7 +38,9 @@ class Status(str, enum.Enum):
 class Diagnosis:
     """Why a problem is infeasible and what would make it feasible.
 
-    ``tasks_without_model``: tasks whose feasible mask is empty (they can only be queued).
+    ``tasks_without_model``: tasks no plan can serve: the feasible mask is empty, or every
+    feasible model is excluded on its own by a limit (cost alone over the budget, load alone
+    over a capacity, a share cap of zero); the notes name the limit.
     ``min_budget``: the least budget with which the other limits can all be met.
     ``min_capacity_scale``: the least factor by which every capacity limit must be
     multiplied (a deadline scales them all alike); 1.0 or less means capacity is not the cause.
