@@ -8,7 +8,6 @@ ledger (the executor's record of what was paid).
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,9 +40,9 @@ def execute(plan: Plan, ctx: StepContext) -> Outcome:
     spend = StepSpend(ctx.step_id, available_usd=available_usd,
                       projected_usd=plan.totals.projected_cost_usd)
     try:
-        # the executor's own report (report.md/json per step) where that module is installed
-        with_report = importlib.util.find_spec("planner.executor.report") is not None
-        result = run_plan(plan, ctx.out_dir, opts, report=with_report)
+        # the pipeline writes one report for every step; `routeplan report DIR` renders a
+        # step's own executor report from its ledger when wanted (it costs a chart per step)
+        result = run_plan(plan, ctx.out_dir, opts, report=False)
         tasks = _ledger_tasks(ctx.out_dir / LEDGER_NAME, plan)
     except BaseException:
         # whatever the executor paid before failing still counts against the pipeline

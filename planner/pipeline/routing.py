@@ -119,22 +119,26 @@ def route(p: RouteParams, ctx: StepContext) -> dict[str, Any]:
 
 
 def _reason(goal: str, ranked: list[dict[str, Any]], plan: Plan) -> str:
-    """Why the plan chose this model, from the figures (not a fixed phrase per goal)."""
+    """Why the plan chose this model, from the figures (not a fixed phrase per goal).
+
+    ``ranked`` is the chosen model then the plan's fallbacks, which the plan ranks by the goal.
+    """
     chosen, others = ranked[0], ranked[1:]
-    n = len(ranked)
     facts = (f"${chosen['estimated_cost_usd']:.6f}, {chosen['latency_s']:.1f} s, "
              f"quality {chosen['quality']:.2f}")
     key = {"minimize_cost": ("estimated_cost_usd", min), "maximize_quality": ("quality", max),
            "minimize_latency": ("latency_s", min)}.get(goal)
-    if key is not None:
+    if not others:
+        why = "the only feasible model"
+    elif key is not None:
         field, best = key
-        top = best([r[field] for r in ranked])
+        top = best(r[field] for r in ranked)
         if math.isclose(chosen[field], top, rel_tol=1e-9, abs_tol=1e-12):
-            why = f"{GOAL_PHRASES[goal]} of {n} feasible" if others else "only feasible model"
-        else:
-            why = f"{GOAL_PHRASES[goal]} the plan's limits allow ({n} feasible)"
+            why = f"{GOAL_PHRASES[goal]} of the feasible models"
+        else:  # the budget (or another shared limit) moved it off its own best
+            why = f"{GOAL_PHRASES[goal]} the plan's shared limits allow"
     else:
-        why = f"{GOAL_PHRASES[goal]} (weights {_weights(plan)}; {n} feasible)"
+        why = f"{GOAL_PHRASES[goal]} (weights {_weights(plan)})"
     binding = [b.name for b in plan.binding_limits if b.binding]
     bound = f"; binding: {', '.join(binding)}" if binding else ""
     return f"{why}: {facts}{bound}"

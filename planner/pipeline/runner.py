@@ -16,6 +16,7 @@ Output folder (``--out``)::
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import shutil
 import sys
@@ -26,7 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from planner.errors import InfeasibleError, InputError
+from planner.errors import InputError, RouteplanError
 from planner.pipeline import templating
 from planner.pipeline.budget import PipelineBudget
 from planner.pipeline.tools import ReportParams
@@ -180,13 +181,11 @@ def claim_out_dir(out_dir: Path) -> None:
 
 def _naming_step(step_id: str, exc: BaseException) -> BaseException:
     """The user's error with the step named first (the one line the CLI prints)."""
-    if str(exc).startswith(f"step {step_id}:"):
+    if not isinstance(exc, RouteplanError) or str(exc).startswith(f"step {step_id}:"):
         return exc
-    if isinstance(exc, InputError):
-        return InputError(f"step {step_id}: {exc}")
-    if isinstance(exc, InfeasibleError):
-        return InfeasibleError(f"step {step_id}: {exc}", diagnosis=exc.diagnosis)
-    return exc
+    named = copy.copy(exc)  # same type and attributes (diagnosis, task_id, ...)
+    named.args = (f"step {step_id}: {exc}",)
+    return named
 
 
 def _save_after_failure(run: PipelineRun) -> None:
