@@ -1,0 +1,195 @@
+"""The ``fast`` backend: convex-hull greedy or Lagrangian with repair, always with a bound.
+
+Every goal but the makespan is a linear objective over one-model-per-task choices, so
+the problem is written once in maximisation form (value = +/- the objective matrix) and
+solved by the cheapest method that still proves a bound:
+
+1. the per-task best model, when it breaks no limit: optimal, bound = objective;
+2. one global limit (a budget, or the quality floor as sum (q - Q) x >= 0) and no
+   per-model limit: the multiple-choice knapsack, whose LP relaxation the hull greedy
+   solves exactly (:mod:`solvers.mckp`); its multiplier is the budget's shadow price;
+3. anything else (capacities, share caps, several limits): Lagrangian relaxation with
+   repair and improvement (:mod:`solvers.lagrangian`).
+
+Queuing is lexicographic (serve the most priority weight, then the goal). ``fast`` serves
+every task that has a feasible model and queues the others; when it cannot prove that
+serving all of them is possible it refuses and names the exact backends, as it does for
+the makespan goal.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from solvers.errors import UnsupportedError
+from solvers.lagrangian import Coupled, GlobalRow, ModelRow, solve_coupled
+from solvers.mckp import Knapsack
+from solvers.options import Options
+from solvers.problem import Goal, Problem
+from solvers.solution import Diagnosis, Solution, Status, relative_gap
+
+NAME = "fast"
+EXACT = "highs or cpsat"
+
+
+def solve(problem: Problem, options: Options) -> Solution:
+    """Solve ``problem``; see the module docstring for the method and its limits."""
+    start = time.perf_counter()
+    goal = Goal(problem.goal)
+    if goal is Goal.MINIMIZE_LATENCY:
+        raise UnsupportedError(
+            f"backend 'fast' does not prove bounds for the makespan goal (minimize_latency); use {EXACT}"
+        )
+    sign = 1.0 if goal.maximize else -1.0
+    n = problem.n_tasks
+    mask = _reduced_mask(problem)
+    servable = mask.any(axis=1)
+    if not servable.all() and not problem.allow_queue:
+        return _infeasible(problem, start, _no_model_diagnosis(problem, mask))
+    sub = np.flatnonzero(servable)
+    whole = sub.size == n
+
+    def rows(a: NDArray[Any]) -> NDArray[Any]:
+        return a if whole else a[sub]
+
+    form = _coupled(problem, rows, rows(mask), sign)
+    stats: dict[str, Any] = {"queued_without_model": int(n - sub.size)}
+
+    # 1. the per-task best model
+    best = np.argmax(np.where(form.mask, form.value, -np.inf), axis=1)
+    if form.is_feasible(best):
+        stats["method"] = "argmax"
+        price = 0.0 if problem.budget is not None else None
+        return _finish(problem, sub, best, None, price, start, stats, options)
+
+    # 2. one global limit, no per-model limit: the knapsack LP on the hulls
+    if len(form.global_rows) == 1 and not form.model_rows:
+        row = form.global_rows[0]
+        t = time.perf_counter()
+        ks = Knapsack(row.coef, form.value, form.mask)
+        stats["hull_s"] = time.perf_counter() - t
+        point = ks.solve(row.limit)
+        stats.update(method="hull-greedy", increments=int(ks.eff.size), increments_taken=point.increments_taken,
+                     hull_vertices_mean=float(ks.hulls.size.mean()), fill_moves=point.fill_moves,
+                     lp_multiplier=point.multiplier)
+        if not point.feasible:
+            return _refuse_or_infeasible(problem, start, _single_row_diagnosis(problem, row, ks.base_weight))
+        price = sign * point.multiplier if row.name == "budget" else None
+        return _finish(problem, sub, point.assignment, sign * point.lp_bound, price, start, stats, options)
+
+    # 3. Lagrangian relaxation with repair
+    mu0 = None
+    if len(form.global_rows) == 1:
+        row = form.global_rows[0]
+        ks = Knapsack(row.coef, form.value, form.mask)
+        point = ks.solve(row.limit, fill=False)
+        if not point.feasible:
+            return _refuse_or_infeasible(problem, start, _single_row_diagnosis(problem, row, ks.base_weight))
+        mu0 = np.array([point.multiplier])
+    remaining = None
+    if options.time_limit_s is not None:
+        remaining = max(options.time_limit_s - (time.perf_counter() - start), 1e-3)
+    res = solve_coupled(form, rel_gap=options.rel_gap, time_limit_s=remaining, mu0=mu0)
+    stats.update(method="lagrangian", **res.stats)
+    if res.infeasible:
+        diag = Diagnosis(notes=("the LP relaxation is infeasible: no plan meets every limit "
+                                f"(Lagrangian bound {sign * res.bound:.6g} is past every plan's value)",))
+        return _refuse_or_infeasible(problem, start, diag)
+    if res.assignment is None:
+        msg = f"fast found no plan meeting every limit and could not prove there is none; use {EXACT}"
+        if problem.allow_queue:
+            raise UnsupportedError(msg)
+        return Solution(np.full(n, -1, np.int64), Status.ERROR, goal, NAME, bound=sign * res.bound,
+                        wall_time_s=time.perf_counter() - start, message=msg, stats=stats)
+    names = [r.name for r in form.global_rows]
+    price = None
+    if problem.budget is not None:
+        price = sign * float(res.mu[names.index("budget")]) if "budget" in names else 0.0
+    return _finish(problem, sub, res.assignment, sign * res.bound, price, start, stats, options)
+
+
+# ---------------------------------------------------------------------- building the form
+def _reduced_mask(problem: Problem) -> NDArray[np.bool_]:
+    """Feasible pairs minus those no capacity could ever take (load above the model's limit)."""
+    mask = problem.feasible_mask
+    cut = None
+    for row in problem.capacity_rows():
+        over = row.load > row.limit[None, :] * (1 + 1e-12)
+        cut = over if cut is None else cut | over
+    if problem.share_limits is not None and (problem.share_limits < 1).any():
+        zero = np.broadcast_to(problem.share_limits[None, :] < 1, mask.shape)
+        cut = zero if cut is None else cut | zero
+    return mask if cut is None else mask & ~cut
+
+
+def _coupled(problem: Problem, rows: Any, mask: NDArray[np.bool_], sign: float) -> Coupled:
+    value = sign * rows(problem.objective_matrix)
+    globals_: list[GlobalRow] = []
+    if problem.budget is not None:
+        globals_.append(GlobalRow("budget", rows(problem.cost), float(problem.budget)))
+    if problem.min_avg_quality is not None:
+        globals_.append(GlobalRow("min_avg_quality", problem.min_avg_quality - rows(problem.quality), 0.0))
+    models: list[ModelRow] = []
+    for row in problem.capacity_rows():
+        if np.isfinite(row.limit).any():
+            models.append(ModelRow(row.name, rows(row.load), np.asarray(row.limit, float)))
+    if problem.share_limits is not None:
+        lim = problem.share_limits.astype(float)
+        if (lim < mask.shape[0]).any():
+            models.append(ModelRow("share_cap", None, np.where(lim < mask.shape[0], lim, np.inf)))
+    return Coupled(value, mask, tuple(globals_), tuple(models))
+
+
+# ---------------------------------------------------------------------- results
+def _finish(problem: Problem, sub: NDArray[np.int64], a_sub: NDArray[np.int64], bound: float | None,
+            price: float | None, start: float, stats: dict[str, Any], options: Options) -> Solution:
+    goal = Goal(problem.goal)
+    assignment = np.full(problem.n_tasks, -1, dtype=np.int64)
+    assignment[sub] = a_sub
+    objective = problem.objective_value(assignment)
+    if bound is None:
+        bound = objective
+    gap = relative_gap(objective, bound, goal)
+    status = Status.OPTIMAL if gap is not None and gap <= options.rel_gap else Status.FEASIBLE
+    return Solution(
+        assignment=assignment, status=status, goal=goal, backend=NAME, objective=objective,
+        bound=bound, wall_time_s=time.perf_counter() - start, budget_shadow_price=price,
+        served_weight=problem.served_weight(assignment), stats=stats,
+    )
+
+
+def _infeasible(problem: Problem, start: float, diagnosis: Diagnosis) -> Solution:
+    return Solution(np.full(problem.n_tasks, -1, np.int64), Status.INFEASIBLE, Goal(problem.goal), NAME,
+                    wall_time_s=time.perf_counter() - start, diagnosis=diagnosis, message=str(diagnosis))
+
+
+def _refuse_or_infeasible(problem: Problem, start: float, diagnosis: Diagnosis) -> Solution:
+    """Without queuing: proven infeasible. With it: the lexicographic queue needs an exact backend."""
+    if problem.allow_queue:
+        raise UnsupportedError(
+            "backend 'fast' cannot serve every task within the limits and does not prove which "
+            f"to queue; use {EXACT} ({diagnosis})"
+        )
+    return _infeasible(problem, start, diagnosis)
+
+
+def _no_model_diagnosis(problem: Problem, mask: NDArray[np.bool_]) -> Diagnosis:
+    empty = np.flatnonzero(~mask.any(axis=1))
+    shown = ", ".join(str(i) for i in empty[:10]) + (" ..." if empty.size > 10 else "")
+    return Diagnosis(tasks_without_model=tuple(int(i) for i in empty),
+                     notes=(f"task {shown} fits no model's capacity or share cap ({empty.size} task(s))",))
+
+
+def _single_row_diagnosis(problem: Problem, row: GlobalRow, lightest: float) -> Diagnosis:
+    if row.name == "budget":
+        return Diagnosis(min_budget=lightest,
+                         notes=(f"the cheapest plan costs {lightest:.6g} > budget {row.limit:.6g}",))
+    assert problem.quality is not None and problem.min_avg_quality is not None
+    best = np.where(problem.feasible_mask, problem.quality, -np.inf).max(axis=1)
+    best = best[np.isfinite(best)]
+    return Diagnosis(notes=(f"the best reachable mean quality is {best.mean():.6g} "
+                            f"< min_avg_quality {problem.min_avg_quality:.6g}",))
