@@ -24,7 +24,8 @@ class StepSpend:
 
     step_id: str
     available_usd: float
-    projected_usd: float = 0.0
+    projected_usd: float = 0.0  # the step's plan, every task
+    projected_done_usd: float = 0.0  # the plan's projection for the tasks that ran
     spent_usd: float = 0.0
     n_done: int = 0
     n_queued: int = 0

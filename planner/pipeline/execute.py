@@ -53,6 +53,7 @@ def execute(plan: Plan, ctx: StepContext) -> Outcome:
     for t in tasks:
         if t["status"] == "done":
             spend.n_done += 1
+            spend.projected_done_usd += t["projected_cost_usd"]
         elif t["status"] == "queued":
             spend.n_queued += 1
             spend.queued.append(f"{t['task_id']}: {t['reason']}")

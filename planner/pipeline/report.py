@@ -167,13 +167,13 @@ def _budget(run: PipelineRun) -> list[str]:
     for s in b.steps:
         lines.append(f"| {s.step_id} | {_usd(s.available_usd)} | {_usd(s.projected_usd)} | "
                      f"{_usd(s.spent_usd)} | {s.n_done} | {s.n_queued} | {s.n_failed} |")
-    projected = sum(s.projected_usd for s in b.steps)
+    projected = sum(s.projected_done_usd for s in b.steps)
     lines += ["", f"- Spent: {_usd(b.spent_usd)} "
               f"({100 * b.spent_usd / b.initial_usd:.2f}% of the budget)",
               f"- Remaining budget: {_usd(b.remaining_usd)}"]
     if projected > 0:
-        lines.append(f"- Projection error: actual {_usd(b.spent_usd)} vs projected "
-                     f"{_usd(projected)} ({100 * (b.spent_usd - projected) / projected:+.1f}%)")
+        lines.append(f"- Projection error (tasks that ran): actual {_usd(b.spent_usd)} vs "
+                     f"projected {_usd(projected)} ({100 * (b.spent_usd - projected) / projected:+.1f}%)")
     queued = [(s.step_id, q) for s in b.steps for q in s.queued]
     if queued:
         lines += ["", f"**{len(queued)} task(s) queued: the budget left could not cover them "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from planner.errors import InputError
+from planner.errors import InfeasibleError, InputError
 from planner.pipeline.tools import PRIORITY_GOALS
 
 if TYPE_CHECKING:
@@ -64,13 +64,27 @@ def realtime_catalog(ctx: StepContext, allow_batch_api: bool = False) -> Catalog
 def solve(tasks: list[Task], ctx: StepContext, *, goal: str, budget_usd: float,
           max_latency_s: float | None = None, min_quality: float | None = None,
           solver: str | None = None, allow_batch_api: bool = False) -> Plan:
-    """One plan for ``tasks`` under ``budget_usd``; work the budget cannot cover is queued."""
+    """One plan for ``tasks`` under ``budget_usd``; work the budget cannot cover is queued.
+
+    Raises InfeasibleError when a task has no feasible model whatever the budget (its own
+    limits exclude every model), naming the limit and the least change that would help.
+    """
+    import numpy as np
+
+    from planner.formulate import formulate
     from planner.plan import Limits
     from planner.solve import make_plan
 
     limits = Limits(budget_usd=budget_usd, max_latency_s=max_latency_s, min_quality=min_quality,
                     allow_queue=True)
-    plan = make_plan(tasks, realtime_catalog(ctx, allow_batch_api), goal=goal, limits=limits,
+    catalog = realtime_catalog(ctx, allow_batch_api)
+    # a task no model can serve at any budget is a mistake in the step, not work to queue
+    f = formulate(tasks, catalog, goal=goal, limits=limits)
+    blocked = np.flatnonzero(~f.feasible.any(axis=1))
+    if blocked.size:
+        raise InfeasibleError(f"no model can serve {f.explain_task(int(blocked[0]))}"
+                              + (f" (and {blocked.size - 1} more tasks)" if blocked.size > 1 else ""))
+    plan = make_plan(tasks, catalog, goal=goal, limits=limits,
                      solver=solver or ctx.run.options.solver)
     plan.save(ctx.out_dir / "plan.json")
     return plan
