@@ -230,6 +230,34 @@ class HighsSpecSolver:
                    hint: NDArray[np.int64] | None) -> StageResult:
         start = time.perf_counter()
         lp, budget_row, extra = self._build(spec)
+        h, stats = self._run(lp, extra, time_limit_s, hint)
+        x = np.asarray(h.getSolution().col_value)
+        if hint is not None and h.getInfo().primal_solution_status == highspy.kSolutionStatusFeasible:
+            # HiGHS 1.16 can drop presolve's objective offset when it scores a MIP start and then
+            # return the start as "optimal"; the objective of x then disagrees with HiGHS's own.
+            true_obj = float(np.dot(lp.col_cost_, x))
+            if abs(true_obj - h.getInfo().objective_function_value) > 1e-6 * max(1.0, abs(true_obj)):
+                left = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - start), 0.01)
+                h, stats = self._run(lp, extra, left, None)
+                stats["hint_dropped"] = "HiGHS scored the MIP start inconsistently; solved again without it"
+                x = np.asarray(h.getSolution().col_value)
+        native = h.getModelStatus()
+        info = h.getInfo()
+        has_plan = info.primal_solution_status == highspy.kSolutionStatusFeasible
+        with_plan, without = STATUS_TABLE.get(native, (Status.ERROR, Status.ERROR))
+        status = with_plan if has_plan else without
+        if not status.has_plan:
+            msg = "" if status is not Status.ERROR else f"HiGHS ended {stats['native_status']}"
+            return StageResult(status, wall_time_s=time.perf_counter() - start, message=msg, stats=stats)
+        plan = assignment_from_matrix(self.ti, self.mj, x[: self.ti.size], self.p.n_tasks)
+        objective, bound = float(info.objective_function_value), float(info.mip_dual_bound)
+        budget_dual = None
+        if spec.want_budget_dual and budget_row is not None:
+            budget_dual = _lp_budget_dual(h, lp, budget_row)
+        return StageResult(status, plan, objective, bound, budget_dual, time.perf_counter() - start, stats=stats)
+
+    def _run(self, lp: highspy.HighsLp, extra: dict[str, int], time_limit_s: float | None,
+             hint: NDArray[np.int64] | None) -> tuple[highspy.Highs, dict[str, object]]:
         h = highspy.Highs()
         _apply_options(h, self.options, time_limit_s)
         h.passModel(lp)
@@ -238,23 +266,10 @@ class HighsSpecSolver:
             sol.col_value = list(self._hint_vector(hint, lp.num_col_, extra))
             h.setSolution(sol)
         h.run()
-        native = h.getModelStatus()
         info = h.getInfo()
-        has_plan = info.primal_solution_status == highspy.kSolutionStatusFeasible
-        with_plan, without = STATUS_TABLE.get(native, (Status.ERROR, Status.ERROR))
-        status = with_plan if has_plan else without
-        stats = {"native_status": h.modelStatusToString(native), "nodes": int(info.mip_node_count),
-                 "rows": lp.num_row_, "cols": lp.num_col_}
-        if not status.has_plan:
-            msg = "" if status is not Status.ERROR else f"HiGHS ended {stats['native_status']}"
-            return StageResult(status, wall_time_s=time.perf_counter() - start, message=msg, stats=stats)
-        x = np.asarray(h.getSolution().col_value)
-        plan = assignment_from_matrix(self.ti, self.mj, x[: self.ti.size], self.p.n_tasks)
-        budget_dual = None
-        if spec.want_budget_dual and budget_row is not None:
-            budget_dual = _lp_budget_dual(h, lp, budget_row)
-        return StageResult(status, plan, float(info.objective_function_value), float(info.mip_dual_bound),
-                           budget_dual, time.perf_counter() - start, stats=stats)
+        stats: dict[str, object] = {"native_status": h.modelStatusToString(h.getModelStatus()),
+                                    "nodes": int(info.mip_node_count), "rows": lp.num_row_, "cols": lp.num_col_}
+        return h, stats
 
 
 def _lp_budget_dual(h: highspy.Highs, lp: highspy.HighsLp, budget_row: int) -> float | None:
