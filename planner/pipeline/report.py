@@ -72,7 +72,7 @@ def _mode_line(run: PipelineRun) -> str:
 
 
 def _usd(x: float | None) -> str:
-    return "n/a" if x is None else f"${x:,.6f}" if abs(x) < 0.01 else f"${x:,.4f}"
+    return "n/a" if x is None else f"${x:,.6f}" if abs(x) < 1 else f"${x:,.4f}"
 
 
 def _configuration(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
