@@ -301,7 +301,7 @@ class _State:
         self.g, self.m = form.usage(self.a)
         self.tg, self.tm = form.tolerances()
         self.glim = np.array([r.limit for r in form.global_rows])
-        self.mlim = np.array([r.limit for r in form.model_rows]).reshape(len(form.model_rows), -1)
+        self.mlim = np.array([r.limit for r in form.model_rows]).reshape(len(form.model_rows), form.shape[1])
 
     def move_ok(self, i: int, k: int, relax: int | None = None) -> bool:
         """Whether moving task i to model k keeps every row within its limit.

@@ -154,12 +154,24 @@ def _finish(problem: Problem, sub: NDArray[np.int64], a_sub: NDArray[np.int64], 
     if bound is None:
         bound = objective
     gap = relative_gap(objective, bound, goal)
+    if gap is not None and gap > options.rel_gap:
+        bound = _integral_bound(problem, sub, bound, goal)
+        gap = relative_gap(objective, bound, goal)
     status = Status.OPTIMAL if gap is not None and gap <= options.rel_gap else Status.FEASIBLE
     return Solution(
         assignment=assignment, status=status, goal=goal, backend=NAME, objective=objective,
         bound=bound, wall_time_s=time.perf_counter() - start, budget_shadow_price=price,
         served_weight=problem.served_weight(assignment), stats=stats,
     )
+
+
+def _integral_bound(problem: Problem, sub: NDArray[np.int64], bound: float, goal: Goal) -> float:
+    """With integer objective coefficients the optimum is an integer: round the bound inward."""
+    c = problem.objective_matrix[sub]
+    c = c[problem.feasible_mask[sub]]
+    if c.size == 0 or not np.array_equal(c, np.round(c)):
+        return bound
+    return float(np.floor(bound + 1e-9)) if goal.maximize else float(np.ceil(bound - 1e-9))
 
 
 def _infeasible(problem: Problem, start: float, diagnosis: Diagnosis) -> Solution:
