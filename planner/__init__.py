@@ -25,6 +25,8 @@ _LAZY: dict[str, str] = {
     "make_plan": "planner.solve",
     "Plan": "planner.plan",
     "Limits": "planner.plan",
+    "sweep": "planner.whatif",
+    "model_mix": "planner.whatif",
 }
 
 
