@@ -17,8 +17,17 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= TOL * max(1.0, abs(b))
 
 
+# Known defects of other backends, kept visible: strict, so a fix turns them into a failure to remove.
+KNOWN_BUGS = {
+    ("fast", "infeasible_two_limits"): "fast reports min_budget 4 although no budget helps (capacity binds too)",
+    ("auto", "infeasible_two_limits"): "auto delegates to fast's diagnosis (min_budget 4, no budget helps)",
+}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_case(case: Case, backend: str) -> None:
+def test_case(case: Case, backend: str, request: pytest.FixtureRequest) -> None:
+    if (backend, case.name) in KNOWN_BUGS:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_BUGS[backend, case.name], strict=True))
     problem = solvers.Problem(**problem_kwargs(case))
     exact = solvers.BACKENDS[backend].exact
     try:
