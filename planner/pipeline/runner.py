@@ -66,6 +66,7 @@ class PipelineRun:
     started_s: float = field(default_factory=time.perf_counter)
     report_path: Path | None = None
     report_markdown: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # the pipeline's `outputs:`, rendered
     _catalog: Any = None
 
     @property
@@ -131,6 +132,7 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
                  ) -> PipelineRun:
     """Run every step in order; on a step's error, save what was done and re-raise it."""
     run = PipelineRun(checked, inputs, options, PipelineBudget(pipeline_budget(checked, inputs)))
+    run.catalog()  # a bad --catalog fails before any step runs
     claim_out_dir(options.out_dir)
     pipeline = checked.pipeline
     for step_id in checked.order:
@@ -156,6 +158,8 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
         run.results[step_id] = result
         run.records.append(StepRecord(step_id, action.tool, action.name, "done",
                                       time.perf_counter() - t0))
+    run.outputs = templating.render(pipeline.outputs, run.context(), step_id="(outputs)",
+                                    path="outputs")
     write_results(run)
     return run
 
@@ -223,6 +227,7 @@ def write_results(run: PipelineRun) -> Path:
             "steps": [vars(s) for s in run.budget.steps],
         },
         "steps": [vars(r) for r in run.records],
+        "outputs": run.outputs,
         "results": run.results,
     }
     tmp = path.with_suffix(".json.tmp")

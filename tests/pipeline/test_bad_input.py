@@ -210,3 +210,20 @@ def test_a_live_run_folder_is_never_overwritten(tmp_path, capsys):
     expect_error(capsys, ["pipeline", "run", str(DEMO), "-o", str(out)], str(out),
                  "choose another --out")
     assert (out / "results.json").exists()
+
+
+def test_live_without_keys_is_an_error_not_a_silent_simulation(tmp_path, capsys, monkeypatch):
+    for var in ("OPENAI_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DEEPSEEK_API_KEY",
+                "GEMINI_API_KEY", "AZURE_AI_API_KEY", "AZURE_AI_API_BASE"):
+        monkeypatch.delenv(var, raising=False)
+    out = tmp_path / "o"
+    expect_error(capsys, ["pipeline", "run", str(DEMO), "-o", str(out), "--live"],
+                 "step summarize_document", "--live", "missing provider keys")
+    assert json.loads((out / "results.json").read_text())["budget"]["spent_usd"] == 0
+
+
+def test_a_missing_catalog_fails_before_any_step(tmp_path, capsys):
+    out = tmp_path / "o"
+    expect_error(capsys, ["pipeline", "run", str(DEMO), "-o", str(out), "--catalog",
+                          str(tmp_path / "none.yaml")], "none.yaml", "no such catalog file")
+    assert not out.exists()
