@@ -171,7 +171,8 @@ def _integral_bound(problem: Problem, sub: NDArray[np.int64], bound: float, goal
     c = c[problem.feasible_mask[sub]]
     if c.size == 0 or not np.array_equal(c, np.round(c)):
         return bound
-    return float(np.floor(bound + 1e-9)) if goal.maximize else float(np.ceil(bound - 1e-9))
+    slack = 1e-9 * max(1.0, abs(bound))  # float error of the bound must not round it past the optimum
+    return float(np.floor(bound + slack)) if goal.maximize else float(np.ceil(bound - slack))
 
 
 def _infeasible(problem: Problem, start: float, diagnosis: Diagnosis) -> Solution:
