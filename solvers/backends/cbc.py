@@ -177,6 +177,7 @@ class CbcSpecSolver:
                 if (v.value() or 0) > 0.5:
                     plan[i] = j
             objective = float(pulp.value(model.objective) or 0.0)
+            bound: float | None
             if status is Status.OPTIMAL:  # proven within rel_gap; CBC prints no bound then
                 slack = self.options.rel_gap * abs(objective)
                 bound = objective + slack if spec.maximize(p) else objective - slack

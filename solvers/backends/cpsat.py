@@ -214,7 +214,7 @@ class CpsatSpecSolver:
                 elif p.share_cap[j] == 0:
                     m.add(sum(xa[g].tolist()) == 0)
                 else:
-                    per_task = int(round(FACTOR_SCALE / (p.share_cap[j] * p.n_tasks)))
+                    per_task = int(round(FACTOR_SCALE / float(p.share_cap[j] * p.n_tasks)))
                     m.add(per_task * sum(xa[g].tolist()) <= beta)
         # makespan T in microseconds: covers every task's latency and each model's busy time
         latency_goal = Goal(p.goal) is Goal.MINIMIZE_LATENCY

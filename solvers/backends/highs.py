@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -43,7 +44,7 @@ STATUS_TABLE: dict[highspy.HighsModelStatus, tuple[Status, Status]] = {
     _MS.kIterationLimit: (Status.FEASIBLE, Status.ERROR),
     _MS.kSolutionLimit: (Status.FEASIBLE, Status.ERROR),
     _MS.kInterrupt: (Status.FEASIBLE, Status.ERROR),
-    _MS.kHighsInterrupt: (Status.FEASIBLE, Status.ERROR),
+    _MS.kHighsInterrupt: (Status.FEASIBLE, Status.ERROR),  # type: ignore[attr-defined]
     _MS.kObjectiveBound: (Status.FEASIBLE, Status.ERROR),
     _MS.kObjectiveTarget: (Status.FEASIBLE, Status.ERROR),
     _MS.kMemoryLimit: (Status.FEASIBLE, Status.ERROR),
@@ -288,7 +289,7 @@ _scheduler_threads: dict[str, int] = {}
 
 def _apply_options(h: highspy.Highs, options: Options, time_limit_s: float | None) -> None:
     """Map Options to HiGHS options; an unknown native option name raises ProblemError."""
-    settings: dict[str, object] = {"output_flag": bool(options.verbose), "mip_rel_gap": options.rel_gap}
+    settings: dict[str, Any] = {"output_flag": bool(options.verbose), "mip_rel_gap": options.rel_gap}
     if time_limit_s is not None:
         settings["time_limit"] = float(time_limit_s)
     if options.threads is not None:
