@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "solve",
     "catalog",
     "run",
+    "sweep",
 ]
 
 for _name in COMMAND_MODULES:

@@ -309,19 +309,27 @@ def _carry_forward(solved: list[tuple[_Point, solvers.Solution | None]]
     prev: np.ndarray | None = None
     prev_value = math.nan
     for pt, sol in solved:
-        if prev is not None and pt.problem is not None:
-            p = pt.problem
-            mine = sol.objective if sol is not None and sol.status.has_plan else None
-            theirs = p.objective_value(prev)
-            better = mine is None or (theirs > mine if p.goal.maximize else theirs < mine)
-            if better and mine is not None and abs(theirs - mine) <= 1e-9 * max(1.0, abs(mine)):
-                better = False
-            if better:
-                sol = _carried(p, sol, prev, theirs, prev_value)
+        if prev is not None and pt.problem is not None and _better(pt.problem, prev, sol):
+            sol = _carried(pt.problem, sol, prev, pt.problem.objective_value(prev), prev_value)
         if sol is not None and sol.status.has_plan:
             prev, prev_value = sol.assignment, pt.value
         out.append((pt, sol))
     return out
+
+
+def _better(p: solvers.Problem, a: np.ndarray, sol: solvers.Solution | None) -> bool:
+    """Whether plan ``a`` beats ``sol`` on ``p``: more priority served first (queuing is
+    lexicographic), then the goal."""
+    if sol is None or not sol.status.has_plan:
+        return True
+    tol = 1e-9
+    mine_w, theirs_w = p.served_weight(sol.assignment), p.served_weight(a)
+    if abs(theirs_w - mine_w) > tol * max(1.0, mine_w):
+        return theirs_w > mine_w
+    mine, theirs = p.objective_value(sol.assignment), p.objective_value(a)
+    if abs(theirs - mine) <= tol * max(1.0, abs(mine)):
+        return False
+    return theirs > mine if solvers.Goal(p.goal).maximize else theirs < mine
 
 
 def _carried(p: solvers.Problem, sol: solvers.Solution | None, a: np.ndarray, objective: float,
