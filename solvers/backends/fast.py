@@ -88,7 +88,11 @@ def solve(problem: Problem, options: Options) -> Solution:
         ks = Knapsack(row.coef, form.value, form.mask)
         point = ks.solve(row.limit, fill=False)
         if not point.feasible:
-            return _refuse_or_infeasible(problem, start, _single_row_diagnosis(problem, row, ks.base_weight))
+            # proven infeasible by this row alone; the least budget that would do depends on
+            # the other limits too, so no min_budget is claimed
+            diag = _single_row_diagnosis(problem, row, ks.base_weight)
+            diag = Diagnosis(notes=tuple(n + " (before the other limits)" for n in diag.notes))
+            return _refuse_or_infeasible(problem, start, diag)
         mu0 = np.array([point.multiplier])
     remaining = None
     if options.time_limit_s is not None:

@@ -18,10 +18,7 @@ def _close(a: float, b: float) -> bool:
 
 
 # Known defects of other backends, kept visible: strict, so a fix turns them into a failure to remove.
-KNOWN_BUGS = {
-    ("fast", "infeasible_two_limits"): "fast reports min_budget 4 although no budget helps (capacity binds too)",
-    ("auto", "infeasible_two_limits"): "auto delegates to fast's diagnosis (min_budget 4, no budget helps)",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
