@@ -40,9 +40,10 @@ def generate_text(p: GenerateTextParams, ctx: StepContext) -> dict[str, Any]:
     messages = ([{"role": "system", "content": p.system}] if p.system else []) + \
         [{"role": "user", "content": p.prompt}]
     try:
-        task = Task(id=ctx.step_id, type=p.task_type, messages=messages, max_tokens=p.max_tokens,
-                    expected_output_tokens=p.expected_output_tokens, max_latency_s=p.max_latency,
-                    allow_models=(p.model,))
+        task = Task.model_validate({
+            "id": ctx.step_id, "type": p.task_type, "messages": messages, "max_tokens": p.max_tokens,
+            "expected_output_tokens": p.expected_output_tokens, "max_latency_s": p.max_latency,
+            "allow_models": (p.model,)})
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise InputError(f"step {ctx.step_id}: parameters: {exc}".splitlines()[0]) from None
     plan = solve([task], ctx, goal="minimize_cost", budget_usd=ctx.remaining_usd)

@@ -107,7 +107,7 @@ def route(p: RouteParams, ctx: StepContext) -> dict[str, Any]:
                  max_latency_s=c.max_latency, min_quality=c.min_quality, solver=p.solver)
     by_task = {a.task_id: a for a in plan.assignments}
     queued = {q.task_id: q for q in plan.queued}
-    recs = []
+    recs: list[dict[str, Any]] = []
     for task in tasks:
         a = by_task.get(task.id)
         if a is None:

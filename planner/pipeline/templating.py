@@ -45,13 +45,15 @@ def references(template: str) -> tuple[set[str], set[tuple[str, str]]]:
     ast = _ENV.parse(template)
     roots = meta.find_undeclared_variables(ast)
     fields: set[tuple[str, str]] = set()
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        if not isinstance(node.node, nodes.Name) or node.node.name not in roots:
-            continue
-        if isinstance(node, nodes.Getattr):
+    for node in ast.find_all(nodes.Getattr):
+        assert isinstance(node, nodes.Getattr)
+        if isinstance(node.node, nodes.Name) and node.node.name in roots:
             fields.add((node.node.name, node.attr))
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            fields.add((node.node.name, node.arg.value))
+    for item in ast.find_all(nodes.Getitem):
+        assert isinstance(item, nodes.Getitem)
+        if (isinstance(item.node, nodes.Name) and item.node.name in roots
+                and isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str)):
+            fields.add((item.node.name, item.arg.value))
     return roots, fields
 
 

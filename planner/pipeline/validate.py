@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from pydantic import TypeAdapter, ValidationError
@@ -86,7 +86,7 @@ def _check_params(step_id: str, params: dict[str, Any], action: Action, where: s
         if any(True for _ in templating.iter_templates(value)):
             continue
         try:
-            TypeAdapter(info.annotation).validate_python(value)
+            TypeAdapter(cast(Any, info.annotation)).validate_python(value)
         except ValidationError as exc:
             raise InputError(f"step {step_id}: {param_error('parameters.' + key, exc)}",
                              file=where) from None
