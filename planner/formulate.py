@@ -13,8 +13,9 @@ All arrays have shape (n_tasks, n_offerings) and are built with numpy, no per-pa
 - ``feasible``: capabilities, context window (in_tok + max output <= window), projected
   output <= min(max_tokens, model max output), allow/deny lists (ids accept fnmatch
   patterns; providers match the litellm provider or the vendor), per-task
-  ``max_latency_s`` (or the global one), the batch deadline, ``max_cost_usd`` against the
-  *projected* cost (the executor guards the worst case at run time) and ``min_quality``.
+  ``max_latency_s`` and ``min_quality`` (the stricter of the task's and the global one), the
+  batch deadline, ``max_cost_usd`` against the
+  *projected* cost (the executor guards the worst case at run time).
 
 Batch offerings need an explicit deadline (``--deadline`` or a task's ``max_latency_s``) no
 shorter than their window: without one, a plan is for interactive use.
@@ -160,11 +161,12 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     tcaps = np.array([sum(1 << b for b, c in enumerate(CAPABILITIES) if c in t.capabilities) for t in tasks])
     tidx = np.array([type_names.index(t.type) for t in tasks])
     prio = np.array([t.priority for t in tasks])
+    # a global limit applies to every task; a task's own limit may be stricter
     g_lat = np.inf if limits.max_latency_s is None else limits.max_latency_s
-    max_lat = opt([t.max_latency_s for t in tasks], g_lat)
+    max_lat = np.minimum(opt([t.max_latency_s for t in tasks], np.inf), g_lat)
     max_cost = opt([t.max_cost_usd for t in tasks], np.inf)
     g_q = 0.0 if limits.min_quality is None else limits.min_quality
-    min_q = opt([t.min_quality for t in tasks], g_q)
+    min_q = np.maximum(opt([t.min_quality for t in tasks], 0.0), g_q)
     deadline = np.inf if limits.deadline_s is None else limits.deadline_s
     time_cap = np.minimum(max_lat, deadline)  # the latest a task may finish
 

@@ -180,7 +180,7 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
         assignments.append(Assignment(
             task_id=t.id, model=offs[j].name, type=t.type, messages=t.chat_messages,
             max_tokens=int(f.max_tokens[i, j]), priority=t.priority,
-            max_latency_s=t.max_latency_s if t.max_latency_s is not None else f.limits.max_latency_s,
+            max_latency_s=min((x for x in (t.max_latency_s, f.limits.max_latency_s) if x is not None), default=None),
             projected_input_tokens=int(round(f.in_tok[i, j])),
             projected_output_tokens=int(round(f.out_tok[i, j])),
             projected_cost_usd=float(f.cost_usd[i, j]), projected_latency_s=float(f.latency_s[i, j]),
@@ -250,6 +250,11 @@ def binding_limits(f: Formulation, a: np.ndarray, sol: solvers.Solution) -> list
 def _queue_reason(f: Formulation, i: int, binding: list[BindingLimit]) -> str:
     if not f.feasible[i].any():
         return "no model can serve it: " + f.explain_task(i).split(": ", 1)[1]
+    budget = next((b for b in binding if b.name == "budget_usd"), None)
+    cheapest = float(f.cost_usd[i, f.feasible[i]].min())
+    if budget is not None and cheapest > budget.slack:
+        return (f"deferred by budget_usd: its cheapest allowed model costs ${cheapest:.6f}, more than "
+                f"the ${max(budget.slack, 0.0):.6f} left after higher-priority tasks")
     tight = [b.name for b in binding if b.binding]
     if tight:
         return ("deferred: the plan serves higher-priority tasks first within " + ", ".join(tight)

@@ -30,7 +30,10 @@ def list_command(catalog: CatalogOpt = None) -> None:
         t.add_row(o.name, o.provider, o.mode, f"{o.input_cost_per_token * 1e6:.3f}",
                   f"{o.output_cost_per_token * 1e6:.3f}", f"{o.ttft_s:.2f}", f"{o.output_tokens_per_s:g}",
                   f"{o.context_window or '-'}", ",".join(sorted(o.capabilities)), f"{sum(q) / len(q):.3f}")
-    Console().print(t)
+    console = Console()
+    if not console.is_terminal:
+        console.width = 170
+    console.print(t)
 
 
 @catalog_app.command("show")

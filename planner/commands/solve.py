@@ -68,11 +68,11 @@ def solve_command(
         "--models", help="Only these catalog models, comma-separated (an id keeps its @batch twin).")] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="Total budget in USD.")] = None,
     max_latency: Annotated[float | None, typer.Option(
-        "--max-latency", help="Per-task latency limit in seconds (a task's own max_latency_s wins).")] = None,
+        "--max-latency", help="Latency limit in seconds for every task (a task's own max_latency_s may be stricter).")] = None,
     deadline: Annotated[float | None, typer.Option(
         "--deadline", help="Batch deadline in seconds: caps per-model concurrency/rpm/tpm; allows batch APIs.")] = None,
     min_quality: Annotated[float | None, typer.Option(
-        "--min-quality", help="Per-task quality floor in [0, 1] (a task's own min_quality wins).")] = None,
+        "--min-quality", help="Quality floor in [0, 1] for every task (a task's own min_quality may be stricter).")] = None,
     avg_quality: Annotated[float | None, typer.Option(
         "--avg-quality", help="Floor on the mean quality of the served tasks, in [0, 1].")] = None,
     weights: Annotated[str | None, typer.Option(
@@ -120,6 +120,8 @@ def solve_command(
         from rich.console import Console
 
         console = Console()
+        if not console.is_terminal:  # logs and pipes: no need to squeeze into 80 columns
+            console.width = 150
         print_plan(plan, console, max_rows=max_rows)
         if written:
             console.print(f"[dim]plan written to {written}[/dim]")
