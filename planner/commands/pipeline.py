@@ -48,7 +48,7 @@ def run_command(
         typer.echo(run.report_markdown)
     b = run.budget
     _err.print(f"{'live' if live else 'simulated'} run: spent ${b.spent_usd:.6f} of "
-               f"${b.initial_usd:.2f}, {b.n_queued} task(s) queued; "
+               f"${b.initial_usd:g}, {b.n_queued} task(s) queued; "
                f"report: {run.report_path or '(no report step)'}; results: {out / 'results.json'}",
                markup=False)
 

@@ -30,7 +30,7 @@ class StepSpend:
     n_done: int = 0
     n_queued: int = 0
     n_failed: int = 0
-    queued: list[str] = field(default_factory=list)  # "task: reason"
+    queued: list[tuple[str, str]] = field(default_factory=list)  # (task id, reason)
 
 
 class PipelineBudget:

@@ -56,7 +56,7 @@ def execute(plan: Plan, ctx: StepContext) -> Outcome:
             spend.projected_done_usd += t["projected_cost_usd"]
         elif t["status"] == "queued":
             spend.n_queued += 1
-            spend.queued.append(f"{t['task_id']}: {t['reason']}")
+            spend.queued.append((t["task_id"], t["reason"]))
         else:
             spend.n_failed += 1
     ctx.run.budget.record(spend)

@@ -25,9 +25,9 @@ def generate_text(p: GenerateTextParams, ctx: StepContext) -> dict[str, Any]:
 
     base = {"task_type": p.task_type, "run_dir": str(ctx.out_dir), "simulated": ctx.run.simulated}
     if p.model is None:  # its routing step queued it: nothing to send, nothing to spend
-        reason = "its routing step queued it (no model recommended)"
+        reason = "its routing step queued it, so no model was recommended"
         ctx.run.budget.record(StepSpend(ctx.step_id, available_usd=ctx.remaining_usd, n_queued=1,
-                                        queued=[f"{ctx.step_id}: {reason}"]))
+                                        queued=[(ctx.step_id, reason)]))
         return {**base, "status": "queued", "model": None, "result": None, "reason": reason,
                 "estimated_cost_usd": None, "actual_cost_usd": 0.0, "latency_s": None,
                 "input_tokens": None, "output_tokens": None, "quality": None}

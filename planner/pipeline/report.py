@@ -174,11 +174,12 @@ def _budget(run: PipelineRun) -> list[str]:
     if projected > 0:
         lines.append(f"- Projection error (tasks that ran): actual {_usd(b.spent_usd)} vs "
                      f"projected {_usd(projected)} ({100 * (b.spent_usd - projected) / projected:+.1f}%)")
-    queued = [(s.step_id, q) for s in b.steps for q in s.queued]
+    queued = [(s.step_id, task, why) for s in b.steps for task, why in s.queued]
     if queued:
         lines += ["", f"**{len(queued)} task(s) queued: the budget left could not cover them "
                   "(nothing was sent for them):**", ""]
-        lines += [f"- {step_id}: {q}" for step_id, q in queued]
+        lines += [f"- {step}{'' if task == step else f' / {task}'}: {why}"
+                  for step, task, why in queued]
     else:
         lines.append("- Queued: none; the budget covered every task")
     return [*lines, ""]
