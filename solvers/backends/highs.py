@@ -8,6 +8,8 @@ needs no variable of its own: the assignment row becomes ``0 <= sum_j x[i, j] <=
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,22 @@ from solvers.problem import Goal, Problem
 from solvers.solution import Solution, Status
 
 INF = highspy.kHighsInf
+
+
+def _swallow_banner() -> None:
+    """HiGHS prints a banner on stdout at its first instance in a process; keep it off CLI output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_swallow_banner()
 _MS = highspy.HighsModelStatus
 
 #: native status -> (status when a plan exists, status without one)
