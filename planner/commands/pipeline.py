@@ -24,9 +24,9 @@ def run_command(
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="An input as key=value, typed by the pipeline's declared inputs "
         "(repeatable), e.g. -i task_budget=5 -i priority=cost.")] = None,
-    out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Output folder: report.md, results.json, each step's plan and ledger.",
-    )] = Path("pipeline-run"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder: report.md, results.json, each step's plan and ledger "
+        "(default: run-<pipeline file name>).")] = None,
     live: Annotated[bool, typer.Option(
         "--live", help="Call real providers (needs their API keys); default is the simulator.",
     )] = False,
@@ -41,6 +41,7 @@ def run_command(
     from planner.pipeline.schema import parse_assignments
 
     checked, values = prepare(file, parse_assignments(inputs or []))
+    out = out or Path(f"run-{file.stem}")
     options = RunOptions(out_dir=out, live=live, seed=seed,
                          catalog_path=str(catalog) if catalog else None, solver=solver)
     run = run_pipeline(checked, values, options)

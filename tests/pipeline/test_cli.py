@@ -29,7 +29,7 @@ def test_the_readme_command_runs_offline_and_prints_the_report(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "# Model Routing Demonstration Results" in proc.stdout
     assert "Simulated run" in proc.stdout
-    assert (tmp_path / "pipeline-run" / "report.md").read_text().strip() == proc.stdout.strip()
+    assert (tmp_path / "run-model_routing_demo" / "report.md").read_text().strip() == proc.stdout.strip()
     assert "simulated run: spent $" in proc.stderr
     assert wall_s < 120  # seconds on a loaded 2-core machine; about 5 s when idle
 
