@@ -48,9 +48,12 @@ def plot_mix(df: pd.DataFrame, ax: Axes, *, log_x: bool = False, min_share: floa
     mix = model_mix(df[df["served_tasks"] > 0], share=True, min_share=min_share)  # points with a plan
     x = mix.index.to_numpy(dtype=float)
     if mix.shape[1]:
+        from matplotlib import colormaps
+
         order = mix.sum(axis=0).sort_values(ascending=False).index
+        palette = colormaps["tab10" if len(order) <= 10 else "tab20"].colors
         ax.stackplot(x, *[mix[c].to_numpy() for c in order], labels=[_short(str(c), 28) for c in order],
-                     alpha=0.85)
+                     colors=[palette[i % len(palette)] for i in range(len(order))], alpha=0.85)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of served tasks")
