@@ -28,8 +28,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
-from threadpoolctl import threadpool_limits
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -252,6 +250,10 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
     for tau in TAUS:
         stages += 1
         # the vectors are tiny: BLAS threads only add synchronisation (10x slower on 2 cores)
+        # scipy loads lazily: only the capacity case needs it, and it costs ~0.5 s to import
+        from scipy.optimize import minimize
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(1, user_api="blas"):
             res = minimize(dual, x0, args=(tau,), jac=True, method="L-BFGS-B",
                            bounds=[(0.0, None)] * dual.dim,
