@@ -202,16 +202,15 @@ def _write_outputs(path: Path) -> Path:
 
 
 def _write_chart(path: Path, report: dict[str, Any]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figure, not pyplot: switching pyplot's backend would break a notebook's inline plots
     import numpy as np
+    from matplotlib.figure import Figure
 
     rows = report["by_model"]
     names = [r["model"] for r in rows]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(names) + 2), 4.5))
+    fig = Figure(figsize=(max(6.0, 1.4 * len(names) + 2), 4.5))
+    ax = fig.subplots()
     ax.bar(x - 0.2, [r["projected_cost_usd"] for r in rows], 0.4, label="projected")
     ax.bar(x + 0.2, [r["actual_cost_usd"] for r in rows], 0.4, label="actual (all attempts)")
     ax.set_xticks(x, names, rotation=20, ha="right")
@@ -221,7 +220,6 @@ def _write_chart(path: Path, report: dict[str, Any]) -> Path:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
