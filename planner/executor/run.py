@@ -51,7 +51,8 @@ class RunResult:
 
 
 def plan_digest(plan: Plan) -> str:
-    return hashlib.sha256(plan.model_dump_json().encode()).hexdigest()
+    """Identity of a plan's content (its creation time aside), to tie a ledger to its plan."""
+    return hashlib.sha256(plan.model_dump_json(exclude={"created_at"}).encode()).hexdigest()
 
 
 def run_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOptions | None = None, *,

@@ -1,0 +1,40 @@
+"""Checks shared by the executor's tests: what the ledger says against the report."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+
+def ledger_facts(out: Path) -> dict:
+    conn = sqlite3.connect(out / "ledger.sqlite")
+    try:
+        statuses = dict(conn.execute("SELECT task_id, status FROM tasks"))
+        ok_per_task = dict(conn.execute(
+            "SELECT task_id, COUNT(*) FROM attempts WHERE state='ok' GROUP BY task_id"))
+        spent = conn.execute("SELECT COALESCE(SUM(CASE WHEN state='inflight' THEN reserved_pusd "
+                             "ELSE cost_pusd END), 0) FROM attempts").fetchone()[0]
+        task_cost = dict(conn.execute("SELECT task_id, cost_pusd FROM tasks"))
+        attempt_cost = dict(conn.execute("SELECT task_id, SUM(cost_pusd) FROM attempts GROUP BY task_id"))
+        states = dict(conn.execute("SELECT state, COUNT(*) FROM attempts GROUP BY state"))
+    finally:
+        conn.close()
+    return {"statuses": statuses, "ok_per_task": ok_per_task, "spent_pusd": spent,
+            "task_cost": task_cost, "attempt_cost": attempt_cost, "attempt_states": states}
+
+
+def check_run(out: Path, budget_usd: float | None) -> dict:
+    """The invariants every finished run must satisfy; returns the report."""
+    facts = ledger_facts(out)
+    report = json.loads((out / "report.json").read_text())
+    assert set(facts["statuses"].values()) <= {"done", "failed", "queued"}, facts["statuses"]
+    for task_id, status in facts["statuses"].items():
+        n_ok = facts["ok_per_task"].get(task_id, 0)
+        assert n_ok == (1 if status == "done" else 0), (task_id, status, n_ok)
+        assert facts["task_cost"][task_id] == (facts["attempt_cost"].get(task_id) or 0), task_id
+    assert report["totals"]["actual_cost_pusd"] == facts["spent_pusd"]
+    if budget_usd is not None:
+        assert facts["spent_pusd"] <= int(budget_usd * 10**12)
+    assert "inflight" not in facts["attempt_states"]
+    return report
