@@ -106,6 +106,13 @@ def solve_staged(
                         served_weight=problem.served_weight(plan),
                         wall_time_s=time.perf_counter() - start, stats=stats, **kw)
 
+    if not problem.feasible_mask.any():
+        # nothing can be served (only possible with queuing): some solvers refuse an empty
+        # model ("HiGHS ended Empty"), so answer here; queuing everything is optimal
+        empty = _no_plan(problem)
+        value = problem.objective_value(empty)
+        return finish(Status.OPTIMAL, empty, bound=value, message="no task has a feasible model")
+
     plan: NDArray[np.int64] | None = None
     ref_served: NDArray[np.int64] | None = None
     ref_makespan: NDArray[np.int64] | None = None

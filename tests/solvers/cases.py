@@ -97,6 +97,11 @@ CASES: list[Case] = [
     Case("queue_latency", {"latency": A([[3.0]] * 3), "load": A([[3.0]] * 3), "capacity": A([6.0]),
                            "concurrency": A([1.0]), "allow_queue": True, "goal": "minimize_latency"}, 6.0,
          served_weight=2.0),
+    # no pair is feasible at all: every task is queued, whatever the limits (an empty model)
+    Case("queue_nothing_feasible", {"cost": A([[1.0, 2.0]] * 2), "quality": A([[0.5, 0.6]] * 2),
+                                    "feasible": np.zeros((2, 2), dtype=bool), "budget": 1.0,
+                                    "allow_queue": True, "goal": "maximize_quality"}, 0.0, (-1, -1),
+         served_weight=0.0),
     # --- infeasible, with the diagnosis figures ---------------------------------------
     # cheapest plan costs 2 + 2 = 4 > 3
     Case("infeasible_budget", {"cost": A([[2.0, 3.0]] * 2), "budget": 3.0}, None,
