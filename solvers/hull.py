@@ -10,12 +10,15 @@ The frontier is found by gift wrapping run for a block of tasks at once: from ea
 current vertex, the next vertex is the point of steepest positive slope among the heavier
 ones. Each step is one vectorised pass over the block's tasks still growing, so the Python
 loop runs (longest hull) times per block of a few thousand tasks, never once per task.
-Collinear points may or may not become vertices; either way the LP is the same.
+A block is held transposed, models x tasks, so that every reduction over a task's models
+runs along the long contiguous axis (numpy's reductions over a short last axis are ~20x
+slower). Collinear points may or may not become vertices; either way the LP is the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +39,9 @@ class Hulls:
         ``inc_step - 1`` to vertex ``inc_step`` of task ``inc_task``; a task's increments
         appear in step order.
     inc_dw, inc_dv : float arrays of shape (n_increments,); weight and value added (> 0).
+    inc_key : float array of shape (n_increments,); the efficiency dv/dw made non-increasing
+        along each task's steps (a running minimum). It equals dv/dw up to rounding, and it
+        keeps the increments a greedy takes a prefix of each task's steps.
     """
 
     vertices: NDArray[np.int32]
@@ -44,6 +50,7 @@ class Hulls:
     inc_step: IntArray
     inc_dw: FloatArray
     inc_dv: FloatArray
+    inc_key: FloatArray
 
     @property
     def base(self) -> IntArray:
@@ -62,6 +69,8 @@ class Hulls:
 
 #: Tasks per vectorised block: small enough that the temporaries stay in cache.
 CHUNK_TASKS = 4096
+#: Stand-in value of an infeasible pair: far below any real value, yet finite (no inf - inf).
+_FAR = 1e300
 
 
 def upper_hulls(weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_]) -> Hulls:
@@ -70,10 +79,11 @@ def upper_hulls(weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_]) 
     weight, value : arrays of shape (n_tasks, n_models); any sign, finite where ``mask``.
     mask : bool array of shape (n_tasks, n_models).
     """
-    n = weight.shape[0]
+    n, k = weight.shape
     starts = range(0, n, CHUNK_TASKS)
+    ws = _Workspace(k, min(n, CHUNK_TASKS))
     blocks = [
-        _block(weight[s : s + CHUNK_TASKS], value[s : s + CHUNK_TASKS], mask[s : s + CHUNK_TASKS], s)
+        _block(weight[s : s + CHUNK_TASKS], value[s : s + CHUNK_TASKS], mask[s : s + CHUNK_TASKS], s, ws)
         for s in starts
     ]
     width = max(b[0].shape[1] for b in blocks) + 1  # +1: a padding column of -1
@@ -89,65 +99,129 @@ def upper_hulls(weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_]) 
         inc_step=np.concatenate([b[2] for b in blocks]),
         inc_dw=np.concatenate([b[3] for b in blocks]),
         inc_dv=np.concatenate([b[4] for b in blocks]),
+        inc_key=np.concatenate([b[5] for b in blocks]),
     )
 
 
+class _Workspace:
+    """Buffers reused by every block (fresh large arrays cost page faults on first touch).
+
+    w, v, dw, sl : (models, rows) float; eq, idx : (models, rows) for the argmax;
+    vertices : (rows, models + 1).
+    """
+
+    def __init__(self, k: int, rows_n: int):
+        self.w, self.v, self.dw, self.sl = (np.empty((k, rows_n)) for _ in range(4))
+        it = np.uint8 if k <= 255 else np.uint16 if k <= 65535 else np.uint32
+        self.ids = np.arange(k, dtype=it)[:, None]
+        self.eq = np.empty((k, rows_n), dtype=bool)
+        self.idx = np.empty((k, rows_n), dtype=it)
+        self.vertices = np.empty((rows_n, k + 1), dtype=np.int32)
+
+    def load(self, weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_]) -> None:
+        """Fill w, v (transposed) for a block; infeasible pairs at (+inf, -_FAR)."""
+        rows_n = weight.shape[0]
+        w, v = self.w[:, :rows_n], self.v[:, :rows_n]
+        w[...] = weight.T
+        v[...] = value.T
+        if not mask.all():
+            bad = self.eq[:, :rows_n]
+            np.logical_not(mask.T, out=bad)
+            np.putmask(w, bad, np.inf)
+            np.putmask(v, bad, -_FAR)
+
+    def argmax(self, a: NDArray[Any], top: NDArray[Any]) -> IntArray:
+        """The last index of the maximum along axis 0 of a (models, rows) array.
+
+        numpy's argmax over the short axis is ~10x slower than this compare, multiply (in
+        the narrowest integer type that holds a model index) and max-reduce.
+        """
+        n = a.shape[1]
+        eq, idx = self.eq[:, :n], self.idx[:, :n]
+        np.equal(a, top, out=eq)
+        np.multiply(eq, self.ids, out=idx)
+        return idx.max(axis=0).astype(np.int64)
+
+
 def _block(
-    weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_], offset: int
-) -> tuple[NDArray[np.int32], IntArray, IntArray, FloatArray, FloatArray]:
+    weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_], offset: int, ws: _Workspace
+) -> tuple[NDArray[np.int32], IntArray, IntArray, FloatArray, FloatArray, FloatArray]:
     """Gift wrapping over one block of tasks.
 
     Returns the vertices of shape (rows, longest hull) and the block's increments (task
-    index offset by ``offset``, step, dw, dv), in step-major order.
+    index offset by ``offset``, step, dw, dv, key), in step-major order.
     """
     rows_n, k = weight.shape
-    w = np.where(mask, weight, np.inf)
-    # a huge finite value (not -inf) keeps (v - va) / inf at -0 instead of nan
-    v = np.where(mask, value, -1e300)
-    wmin = w.min(axis=1)
-    start = np.argmax(np.where(w == wmin[:, None], v, -np.inf), axis=1)
-    has_any = mask.any(axis=1)
-    cols = [np.where(has_any, start, -1)]
-    cur = start
-    active = np.flatnonzero(has_any)
-    inc: list[tuple[IntArray, IntArray, FloatArray, FloatArray]] = []
+    ws.load(weight, value, mask)
+    w, v = ws.w[:, :rows_n], ws.v[:, :rows_n]
+    argmax = ws.argmax
+    # start: the lightest point, the most valuable among equally light ones
+    wmin = w.min(axis=0)
+    has_any = wmin < np.inf
+    start = argmax(w, wmin)
+    ties = np.flatnonzero(ws.eq[:, :rows_n].view(np.uint8).sum(axis=0, dtype=np.uint32) > 1)
+    if ties.size:
+        vt = np.where(w[:, ties] == wmin[ties], v[:, ties], -np.inf)
+        start[ties] = argmax(vt, vt.max(axis=0))
+    vertices = ws.vertices[:rows_n]
+    vertices.fill(-1)
+    vertices[:, 0] = np.where(has_any, start, -1)
+    rows = np.flatnonzero(has_any)  # block rows in the working set
+    wr, vr = (w, v) if rows.size == rows_n else (w[:, rows], v[:, rows])
+    ca = start[rows]
+    dw_buf, sl_buf = ws.dw, ws.sl
     wflat, vflat = weight.ravel(), value.ravel()
-    while active.size:
-        if active.size == rows_n:
-            wr, vr = w, v
-        else:
-            wr, vr = w[active], v[active]
-        local = np.arange(active.size)
-        ca = cur[active]
-        wa = wr[local, ca]
-        va = vr[local, ca]
-        dw = wr - wa[:, None]
-        np.putmask(dw, dw <= 0, np.inf)  # only heavier points can come next
-        slope = vr - va[:, None]
-        np.divide(slope, dw, out=slope)
-        best = slope.argmax(axis=1)
-        grows = slope[local, best] > 0  # ... and only more valuable ones
-        if not grows.any():
+    last_key = np.full(rows_n, np.inf)
+    inc: list[tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray]] = []
+    step = 0
+    while rows.size and step < k:
+        na = rows.size
+        loc = np.arange(na)
+        wa = wr[ca, loc]
+        va = vr[ca, loc]
+        dw, sl = dw_buf[:, :na], sl_buf[:, :na]
+        np.subtract(wr, wa, out=dw)
+        np.maximum(dw, 0.0, out=dw)  # lighter points: slope -inf (or nan), never chosen
+        np.subtract(vr, va, out=sl)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(sl, dw, out=sl)
+        top = np.fmax.reduce(sl, axis=0)
+        g = np.flatnonzero(top > 0)
+        if g.size == 0:
             break
-        active = active[grows]
-        prev = ca[grows]
-        nxt = best[grows]
-        cur[active] = nxt
-        col = np.full(rows_n, -1, dtype=np.int64)
-        col[active] = nxt
-        cols.append(col)
-        to_flat = active * k + nxt
-        fr_flat = active * k + prev
-        inc.append((active, np.full(active.size, len(cols) - 1, dtype=np.int64),
-                    wflat[to_flat] - wflat[fr_flat], vflat[to_flat] - vflat[fr_flat]))
-    vertices = np.stack(cols, axis=1).astype(np.int32)
+        best = argmax(sl, top)
+        act, nxt, prev = rows[g], best[g], ca[g]
+        to_flat = act * k + nxt
+        fr_flat = act * k + prev
+        dw64 = wflat[to_flat] - wflat[fr_flat]
+        dv64 = vflat[to_flat] - vflat[fr_flat]
+        # the next vertex is strictly heavier and more valuable in float64 (rounding can
+        # only fake this through a +inf slope of an equally light point: that task stops)
+        ok = (dw64 > 0) & (dv64 > 0)
+        if not ok.all():
+            g, act, nxt, dw64, dv64 = g[ok], act[ok], nxt[ok], dw64[ok], dv64[ok]
+            if g.size == 0:
+                break
+        step += 1
+        vertices[act, step] = nxt
+        key = np.minimum(dv64 / dw64, last_key[act])
+        last_key[act] = key
+        inc.append((act, np.full(act.size, step, dtype=np.int64), dw64, dv64, key))
+        if g.size < 0.75 * na:  # compact the working set once enough tasks have finished
+            rows, ca = act, nxt
+            wr, vr = wr[:, g], vr[:, g]
+        else:  # finished tasks stay; from the same vertex they find the same (no) step
+            ca = ca.copy()
+            ca[g] = nxt
+    vertices = vertices[:, : step + 1].copy()
     if not inc:
         empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
-        return vertices, empty_i, empty_i, empty_f, empty_f
+        return vertices, empty_i, empty_i, empty_f, empty_f, empty_f
     return (
         vertices,
-        np.concatenate([t[0] for t in inc]).astype(np.int64) + offset,
+        np.concatenate([t[0] for t in inc]) + offset,
         np.concatenate([t[1] for t in inc]),
         np.concatenate([t[2] for t in inc]),
         np.concatenate([t[3] for t in inc]),
+        np.concatenate([t[4] for t in inc]),
     )

@@ -27,7 +27,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 #: Rows per block in the vectorised fill pass (keeps temporaries in cache).
-_BLOCK = 65536
+_BLOCK = 8192
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Knapsack:
         rows = np.flatnonzero(self.base >= 0)
         self.base_weight = float(weight[rows, self.base[rows]].sum())
         self.base_value = float(value[rows, self.base[rows]].sum())
-        self.eff = h.efficiency
+        self.eff = h.inc_key  # dv/dw, made non-increasing along each task's steps
         self.total_dw = float(h.inc_dw.sum())
         self.order: IntArray | None = None
 
@@ -100,35 +100,70 @@ class Knapsack:
             used = float(self._cum_dw[k - 1]) if k else 0.0
             crit = int(self.order[k])
             return self.order[:k], crit, min(max((room - used) / float(h.inc_dw[crit]), 0.0), 1.0)
-        # selection: halve the candidates around the cut until few remain, then sort those
-        taken_parts: list[IntArray] = []
-        cand = np.arange(self.eff.size)
-        above = 0.0
+        return self._select(room)
+
+    def _select(self, room: float) -> tuple[IntArray, int, float]:
+        """The cut without a full sort: estimate the critical efficiency from a sample,
+        split the increments into surely-taken / near-the-cut / surely-not by two
+        thresholds around it, and sort only the near-the-cut ones."""
+        h = self.hulls
+        eff, dw = self.eff, h.inc_dw
+        m = eff.size
         rng = np.random.default_rng(0)
+        if m > 200_000:
+            sample = rng.integers(0, m, 50_000)
+            se = eff[sample]
+            o = np.argsort(-se, kind="stable")
+            cum = np.cumsum(dw[sample][o]) * (m / sample.size)
+            pos = int(np.searchsorted(cum, room))
+            spread = 2_000  # sample ranks either side: ~9 standard errors of the rank estimate
+            t_hi = float(se[o[max(pos - spread, 0)]]) if pos - spread > 0 else np.inf
+            t_lo = float(se[o[pos + spread]]) if pos + spread < sample.size else -np.inf
+            hi = eff > t_hi
+            s_hi = float(dw[hi].sum())
+            if s_hi <= room:
+                mid = np.flatnonzero((eff > t_lo) & ~hi)
+                s_mid = float(dw[mid].sum())
+                if s_hi + s_mid > room:  # the cut lies among the mid ones
+                    return self._finish_cut(np.flatnonzero(hi), mid, room - s_hi, room)
+        # fallback: halve the candidates around the cut until few remain
+        taken_parts: list[IntArray] = []
+        cand = np.arange(m)
+        above = 0.0
         while cand.size > 50_000:
-            ce = self.eff[cand]
+            ce = eff[cand]
             pivot = float(np.median(ce[rng.integers(0, cand.size, 1001)]))
-            hi = ce > pivot
-            s_hi = float(h.inc_dw[cand[hi]].sum())
+            hi_c = ce > pivot
+            s_hi = float(dw[cand[hi_c]].sum())
             if above + s_hi <= room:
-                taken_parts.append(cand[hi])
+                taken_parts.append(cand[hi_c])
                 above += s_hi
-                cand = cand[~hi]
+                cand = cand[~hi_c]
             else:
-                cand = cand[hi]
-        order = cand[np.argsort(-self.eff[cand], kind="stable")]
+                cand = cand[hi_c]
+        taken_parts.append(np.zeros(0, np.int64))
+        return self._finish_cut(np.concatenate(taken_parts), cand, room - above, room)
+
+    def _finish_cut(self, surely: IntArray, near: IntArray, left: float, room: float) -> tuple[IntArray, int, float]:
+        """Sort the ``near`` increments, take them while ``left`` allows; the next is critical."""
+        h = self.hulls
+        order = near[np.argsort(-self.eff[near], kind="stable")]
         cum = np.cumsum(h.inc_dw[order])
-        k = int(np.searchsorted(cum, room - above, side="right"))
-        taken_parts.append(order[:k])
-        taken = np.concatenate(taken_parts)
+        k = int(np.searchsorted(cum, left, side="right"))
+        taken = np.concatenate([surely, order[:k]])
         if k >= order.size:  # cannot happen: room < total_dw; kept for safety
             return taken, -1, 0.0
         crit = int(order[k])
-        used = above + (float(cum[k - 1]) if k else 0.0)
-        return taken, crit, min(max((room - used) / float(h.inc_dw[crit]), 0.0), 1.0)
+        used = left - (float(cum[k - 1]) if k else 0.0)
+        return taken, crit, min(max(used / float(h.inc_dw[crit]), 0.0), 1.0)
 
-    def solve(self, capacity: float, fill: bool = True) -> KnapsackPoint:
-        """LP bound and integer plan at ``capacity``."""
+    def solve(self, capacity: float, fill: bool = True, rel_gap: float = 0.0) -> KnapsackPoint:
+        """LP bound and integer plan at ``capacity``.
+
+        fill: spend the left-over capacity on upgrades, first to each task's next hull
+        vertex (one pass over the tasks), then, while the gap is above ``rel_gap``, on any
+        pair that fits (one pass over every pair).
+        """
         n = self.n_tasks
         h = self.hulls
         if self.base_weight > capacity:
@@ -145,7 +180,10 @@ class Knapsack:
         used, value = self._totals(assignment)
         moves = 0
         if fill and crit >= 0:
-            assignment, used, value, moves = self._fill(assignment, capacity, used, value)
+            assignment, used, value, moves = self._fill_hull(assignment, steps, capacity, used, value)
+            if bound - value > rel_gap * max(abs(bound), abs(value), 1e-12):
+                assignment, used, value, more = self._fill(assignment, capacity, used, value)
+                moves += more
         return KnapsackPoint(assignment, value, max(bound, value), multiplier, used, True,
                              int(taken.size), moves)
 
@@ -155,34 +193,73 @@ class Knapsack:
         cols = assignment[rows]
         return float(self.weight[rows, cols].sum()), float(self.value[rows, cols].sum())
 
+    def _fill_hull(self, assignment: IntArray, steps: IntArray, capacity: float, used: float,
+                   value: float) -> tuple[IntArray, float, float, int]:
+        """Upgrade tasks to their next hull vertex, largest value gain first, while they fit."""
+        room = capacity - used
+        h = self.hulls
+        rows = np.flatnonzero((steps + 1 < h.size) & (assignment >= 0))
+        if room <= 0 or rows.size == 0:
+            return assignment, used, value, 0
+        nxt = h.vertices[rows, steps[rows] + 1].astype(np.int64)
+        cur = assignment[rows]
+        dw = self.weight[rows, nxt] - self.weight[rows, cur]
+        fits = dw <= room
+        rows, nxt, dw = rows[fits], nxt[fits], dw[fits]
+        if rows.size == 0:
+            return assignment, used, value, 0
+        gain = self.value[rows, nxt] - self.value[rows, assignment[rows]]
+        assignment = assignment.copy()
+        moves = 0
+        for c in np.argsort(-gain, kind="stable"):
+            if dw[c] <= room and gain[c] > 0:
+                assignment[rows[c]] = nxt[c]
+                room -= float(dw[c])
+                used += float(dw[c])
+                value += float(gain[c])
+                moves += 1
+        return assignment, used, value, moves
+
     def _fill(self, assignment: IntArray, capacity: float, used: float, value: float,
               max_moves: int = 64) -> tuple[IntArray, float, float, int]:
         """Spend the left-over capacity on single-task upgrades, best value gain first.
 
-        Only pairs whose extra weight fits the left-over are candidates; they are few, so the
-        sequential part is short. Any model counts, not only the next hull vertex.
+        Only heavier pairs whose extra weight fits the left-over are candidates (a lighter,
+        more valuable pair cannot exist: the plan sits on hull vertices); they are few, so
+        the sequential part is short. Any model counts, not only the next hull vertex.
         """
         room = capacity - used
         if room <= 0:
             return assignment, used, value, 0
         cand_task, cand_model, cand_gain, cand_dw = [], [], [], []
-        n = self.n_tasks
+        n, k = self.weight.shape
+        d_buf = np.empty((min(n, _BLOCK), k))
+        ok_buf = np.empty((min(n, _BLOCK), k), dtype=bool)
+        tmp_buf = np.empty((min(n, _BLOCK), k), dtype=bool)
         for s in range(0, n, _BLOCK):
             a = assignment[s : s + _BLOCK]
-            ok_rows = a >= 0
-            loc = np.arange(a.size)
+            rows = np.flatnonzero(a >= 0)
             w = self.weight[s : s + _BLOCK]
-            v = self.value[s : s + _BLOCK]
-            wa = np.where(ok_rows, w[loc, np.maximum(a, 0)], 0.0)
-            va = np.where(ok_rows, v[loc, np.maximum(a, 0)], 0.0)
-            dw = w - wa[:, None]
-            dv = v - va[:, None]
-            ok = self.mask[s : s + _BLOCK] & (dw <= room) & (dv > 0) & ok_rows[:, None]
+            wa = np.full(a.size, np.inf)  # unassigned tasks have no upgrade
+            wa[rows] = w[rows, a[rows]]
+            # heavier by at most the room: few pairs, so the value test runs on them only
+            d, ok, tmp = d_buf[: a.size], ok_buf[: a.size], tmp_buf[: a.size]
+            np.subtract(w, wa[:, None], out=d)
+            np.greater(d, 0, out=ok)
+            np.less_equal(d, room, out=tmp)
+            ok &= tmp
+            ok &= self.mask[s : s + _BLOCK]
             i, j = np.nonzero(ok)
-            cand_task.append(i + s)
-            cand_model.append(j)
-            cand_gain.append(dv[i, j])
-            cand_dw.append(dw[i, j])
+            if i.size == 0:
+                continue
+            gain = self.value[s + i, j] - self.value[s + i, a[i]]
+            keep = gain > 0
+            cand_task.append(i[keep] + s)
+            cand_model.append(j[keep])
+            cand_gain.append(gain[keep])
+            cand_dw.append(d[i[keep], j[keep]])
+        if not cand_task:
+            return assignment, used, value, 0
         ti = np.concatenate(cand_task)
         if ti.size == 0:
             return assignment, used, value, 0

@@ -84,7 +84,7 @@ def _parametric(problem: Problem, budgets: list[float], options: Options, backen
                     min_budget=ks.base_weight,
                     notes=(f"the cheapest plan costs {ks.base_weight:.6g} > budget {b:.6g}",))))
             continue
-        point = ks.solve(b)
+        point = ks.solve(b, rel_gap=options.rel_gap)
         assignment = np.full(problem.n_tasks, -1, dtype=np.int64)
         assignment[sub] = point.assignment
         objective = problem.objective_value(assignment)
