@@ -90,12 +90,13 @@ def upper_hulls(weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_]) 
     vertices = np.full((n, width), -1, dtype=np.int32)
     for s, b in zip(starts, blocks, strict=True):
         vertices[s : s + b[0].shape[0], : b[0].shape[1]] = b[0]
-    size = (vertices >= 0).sum(axis=1).astype(np.int64)
+    inc_task = np.concatenate([b[1] for b in blocks])
+    size = np.bincount(inc_task, minlength=n) + (vertices[:, 0] >= 0)
     # block-major, then step-major: a task's increments stay in step order
     return Hulls(
         vertices=vertices,
         size=size,
-        inc_task=np.concatenate([b[1] for b in blocks]),
+        inc_task=inc_task,
         inc_step=np.concatenate([b[2] for b in blocks]),
         inc_dw=np.concatenate([b[3] for b in blocks]),
         inc_dv=np.concatenate([b[4] for b in blocks]),
@@ -106,29 +107,45 @@ def upper_hulls(weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_]) 
 class _Workspace:
     """Buffers reused by every block (fresh large arrays cost page faults on first touch).
 
-    w, v, dw, sl : (models, rows) float; eq, idx : (models, rows) for the argmax;
-    vertices : (rows, models + 1).
+    Each is flat, and :meth:`view` shapes its head as a contiguous (models, m) array:
+    w, v (two pairs, for compacting the working set back and forth), dw, sl (float);
+    eq, idx for the argmax.
     """
 
     def __init__(self, k: int, rows_n: int):
-        self.w, self.v, self.dw, self.sl = (np.empty((k, rows_n)) for _ in range(4))
+        self.k = k
+        size = k * rows_n
+        self.wv = [(np.empty(size), np.empty(size)), (np.empty(size), np.empty(size))]
+        self.dw, self.sl = np.empty(size), np.empty(size)
         it = np.uint8 if k <= 255 else np.uint16 if k <= 65535 else np.uint32
         self.ids = np.arange(k, dtype=it)[:, None]
-        self.eq = np.empty((k, rows_n), dtype=bool)
-        self.idx = np.empty((k, rows_n), dtype=it)
+        self.eq = np.empty(size, dtype=bool)
+        self.idx = np.empty(size, dtype=it)
         self.vertices = np.empty((rows_n, k + 1), dtype=np.int32)
 
-    def load(self, weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_]) -> None:
-        """Fill w, v (transposed) for a block; infeasible pairs at (+inf, -_FAR)."""
+    def view(self, buf: NDArray[Any], m: int) -> NDArray[Any]:
+        return buf[: self.k * m].reshape(self.k, m)
+
+    def load(self, weight: FloatArray, value: FloatArray, mask: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray]:
+        """w, v of a block, transposed; infeasible pairs at (+inf, -_FAR)."""
         rows_n = weight.shape[0]
-        w, v = self.w[:, :rows_n], self.v[:, :rows_n]
+        w, v = self.view(self.wv[0][0], rows_n), self.view(self.wv[0][1], rows_n)
         w[...] = weight.T
         v[...] = value.T
         if not mask.all():
-            bad = self.eq[:, :rows_n]
+            bad = self.view(self.eq, rows_n)
             np.logical_not(mask.T, out=bad)
             np.putmask(w, bad, np.inf)
             np.putmask(v, bad, -_FAR)
+        return w, v
+
+    def compact(self, w: FloatArray, v: FloatArray, keep: IntArray, into: int) -> tuple[FloatArray, FloatArray]:
+        """Columns ``keep`` of (w, v), written into buffer pair ``into``."""
+        bw, bv = self.wv[into]
+        out_w, out_v = self.view(bw, keep.size), self.view(bv, keep.size)
+        np.take(w, keep, axis=1, out=out_w, mode="clip")
+        np.take(v, keep, axis=1, out=out_v, mode="clip")
+        return out_w, out_v
 
     def argmax(self, a: NDArray[Any], top: NDArray[Any]) -> IntArray:
         """The last index of the maximum along axis 0 of a (models, rows) array.
@@ -137,7 +154,7 @@ class _Workspace:
         the narrowest integer type that holds a model index) and max-reduce.
         """
         n = a.shape[1]
-        eq, idx = self.eq[:, :n], self.idx[:, :n]
+        eq, idx = self.view(self.eq, n), self.view(self.idx, n)
         np.equal(a, top, out=eq)
         np.multiply(eq, self.ids, out=idx)
         return idx.max(axis=0).astype(np.int64)
@@ -152,14 +169,13 @@ def _block(
     index offset by ``offset``, step, dw, dv, key), in step-major order.
     """
     rows_n, k = weight.shape
-    ws.load(weight, value, mask)
-    w, v = ws.w[:, :rows_n], ws.v[:, :rows_n]
+    w, v = ws.load(weight, value, mask)
     argmax = ws.argmax
     # start: the lightest point, the most valuable among equally light ones
     wmin = w.min(axis=0)
     has_any = wmin < np.inf
     start = argmax(w, wmin)
-    ties = np.flatnonzero(ws.eq[:, :rows_n].view(np.uint8).sum(axis=0, dtype=np.uint32) > 1)
+    ties = np.flatnonzero(ws.view(ws.eq, rows_n).view(np.uint8).sum(axis=0, dtype=np.uint32) > 1)
     if ties.size:
         vt = np.where(w[:, ties] == wmin[ties], v[:, ties], -np.inf)
         start[ties] = argmax(vt, vt.max(axis=0))
@@ -167,10 +183,9 @@ def _block(
     vertices.fill(-1)
     vertices[:, 0] = np.where(has_any, start, -1)
     rows = np.flatnonzero(has_any)  # block rows in the working set
-    wr, vr = (w, v) if rows.size == rows_n else (w[:, rows], v[:, rows])
+    pair = 0  # the buffer pair holding the working set
+    wr, vr = (w, v) if rows.size == rows_n else ws.compact(w, v, rows, pair := 1)
     ca = start[rows]
-    dw_buf, sl_buf = ws.dw, ws.sl
-    wflat, vflat = weight.ravel(), value.ravel()
     last_key = np.full(rows_n, np.inf)
     inc: list[tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray]] = []
     step = 0
@@ -179,7 +194,7 @@ def _block(
         loc = np.arange(na)
         wa = wr[ca, loc]
         va = vr[ca, loc]
-        dw, sl = dw_buf[:, :na], sl_buf[:, :na]
+        dw, sl = ws.view(ws.dw, na), ws.view(ws.sl, na)
         np.subtract(wr, wa, out=dw)
         np.maximum(dw, 0.0, out=dw)  # lighter points: slope -inf (or nan), never chosen
         np.subtract(vr, va, out=sl)
@@ -190,13 +205,12 @@ def _block(
         if g.size == 0:
             break
         best = argmax(sl, top)
-        act, nxt, prev = rows[g], best[g], ca[g]
-        to_flat = act * k + nxt
-        fr_flat = act * k + prev
-        dw64 = wflat[to_flat] - wflat[fr_flat]
-        dv64 = vflat[to_flat] - vflat[fr_flat]
-        # the next vertex is strictly heavier and more valuable in float64 (rounding can
-        # only fake this through a +inf slope of an equally light point: that task stops)
+        act, nxt = rows[g], best[g]
+        # chosen points are feasible, so the working copies hold their exact data
+        dw64 = wr[nxt, g] - wa[g]
+        dv64 = vr[nxt, g] - va[g]
+        # the next vertex must be strictly heavier and more valuable (rounding can only
+        # fake this through a +inf slope of an equally light point: that task stops)
         ok = (dw64 > 0) & (dv64 > 0)
         if not ok.all():
             g, act, nxt, dw64, dv64 = g[ok], act[ok], nxt[ok], dw64[ok], dv64[ok]
@@ -209,7 +223,8 @@ def _block(
         inc.append((act, np.full(act.size, step, dtype=np.int64), dw64, dv64, key))
         if g.size < 0.75 * na:  # compact the working set once enough tasks have finished
             rows, ca = act, nxt
-            wr, vr = wr[:, g], vr[:, g]
+            pair = 1 - pair
+            wr, vr = ws.compact(wr, vr, g, pair)
         else:  # finished tasks stay; from the same vertex they find the same (no) step
             ca = ca.copy()
             ca[g] = nxt
