@@ -233,11 +233,27 @@ def _typical_cols(coef: FloatArray, mask: BoolArray, cols: IntArray) -> FloatArr
     return np.where(m > 0, m, 1.0)
 
 
+#: Restarts from perturbed multipliers after the stages: when no plan was found, and (up to
+#: this many) to improve a plan on problems of at most RESTART_MAX_PAIRS pairs.
+IMPROVE_RESTARTS = 12
+RESTART_MAX_PAIRS = 200_000
+#: The search for a first plan stops after this many times the stages' own time (at least
+#: MIN_SEARCH_S, at most the time limit): fast then reports that it found no plan, and
+#: ``auto`` still has time for an exact backend.
+SEARCH_EFFORT = 4.0
+MIN_SEARCH_S = 1.0
+
+
 def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | None = None,
-                  mu0: FloatArray | None = None) -> CoupledResult:
-    """Best plan and bound within ``rel_gap`` or the time limit (see the module docstring)."""
+                  mu0: FloatArray | None = None, seed: int = 0) -> CoupledResult:
+    """Best plan and bound within ``rel_gap`` or the time limit (see the module docstring).
+
+    ``stats["stopped"]`` says why the search ended without a plan: "time_limit" (the
+    caller's) or "search_limit" (fast's own effort limit, see :data:`SEARCH_EFFORT`).
+    """
     start = time.perf_counter()
     deadline = start + time_limit_s if time_limit_s else None
+    rng = np.random.default_rng(seed)
     dual = _Dual(form)
     floor = form.min_value()
     x0 = np.zeros(dual.dim)
@@ -247,6 +263,19 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
     best_val = -np.inf
     stages = 0
     infeasible = False
+    stats: dict[str, Any] = {"repaired_by": {}}
+
+    def consider(mu_c: FloatArray, lam_c: FloatArray, stop: float | None) -> None:
+        nonlocal best_a, best_val
+        a, how = make_feasible(form, dual.assignment(mu_c, lam_c), mu_c, lam_c, rng, stop)
+        if a is None:
+            return
+        stats["repaired_by"][how] = stats["repaired_by"].get(how, 0) + 1
+        a = improve(form, a, mu_c, lam_c)
+        val = form.value_of(a)
+        if val > best_val:
+            best_a, best_val = a, val
+
     for tau in TAUS:
         stages += 1
         # the vectors are tiny: BLAS threads only add synchronisation (10x slower on 2 cores)
@@ -263,18 +292,34 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
             infeasible = True
             break
         mu_c, lam_c = dual.unpack(dual.best_x)
-        a = repair(form, dual.assignment(mu_c, lam_c), mu_c, lam_c)
-        if a is not None:
-            a = improve(form, a, mu_c, lam_c)
-            val = form.value_of(a)
-            if val > best_val:
-                best_a, best_val = a, val
+        consider(mu_c, lam_c, deadline)
         gap = _gap(best_val, dual.best_bound)
         if gap is not None and gap <= rel_gap:
             break
         if deadline is not None and time.perf_counter() > deadline:
             break
+    # restarts from perturbed multipliers: until a plan is found (within the search limit),
+    # or a few to improve the plan of a small problem
+    stages_s = time.perf_counter() - start
+    search_end = start + max(MIN_SEARCH_S, SEARCH_EFFORT * stages_s)
+    if deadline is not None:  # fast's own limit still applies: auto needs the rest for an exact run
+        search_end = min(search_end, deadline)
+    restarts = 0
+    small = form.shape[0] * form.shape[1] <= RESTART_MAX_PAIRS
+    while not infeasible and time.perf_counter() < search_end:
+        gap = _gap(best_val, dual.best_bound)
+        if best_a is not None and (not small or restarts >= IMPROVE_RESTARTS or (gap is not None and gap <= rel_gap)):
+            break
+        restarts += 1
+        x = dual.best_x * np.exp(rng.normal(0.0, 0.3, dual.dim)) + rng.exponential(0.02, dual.dim) * (restarts % 2)
+        mu_c, lam_c = dual.unpack(x)
+        consider(mu_c, lam_c, search_end)
+    stats["restarts"] = restarts
+    if best_a is None and not infeasible:
+        stats["stopped"] = "time_limit" if deadline is not None and search_end >= deadline else "search_limit"
+        stats["search_s"] = time.perf_counter() - start
     mu, lam = dual.unpack(dual.best_x)
+    stats.update(dual_evaluations=dual.evaluations, stages=stages, lagrangian_s=time.perf_counter() - start)
     return CoupledResult(
         assignment=None if infeasible else best_a,
         value=best_val,
@@ -282,9 +327,25 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
         mu=mu,
         lam=lam,
         infeasible=infeasible,
-        stats={"dual_evaluations": dual.evaluations, "stages": stages,
-               "lagrangian_s": time.perf_counter() - start},
+        stats=stats,
     )
+
+
+def make_feasible(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, rng: np.random.Generator,
+                  deadline: float | None) -> tuple[IntArray | None, str]:
+    """A feasible plan near ``a``: the row-by-row repair, else the overload descent.
+
+    Returns (plan or None, which method made it).
+    """
+    from solvers.overload import reduce_overload
+
+    fixed = repair(form, a, mu, lam)
+    if fixed is not None:
+        return fixed, "repair"
+    st = _State(form, a)
+    if reduce_overload(form, st, rng, deadline) and form.is_feasible(st.a):
+        return st.a, "overload_descent"
+    return None, "none"
 
 
 def _gap(value: float, bound: float) -> float | None:

@@ -111,10 +111,13 @@ def solve(problem: Problem, options: Options) -> Solution:
                                 f"(Lagrangian bound {sign * res.bound:.6g} is past every plan's value)",))
         return _refuse_or_infeasible(problem, start, diag)
     if res.assignment is None:
-        msg = f"fast found no plan meeting every limit and could not prove there is none; use {EXACT}"
+        limit = ("the time limit" if res.stats.get("stopped") == "time_limit"
+                 else f"its own search limit ({res.stats.get('search_s', 0.0):.2g} s)")
+        msg = (f"fast found no plan meeting every limit within {limit}; the problem may still be "
+               f"feasible (the bound does not prove otherwise): use {EXACT}")
         if problem.allow_queue:
             raise UnsupportedError(msg)
-        return Solution(np.full(n, -1, np.int64), Status.ERROR, goal, NAME, bound=sign * res.bound,
+        return Solution(np.full(n, -1, np.int64), Status.TIME_LIMIT_NO_PLAN, goal, NAME, bound=sign * res.bound,
                         wall_time_s=time.perf_counter() - start, message=msg, stats=stats)
     names = [r.name for r in form.global_rows]
     price = None
