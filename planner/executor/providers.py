@@ -31,8 +31,12 @@ class EnvCheck:
         return not any(self.missing.values())
 
     def describe(self) -> str:
-        parts = [f"{m} needs {', '.join(keys)}" for m, keys in self.missing.items() if keys]
-        return "; ".join(parts)
+        """'OPENAI_API_KEY (3 models), DEEPSEEK_API_KEY (gpt-x)': each missing variable once."""
+        users: dict[str, list[str]] = {}
+        for model, keys in self.missing.items():
+            for key in keys:
+                users.setdefault(key, []).append(model)
+        return ", ".join(f"{k} ({v[0] if len(v) == 1 else f'{len(v)} models'})" for k, v in users.items())
 
 
 def models_in_use(plan: Plan) -> list[ModelSnapshot]:
@@ -73,7 +77,7 @@ def decide_simulated(plan: Plan, mode: str) -> tuple[bool, str]:
     check = check_environment(models)
     if mode == "live":
         if not check.ready:
-            raise InputError(f"--live: missing provider keys: {check.describe()}")
+            raise InputError(f"--live: provider keys not set: {check.describe()}")
         if batch:
             raise InputError(
                 f"--live: batch offerings need the provider's batch API, which run does not drive: "
@@ -82,7 +86,7 @@ def decide_simulated(plan: Plan, mode: str) -> tuple[bool, str]:
     if check.ready and not batch:
         return False, "live (provider keys found)"
     why = check.describe() or f"batch offerings {', '.join(batch)}"
-    return True, f"simulated (no live provider configured: {why}; use --live once keys are set)"
+    return True, f"simulated (not set: {why}; set them and use --live for real calls)"
 
 
 def _header_vars(m: ModelSnapshot) -> list[str]:
