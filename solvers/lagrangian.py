@@ -233,13 +233,17 @@ def _typical_cols(coef: FloatArray, mask: BoolArray, cols: IntArray) -> FloatArr
     return np.where(m > 0, m, 1.0)
 
 
-#: Restarts from perturbed multipliers after the stages: when no plan was found, and (up to
-#: this many) to improve a plan on problems of at most RESTART_MAX_PAIRS pairs.
+#: After the stages, on problems of at most RESTART_MAX_PAIRS pairs whose gap is above
+#: rel_gap, the plan is polished (swaps) and up to IMPROVE_RESTARTS restarts from perturbed
+#: multipliers are tried, for IMPROVE_EFFORT times the stages' own time (at least
+#: MIN_IMPROVE_S, at most the time limit).
 IMPROVE_RESTARTS = 12
 RESTART_MAX_PAIRS = 200_000
-#: The search for a first plan stops after this many times the stages' own time (at least
-#: MIN_SEARCH_S, at most the time limit): fast then reports that it found no plan, and
-#: ``auto`` still has time for an exact backend.
+IMPROVE_EFFORT = 1.0
+MIN_IMPROVE_S = 0.2
+#: When no plan was found, restarts go on for SEARCH_EFFORT times the stages' own time (at
+#: least MIN_SEARCH_S, at most the time limit): fast then reports that it found no plan,
+#: and ``auto`` still has time for an exact backend.
 SEARCH_EFFORT = 4.0
 MIN_SEARCH_S = 1.0
 
@@ -264,14 +268,19 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
     stages = 0
     infeasible = False
     stats: dict[str, Any] = {"repaired_by": {}}
+    small = form.shape[0] * form.shape[1] <= RESTART_MAX_PAIRS
 
-    def consider(mu_c: FloatArray, lam_c: FloatArray, stop: float | None) -> None:
+    swaps = small and bool(form.model_rows)  # swaps only mean something when models are shared rows
+
+    def consider(mu_c: FloatArray, lam_c: FloatArray, stop: float | None, polished: bool) -> None:
         nonlocal best_a, best_val
         a, how = make_feasible(form, dual.assignment(mu_c, lam_c), mu_c, lam_c, rng, stop)
         if a is None:
             return
         stats["repaired_by"][how] = stats["repaired_by"].get(how, 0) + 1
         a = improve(form, a, mu_c, lam_c)
+        if polished:
+            a = polish(form, a, mu_c, lam_c, rng, stop)
         val = form.value_of(a)
         if val > best_val:
             best_a, best_val = a, val
@@ -292,28 +301,36 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
             infeasible = True
             break
         mu_c, lam_c = dual.unpack(dual.best_x)
-        consider(mu_c, lam_c, deadline)
+        consider(mu_c, lam_c, deadline, polished=False)
         gap = _gap(best_val, dual.best_bound)
         if gap is not None and gap <= rel_gap:
             break
         if deadline is not None and time.perf_counter() > deadline:
             break
     # restarts from perturbed multipliers: until a plan is found (within the search limit),
-    # or a few to improve the plan of a small problem
+    # or, on a small problem, to improve the plan (within the improvement limit)
     stages_s = time.perf_counter() - start
     search_end = start + max(MIN_SEARCH_S, SEARCH_EFFORT * stages_s)
-    if deadline is not None:  # fast's own limit still applies: auto needs the rest for an exact run
+    improve_end = time.perf_counter() + max(MIN_IMPROVE_S, IMPROVE_EFFORT * stages_s)
+    if deadline is not None:  # fast's own limits still apply: auto needs the rest for an exact run
         search_end = min(search_end, deadline)
+        improve_end = min(improve_end, deadline)
     restarts = 0
-    small = form.shape[0] * form.shape[1] <= RESTART_MAX_PAIRS
-    while not infeasible and time.perf_counter() < search_end:
-        gap = _gap(best_val, dual.best_bound)
-        if best_a is not None and (not small or restarts >= IMPROVE_RESTARTS or (gap is not None and gap <= rel_gap)):
+    if best_a is not None and swaps and not _within(best_val, dual.best_bound, rel_gap):
+        mu_c, lam_c = dual.unpack(dual.best_x)
+        best_a = polish(form, best_a, mu_c, lam_c, rng, improve_end)
+        best_val = form.value_of(best_a)
+    while not infeasible:
+        if best_a is None:
+            if time.perf_counter() >= search_end:
+                break
+        elif (not small or restarts >= IMPROVE_RESTARTS or time.perf_counter() >= improve_end
+              or _within(best_val, dual.best_bound, rel_gap)):
             break
         restarts += 1
         x = dual.best_x * np.exp(rng.normal(0.0, 0.3, dual.dim)) + rng.exponential(0.02, dual.dim) * (restarts % 2)
         mu_c, lam_c = dual.unpack(x)
-        consider(mu_c, lam_c, search_end)
+        consider(mu_c, lam_c, search_end if best_a is None else improve_end, polished=swaps)
     stats["restarts"] = restarts
     if best_a is None and not infeasible:
         stats["stopped"] = "time_limit" if deadline is not None and search_end >= deadline else "search_limit"
@@ -331,6 +348,19 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
     )
 
 
+def polish(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, rng: np.random.Generator,
+           deadline: float | None, rounds: int = 5) -> IntArray:
+    """Alternate swaps of two tasks and single-task moves until neither raises the value."""
+    from solvers.overload import improve_by_swaps
+
+    for _ in range(rounds):
+        st = _State(form, a)
+        if improve_by_swaps(form, st, rng, deadline) == 0:
+            break
+        a = improve(form, st.a, mu, lam)
+    return a
+
+
 def make_feasible(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, rng: np.random.Generator,
                   deadline: float | None) -> tuple[IntArray | None, str]:
     """A feasible plan near ``a``: the row-by-row repair, else the overload descent.
@@ -346,6 +376,11 @@ def make_feasible(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, r
     if reduce_overload(form, st, rng, deadline) and form.is_feasible(st.a):
         return st.a, "overload_descent"
     return None, "none"
+
+
+def _within(value: float, bound: float, rel_gap: float) -> bool:
+    gap = _gap(value, bound)
+    return gap is not None and gap <= rel_gap
 
 
 def _gap(value: float, bound: float) -> float | None:
