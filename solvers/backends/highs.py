@@ -102,6 +102,7 @@ class HighsSpecSolver:
         self.p = problem
         self.options = options
         self.ti, self.mj = (a.astype(np.int64) for a in np.nonzero(problem.feasible_mask))
+        self.budget_scale = 1.0  # USD per unit of the budget row (set in _build)
         _apply_options(highspy.Highs(), options, None)  # reject unknown native options up front
 
     # -------------------------------------------------------------- model
@@ -126,7 +127,12 @@ class HighsSpecSolver:
         budget_row = None
         if spec.budget and p.budget is not None:
             assert p.cost is not None
-            budget_row = rows.add(np.zeros(n_pairs, np.int64), pair, p.cost[ti, mj], -INF, p.budget, 1)
+            # HiGHS's row tolerances are absolute: a row of micro-dollar costs could overrun the
+            # budget by ~1e-6 USD. Scale the row so its largest coefficient is 1 (see budget_scale).
+            coef = p.cost[ti, mj]
+            self.budget_scale = float(coef.max()) if coef.size and coef.max() > 0 else 1.0
+            budget_row = rows.add(np.zeros(n_pairs, np.int64), pair, coef / self.budget_scale, -INF,
+                                  p.budget / self.budget_scale, 1)
         # quality floor: sum (quality - floor) over served tasks >= 0
         if spec.quality_floor and p.min_avg_quality is not None:
             assert p.quality is not None
@@ -272,7 +278,8 @@ class HighsSpecSolver:
         objective, bound = float(info.objective_function_value), float(info.mip_dual_bound)
         budget_dual = None
         if spec.want_budget_dual and budget_row is not None:
-            budget_dual = _lp_budget_dual(h, lp, budget_row)
+            dual = _lp_budget_dual(h, lp, budget_row)
+            budget_dual = None if dual is None else dual / self.budget_scale
         return StageResult(status, plan, objective, bound, budget_dual, time.perf_counter() - start, stats=stats)
 
     def _run(self, lp: highspy.HighsLp, extra: dict[str, int], time_limit_s: float | None,
@@ -307,7 +314,10 @@ _scheduler_threads: dict[str, int] = {}
 
 def _apply_options(h: highspy.Highs, options: Options, time_limit_s: float | None) -> None:
     """Map Options to HiGHS options; an unknown native option name raises ProblemError."""
-    settings: dict[str, Any] = {"output_flag": bool(options.verbose), "mip_rel_gap": options.rel_gap}
+    # mip_feasibility_tolerance: a plan must meet every limit, not just within 1e-6 of it;
+    # Problem.violations checks the final plan at 1e-7 relative
+    settings: dict[str, Any] = {"output_flag": bool(options.verbose), "mip_rel_gap": options.rel_gap,
+                                "mip_feasibility_tolerance": 1e-9}
     if time_limit_s is not None:
         settings["time_limit"] = float(time_limit_s)
     if options.threads is not None:

@@ -92,3 +92,17 @@ def test_cpsat_refuses_values_beyond_int64() -> None:
         pytest.skip("ortools not installed")
     with pytest.raises(solvers.UnsupportedError, match="highs"):
         solvers.solve(solvers.Problem(cost=np.array([[1e12, 1.0]])), backend="cpsat")
+
+
+@pytest.mark.parametrize("backend", [b for b in ("highs", "cpsat", "cbc") if b in solvers.available()])
+def test_tight_budget_of_micro_dollar_costs_is_met_exactly(backend: str) -> None:
+    """Costs of ~1e-4 USD with the budget a hair above the cheapest plan: solver tolerances
+    must not let the plan overrun the budget (HiGHS's absolute 1e-6 row tolerance once did)."""
+    rng = np.random.default_rng(7)
+    cost = rng.uniform(1e-5, 5e-4, size=(150, 8))
+    quality = rng.uniform(0.3, 0.95, size=(150, 8))
+    cheapest = float(cost.min(axis=1).sum())
+    p = solvers.Problem(cost=cost, quality=quality, budget=cheapest * 1.0001, goal="maximize_quality")
+    sol = solvers.solve(p, backend=backend, time_limit_s=60)
+    assert sol.status.has_plan, sol.message
+    assert p.is_feasible(sol.assignment)
