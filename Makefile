@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/routeplan solve examples/tasks/demo_batch.yaml --goal minimize_cost --budget 10
+	$(BIN)/routeplan pipeline run examples/model_routing_demo.yaml -i task_budget=5 -i priority=cost
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
