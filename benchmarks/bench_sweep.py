@@ -25,7 +25,7 @@ BATCH = ROOT / "examples" / "tasks" / "batch_10k.jsonl"
 
 
 def budgets_for(tasks, catalog, n_points: int) -> np.ndarray:
-    from planner.formulate import formulate
+    from planner.formulation import formulate
     from planner.whatif import sweep
 
     f = formulate(tasks, catalog, goal="maximize_quality")

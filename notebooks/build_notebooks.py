@@ -27,7 +27,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import planner
-from planner.formulate import formulate  # the module of that name shadows planner.formulate once imported
+from planner import formulate
 from planner.whatif_plot import plot_frontier, plot_mix
 
 # The test suite sets ROUTEPLAN_NOTEBOOK_FAST=1 for a quick run on small batches.

@@ -21,7 +21,7 @@ import numpy as np
 import solvers
 from planner.catalog import Catalog, load_catalog
 from planner.errors import InfeasibleError, InputError, RouteplanError
-from planner.formulate import Formulation, formulate
+from planner.formulation import Formulation, formulate
 from planner.plan import (
     Assignment,
     BindingLimit,

@@ -6,7 +6,7 @@ work; the first bad one raises :class:`planner.errors.InputError` naming the fil
 record (index, id, and the YAML line where there is one), the field and what was expected.
 
 Complexity is ``low`` / ``medium`` / ``high`` or a number in [0, 1] (low = 0.2,
-medium = 0.5, high = 0.8); it sharpens the quality scores (see ``planner.formulate``).
+medium = 0.5, high = 0.8); it sharpens the quality scores (see ``planner.formulation``).
 """
 
 from __future__ import annotations

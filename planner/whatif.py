@@ -12,7 +12,7 @@ point only changes a limit on the :class:`solvers.Problem`:
 - ``budget``: the problem's budget;
 - ``deadline``: formulated at the loosest deadline T_max; at T the feasible mask loses the
   pairs slower than T and every capacity (concurrency x T, rpm x T / 60, tpm x T / 60) is
-  scaled by T / T_max. That is exactly what :func:`planner.formulate.formulate` would build
+  scaled by T / T_max. That is exactly what :func:`planner.formulation.formulate` would build
   at T (the deadline enters it only there; a test checks the two agree);
 - ``weights``: the balanced goal's weights. A plain number q is the quality weight; cost and
   speed share 1 - q in the ratio of the base ``limits.weights`` (default 0.4 : 0.2).
@@ -69,7 +69,7 @@ import numpy as np
 import solvers
 from planner.catalog import Catalog, load_catalog
 from planner.errors import InputError
-from planner.formulate import Formulation, formulate
+from planner.formulation import Formulation, formulate
 from planner.plan import Limits
 from planner.tasks import Task, load_tasks
 

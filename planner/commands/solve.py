@@ -135,7 +135,7 @@ def validate_command(
 ) -> None:
     """Check a task batch (and that the catalog can serve every task) without solving."""
     from planner.catalog import load_catalog
-    from planner.formulate import formulate
+    from planner.formulation import formulate
     from planner.plan import Limits
     from planner.tasks import load_tasks
 

@@ -109,6 +109,49 @@ def _status_error(kind: str, rng: random.Random, model: str) -> Exception:
     return cls(f"simulated {status}", llm_provider=SIM_PROVIDER, model=model, response=response)
 
 
+@dataclass(frozen=True)
+class SimAnswer:
+    """One simulated completion; ``malformed`` = a 200 whose body has no usable answer."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    finish_reason: str
+    malformed: bool = False
+
+
+async def answer(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: int, max_tokens: int,
+                 timeout_s: float, expected_output_tokens: float, input_tokens: int) -> SimAnswer:
+    """Draw one call's outcome and wait its (scaled) latency; faults raise litellm's errors."""
+    rng = _rng(config.seed, task_id, attempt, snap.name)
+    fault = None
+    if config.fail_rate > 0 and rng.random() < config.fail_rate:
+        fault = rng.choices([k for k, _ in FAULT_MIX], weights=[w for _, w in FAULT_MIX])[0]
+    if fault in ("rate_limit", "server_error"):
+        await config.clock.sleep(min(0.05 + rng.random() * 0.2, timeout_s))
+        raise _status_error(fault, rng, snap.name)
+
+    output_tokens = draw_output_tokens(rng, expected_output_tokens, max_tokens)
+    latency_s = math.inf if fault == "timeout" else draw_latency_s(rng, snap, output_tokens)
+    if latency_s > timeout_s:
+        await config.clock.sleep(timeout_s)
+        raise litellm.Timeout(f"simulated timeout after {timeout_s:g}s", model=snap.name,
+                              llm_provider=SIM_PROVIDER)
+    await config.clock.sleep(latency_s)
+    return SimAnswer(synthetic_text(snap.litellm_model, task_id, output_tokens), input_tokens, output_tokens,
+                     latency_s, "length" if output_tokens >= max_tokens else "stop", fault == "malformed")
+
+
+def lookup(meta: dict[str, Any], model: str) -> tuple[SimConfig, ModelSnapshot]:
+    config = _RUNS.get(meta.get("run", ""))
+    snap = config.models.get(model) if config else None
+    if config is None or snap is None:
+        raise litellm.BadRequestError(f"routeplan simulator: unknown run or model {model!r}",
+                                      model=model, llm_provider=SIM_PROVIDER)
+    return config, snap
+
+
 class SimProvider(CustomLLM):
     """Answers ``acompletion`` for ``routeplan-sim/*`` models (the sync path is not used)."""
 
@@ -118,46 +161,24 @@ class SimProvider(CustomLLM):
                           litellm_params: Any = None, logger_fn: Any = None, headers: Any = None,
                           timeout: Any = None, client: Any = None) -> Any:
         meta = ((litellm_params or {}).get("metadata") or {}).get("routeplan") or {}
-        config = _RUNS.get(meta.get("run", ""))
-        snap = config.models.get(model) if config else None
-        if config is None or snap is None:
-            raise litellm.BadRequestError(f"routeplan simulator: unknown run or model {model!r}",
-                                          model=model, llm_provider=SIM_PROVIDER)
-        task_id, attempt = meta.get("task_id", "?"), meta.get("attempt", 0)
-        rng = _rng(config.seed, task_id, attempt, model)
+        config, snap = lookup(meta, model)
         max_tokens = int(optional_params.get("max_tokens") or 256)
-        timeout_s = float(timeout) if isinstance(timeout, (int, float)) else math.inf
-
-        fault = None
-        if config.fail_rate > 0 and rng.random() < config.fail_rate:
-            fault = rng.choices([k for k, _ in FAULT_MIX], weights=[w for _, w in FAULT_MIX])[0]
-        if fault in ("rate_limit", "server_error"):
-            await config.clock.sleep(min(0.05 + rng.random() * 0.2, timeout_s))
-            raise _status_error(fault, rng, model)
-
-        output_tokens = draw_output_tokens(rng, float(meta.get("expected_output_tokens", max_tokens / 2)),
-                                           max_tokens)
-        latency_s = draw_latency_s(rng, snap, output_tokens)
-        if fault == "timeout":
-            latency_s = math.inf
-        if latency_s > timeout_s:
-            await config.clock.sleep(timeout_s)
-            raise litellm.Timeout(f"simulated timeout after {timeout_s:g}s", model=model,
-                                  llm_provider=SIM_PROVIDER)
-        await config.clock.sleep(latency_s)
-
-        if fault == "malformed":
-            model_response.choices = []  # a 200 whose body has no answer
+        result = await answer(
+            config, snap, meta.get("task_id", "?"), meta.get("attempt", 0), max_tokens,
+            float(timeout) if isinstance(timeout, (int, float)) else math.inf,
+            float(meta.get("expected_output_tokens", max_tokens / 2)), int(meta.get("input_tokens") or 0))
+        if result.malformed:
+            model_response.choices = []
             model_response.usage = None
             return model_response
-        input_tokens = int(meta.get("input_tokens") or 0)
         model_response.model = snap.litellm_model
-        model_response.choices[0].message.content = synthetic_text(snap.litellm_model, task_id, output_tokens)
-        model_response.choices[0].finish_reason = "length" if output_tokens >= max_tokens else "stop"
-        model_response.usage = litellm.Usage(prompt_tokens=input_tokens, completion_tokens=output_tokens,
-                                             total_tokens=input_tokens + output_tokens)
+        model_response.choices[0].message.content = result.text
+        model_response.choices[0].finish_reason = result.finish_reason
+        model_response.usage = litellm.Usage(prompt_tokens=result.input_tokens,
+                                             completion_tokens=result.output_tokens,
+                                             total_tokens=result.input_tokens + result.output_tokens)
         # priced here (the real model's prices) so litellm need not look the model up
         model_response._hidden_params["response_cost"] = (
-            input_tokens * snap.input_cost_per_token + output_tokens * snap.output_cost_per_token)
-        model_response._hidden_params["routeplan_latency_s"] = latency_s
+            result.input_tokens * snap.input_cost_per_token + result.output_tokens * snap.output_cost_per_token)
+        model_response._hidden_params["routeplan_latency_s"] = result.latency_s
         return model_response

@@ -71,7 +71,7 @@ def solve(tasks: list[Task], ctx: StepContext, *, goal: str, budget_usd: float,
     """
     import numpy as np
 
-    from planner.formulate import formulate
+    from planner.formulation import formulate
     from planner.plan import Limits
     from planner.solve import make_plan
 

@@ -182,7 +182,7 @@ def test_demo_solve_is_fast_and_skips_litellm(tmp_path):
 def test_counts_tokens_with_litellm_when_not_given(tmp_path):
     from planner import tokens
     from planner.catalog import load_catalog
-    from planner.formulate import formulate
+    from planner.formulation import formulate
     from planner.tasks import tasks_from_records
     tasks = tasks_from_records([{"id": "x", "type": "chat", "prompt": "Hello there, how are you today?"}])
     f = formulate(tasks, load_catalog(), models=["gpt-4.1-mini", "deepseek/deepseek-chat"])

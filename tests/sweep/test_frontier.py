@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import planner
 import solvers
 from planner.errors import InputError
-from planner.formulate import formulate
+from planner.formulation import formulate
 from planner.plan import Limits
 from planner.whatif import _at_deadline, _carry_forward, _Point, model_mix
 
