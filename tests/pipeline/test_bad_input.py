@@ -218,7 +218,7 @@ def test_live_without_keys_is_an_error_not_a_silent_simulation(tmp_path, capsys,
         monkeypatch.delenv(var, raising=False)
     out = tmp_path / "o"
     expect_error(capsys, ["pipeline", "run", str(DEMO), "-o", str(out), "--live"],
-                 "step summarize_document", "--live", "missing provider keys")
+                 "step summarize_document", "--live", "keys not set")
     assert json.loads((out / "results.json").read_text())["budget"]["spent_usd"] == 0
 
 
