@@ -17,7 +17,11 @@ n tau log K) with L-BFGS-B, lowering tau in stages and keeping the best true L s
 
 The plan comes from the per-task argmax at the best multipliers, repaired (moves off each
 violated row at the least reduced-value loss per unit freed) and improved by single-task
-moves that keep every row feasible.
+moves that keep every row feasible. When that repair fails (tight GAP/MMKP instances), the
+overload descent of :mod:`solvers.overload` (shifts and two-task swaps minimising the total
+overload) takes over, and restarts from perturbed multipliers follow until a plan is found
+or fast's own search limit passes. On small problems, swaps and a few restarts also
+polish the plan within a time share of the dual stages.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ solved by the cheapest method that still proves a bound:
    solves exactly (:mod:`solvers.mckp`); its multiplier is the budget's shadow price;
 2. the per-task best model, when it breaks no limit: optimal, bound = objective;
 3. anything else (capacities, share caps, several limits): Lagrangian relaxation with
-   repair and improvement (:mod:`solvers.lagrangian`).
+   repair and improvement (:mod:`solvers.lagrangian`). When no plan is found within fast's
+   own search limit (or the time limit) the status is ``time_limit_no_plan``, with the
+   bound, and the message names the exact backends (``auto`` then runs one).
 
 Queuing is lexicographic (serve the most priority weight, then the goal). ``fast`` serves
 every task that has a feasible model and queues the others; when it cannot prove that
