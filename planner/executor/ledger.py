@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS attempts (
   input_tokens INTEGER, output_tokens INTEGER, latency_s REAL, error TEXT,
   started_at REAL, ended_at REAL);
 CREATE INDEX IF NOT EXISTS attempts_task ON attempts(task_id);
+CREATE INDEX IF NOT EXISTS tasks_order ON tasks(status, priority DESC, seq);
 """
 
 TASK_COLUMNS = ("task_id", "seq", "type", "priority", "planned_model", "status", "max_tokens",
@@ -107,12 +108,23 @@ class Ledger:
             return self.conn.execute("UPDATE tasks SET status='pending', reason=NULL "
                                      "WHERE status='queued' AND reason LIKE 'budget:%'").rowcount
 
-    def pending_tasks(self) -> list[tuple[str, int, int]]:
-        """(task_id, attempts so far, cost so far in pUSD) of unfinished tasks, by priority
-        then plan order."""
-        return self.conn.execute(
-            "SELECT task_id, attempts, cost_pusd FROM tasks WHERE status='pending' "
-            "ORDER BY priority DESC, seq").fetchall()
+    def count_pending(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM tasks WHERE status='pending'").fetchone()[0])
+
+    def pending_tasks(self, chunk: int = 2000) -> Iterator[tuple[int, str, int, int]]:
+        """(seq, task_id, attempts so far, cost so far in pUSD) of unfinished tasks, by priority
+        then plan order, read a chunk at a time (keyset paging) so memory stays flat."""
+        key: tuple[float, int] = (float("inf"), -1)
+        while True:
+            rows = self.conn.execute(
+                "SELECT priority, seq, task_id, attempts, cost_pusd FROM tasks WHERE status='pending' "
+                "AND (priority < ? OR (priority = ? AND seq > ?)) ORDER BY priority DESC, seq LIMIT ?",
+                (key[0], key[0], key[1], chunk)).fetchall()
+            if not rows:
+                return
+            key = (rows[-1][0], rows[-1][1])
+            for _, seq, task_id, attempts, cost_pusd in rows:
+                yield seq, task_id, attempts, cost_pusd
 
     def spent_pusd(self) -> int:
         """All money the run may have spent: settled attempts plus in-flight reservations."""

@@ -51,8 +51,15 @@ class RunResult:
 
 
 def plan_digest(plan: Plan) -> str:
-    """Identity of a plan's content (its creation time aside), to tie a ledger to its plan."""
-    return hashlib.sha256(plan.model_dump_json(exclude={"created_at"}).encode()).hexdigest()
+    """Identity of a plan's content (its creation time aside), to tie a ledger to its plan.
+    Hashed piece by piece: a 100k-task plan never becomes one big string."""
+    h = hashlib.sha256(plan.model_dump_json(exclude={"created_at", "assignments", "queued"}).encode())
+    for a in plan.assignments:
+        h.update(a.model_dump_json().encode())
+    h.update(b"|queued|")
+    for q in plan.queued:
+        h.update(q.model_dump_json().encode())
+    return h.hexdigest()
 
 
 def run_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOptions | None = None, *,
@@ -118,7 +125,6 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
 async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: bool,
                    budget_usd: float | None) -> RunResult:
     models = {m.name: m for m in plan.models}
-    assignments = {a.task_id: a for a in plan.assignments}
     clock = Clock(options.time_scale if simulated else 1.0)
     run_id = uuid.uuid4().hex
     if simulated:
@@ -126,8 +132,8 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
 
         register_run(run_id, SimConfig(models, options.seed, options.fail_rate, clock))
     guard = BudgetGuard(budget_pusd(budget_usd), spent_pusd=ledger.spent_pusd())
-    pending = ledger.pending_tasks()
-    progress = Progress(len(pending), options.progress,
+    n_pending = ledger.count_pending()
+    progress = Progress(n_pending, options.progress,
                         "simulating" if simulated else "running")
 
     def on_finish(status: str, cost_pusd: int) -> None:
@@ -138,15 +144,17 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
                     caller=Caller(simulated, run_id), clock=clock, policy=options.retry, models=models,
                     simulated=simulated, redactor=Redactor(secrets_of(models_in_use(plan))),
                     seed=options.seed, on_finish=on_finish)
-    queue = iter(pending)
+    queue = ledger.pending_tasks()  # one shared iterator: each task goes to exactly one worker
 
     async def worker() -> None:
-        for task_id, attempts, cost_pusd in queue:
-            await engine.run_task(assignments[task_id], attempts, cost_pusd)
+        for seq, task_id, attempts, cost_pusd in queue:
+            a = plan.assignments[seq]  # assigned tasks are numbered first, in plan order
+            assert a.task_id == task_id, (seq, task_id)
+            await engine.run_task(a, attempts, cost_pusd)
 
     t0 = time.perf_counter()
     try:
-        await asyncio.gather(*(worker() for _ in range(min(options.concurrency, max(1, len(pending))))))
+        await asyncio.gather(*(worker() for _ in range(min(options.concurrency, max(1, n_pending)))))
         ledger.flush()
     finally:
         progress.close()
@@ -157,7 +165,7 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     wall_s = time.perf_counter() - t0
     return RunResult(out_dir=ledger.path.parent, simulated=simulated, mode_reason="",
                      budget_usd=budget_usd, spent_usd=to_usd(ledger.spent_pusd()),
-                     counts=ledger.counts(), ran_tasks=len(pending), wall_s=wall_s)
+                     counts=ledger.counts(), ran_tasks=n_pending, wall_s=wall_s)
 
 
 def _task_rows(plan: Plan):  # type: ignore[no-untyped-def]
