@@ -174,9 +174,9 @@ class _Dual:
         for g, row in enumerate(form.global_rows):
             if mu[g] != 0:
                 r -= mu[g] * row.coef[s:e]
-        for i, row in enumerate(form.model_rows):
+        for i, mrow in enumerate(form.model_rows):
             if lam[i].any():
-                r -= lam[i] if row.coef is None else lam[i] * row.coef[s:e]
+                r -= lam[i] if mrow.coef is None else lam[i] * mrow.coef[s:e]
         return r
 
     def __call__(self, x: FloatArray, tau: float) -> tuple[float, FloatArray]:
@@ -200,8 +200,8 @@ class _Dual:
             r /= z[:, None]  # r now holds the soft assignment p
             for g, row in enumerate(form.global_rows):
                 g_sum[g] += float(np.einsum("ij,ij->", r, row.coef[s:e]))
-            for i, row in enumerate(form.model_rows):
-                m_sum[i] += r.sum(axis=0) if row.coef is None else np.einsum("ij,ij->j", r, row.coef[s:e])
+            for i, mrow in enumerate(form.model_rows):
+                m_sum[i] += r.sum(axis=0) if mrow.coef is None else np.einsum("ij,ij->j", r, mrow.coef[s:e])
         lin = sum(mu[g] * row.limit for g, row in enumerate(form.global_rows))
         lin += sum(float(lam[i, f] @ row.limit[f]) for i, (row, f) in enumerate(zip(form.model_rows, self.fin, strict=True)))
         self.evaluations += 1
@@ -210,8 +210,8 @@ class _Dual:
             self.best_x = x.copy()
         # d/dmu_g = b_g - sum p A_g, in scaled units
         grads = [(np.array([row.limit for row in form.global_rows]) - g_sum) * self.typ / self.g_scale] if len(g_sum) else []
-        for i, (row, f, sc) in enumerate(zip(form.model_rows, self.fin, self.m_scale, strict=True)):
-            grads.append((row.limit[f] - m_sum[i, f]) * self.typ / sc)
+        for i, (mrow, f, sc) in enumerate(zip(form.model_rows, self.fin, self.m_scale, strict=True)):
+            grads.append((mrow.limit[f] - m_sum[i, f]) * self.typ / sc)
         grad = np.concatenate(grads) if grads else np.zeros(0)
         scale = self.n * self.typ
         return (smooth + lin) / scale, grad / scale
@@ -419,8 +419,8 @@ class _State:
             if self.g[g] + d > self.glim[g] + self.tg[g]:
                 return False
         if k != j:
-            for r, row in enumerate(form.model_rows):
-                load = 1.0 if row.coef is None else float(row.coef[i, k])
+            for r, mrow in enumerate(form.model_rows):
+                load = 1.0 if mrow.coef is None else float(mrow.coef[i, k])
                 if load > 0 and self.m[r, k] + load > self.mlim[r, k] + self.tm[r, k]:
                     return False
         return True
@@ -429,9 +429,9 @@ class _State:
         form, j = self.form, int(self.a[i])
         for g, row in enumerate(form.global_rows):
             self.g[g] += float(row.coef[i, k] - row.coef[i, j])
-        for r, row in enumerate(form.model_rows):
-            self.m[r, j] -= 1.0 if row.coef is None else float(row.coef[i, j])
-            self.m[r, k] += 1.0 if row.coef is None else float(row.coef[i, k])
+        for r, mrow in enumerate(form.model_rows):
+            self.m[r, j] -= 1.0 if mrow.coef is None else float(mrow.coef[i, j])
+            self.m[r, k] += 1.0 if mrow.coef is None else float(mrow.coef[i, k])
         self.a[i] = k
 
     def worst_violation(self) -> tuple[str, int, int] | None:
@@ -576,7 +576,7 @@ def _reduced_rows(form: Coupled, rows: IntArray, mu: FloatArray, lam: FloatArray
     for g, row in enumerate(form.global_rows):
         if mu[g] != 0:
             r -= mu[g] * row.coef[rows]
-    for i, row in enumerate(form.model_rows):
+    for i, mrow in enumerate(form.model_rows):
         if lam[i].any():
-            r -= lam[i] if row.coef is None else lam[i] * row.coef[rows]
+            r -= lam[i] if mrow.coef is None else lam[i] * mrow.coef[rows]
     return r

@@ -89,8 +89,8 @@ class Overload:
         for g, row in enumerate(form.global_rows):
             c = row.coef[tasks]
             d += self.g_excess(g, st.g[g] + c - c[loc, cur][:, None]) - self.g_excess(g, st.g[g])
-        for r, row in enumerate(form.model_rows):
-            load = np.ones(d.shape) if row.coef is None else row.coef[tasks]
+        for r, mrow in enumerate(form.model_rows):
+            load = np.ones(d.shape) if mrow.coef is None else mrow.coef[tasks]
             d += self.m_excess(r, slice(None), st.m[r][None, :] + load) - self.m_excess(r, slice(None), st.m[r])[None, :]
             own = load[loc, cur]
             d += (self.m_excess(r, cur, st.m[r, cur] - own) - self.m_excess(r, cur, st.m[r, cur]))[:, None]
@@ -110,10 +110,10 @@ class Overload:
             c = row.coef
             dd = c[li, j2] - c[li, j1] + c[ri, j1] - c[ri, j2]
             d += self.g_excess(g, st.g[g] + dd) - self.g_excess(g, st.g[g])
-        for r, row in enumerate(form.model_rows):
-            if row.coef is None:
+        for r, mrow in enumerate(form.model_rows):
+            if mrow.coef is None:
                 continue  # a swap leaves every count unchanged
-            c = row.coef
+            c = mrow.coef
             new1 = st.m[r][j1] - c[li, j1] + c[ri, j1]
             new2 = st.m[r][j2] - c[ri, j2] + c[li, j2]
             d += self.m_excess(r, j1, new1) - self.m_excess(r, j1, st.m[r][j1])
