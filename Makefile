@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: install demo test test-all lint bench
+.PHONY: install demo test test-all lint
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -25,6 +25,3 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
