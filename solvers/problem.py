@@ -46,7 +46,7 @@ IntArray = NDArray[np.int64]
 FEAS_TOL = 1e-7
 
 
-class Goal(str, enum.Enum):
+class Goal(enum.StrEnum):
     """What the solver optimises."""
 
     MINIMIZE_COST = "minimize_cost"
@@ -63,7 +63,7 @@ class Goal(str, enum.Enum):
         return self is Goal.MAXIMIZE_QUALITY
 
 
-class Feature(str, enum.Enum):
+class Feature(enum.StrEnum):
     """Constraint families and options a backend may or may not express."""
 
     BUDGET = "budget"

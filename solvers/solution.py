@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from solvers.problem import Goal
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """How a solve ended. Only OPTIMAL is a proof; read ``has_plan`` before the assignment."""
 
     OPTIMAL = "optimal"
