@@ -31,7 +31,20 @@ COMMAND_MODULES: list[str] = [
 for _name in COMMAND_MODULES:
     importlib.import_module(f"planner.commands.{_name}").register(app)
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # "a:b:c" stays text
+
+
+def _click_types(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` (ClickException, Abort) from click and from the copy typer >= 0.29 vendors."""
+    found: list[type[BaseException]] = []
+    for module in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and cls not in found:
+            found.append(cls)
+    return tuple(found)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,12 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors and aborts arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, _click_types("ClickException")):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        if isinstance(exc, _click_types("Abort")):
             sys.exit(1)
         raise
 
