@@ -51,7 +51,7 @@ _LIST_FIELDS = ("capabilities", "allow_models", "deny_models", "allow_providers"
 class Task(BaseModel):
     """One unit of LLM work. Either ``prompt`` or ``messages`` (OpenAI chat format)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str
     type: str
@@ -59,7 +59,7 @@ class Task(BaseModel):
     messages: list[dict[str, Any]] | None = None
     complexity: float = Field(0.5, description="0 (trivial) .. 1 (hardest); low/medium/high accepted")
     input_tokens: int | None = Field(None, ge=0)
-    expected_output_tokens: int | None = Field(None, gt=0)
+    expected_output_tokens: int | None = Field(None, ge=0, description="0: e.g. a call made for its side effect")
     max_tokens: int | None = Field(None, gt=0)
     min_quality: float | None = Field(None, ge=0, le=1)
     max_latency_s: float | None = Field(None, gt=0)
@@ -118,6 +118,8 @@ class Task(BaseModel):
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("expected exactly one of prompt or messages")
         if self.messages is not None:
+            if not self.messages:
+                raise ValueError("messages: expected at least one message")
             for k, m in enumerate(self.messages):
                 if not isinstance(m, dict) or "role" not in m or "content" not in m:
                     raise ValueError(f"messages[{k}]: expected a mapping with role and content")
@@ -145,7 +147,9 @@ class Task(BaseModel):
     @property
     def output_tokens(self) -> int:
         """Expected visible output tokens (the type's default unless given)."""
-        return self.expected_output_tokens or TASK_TYPES[self.type][0]
+        if self.expected_output_tokens is not None:
+            return self.expected_output_tokens
+        return TASK_TYPES[self.type][0]
 
     @property
     def max_output_tokens(self) -> int:
@@ -168,7 +172,7 @@ def load_tasks(path: str | Path) -> list[Task]:
         raise InputError("no such file" if not path.exists() else "not a file", file=str(path))
     raw, defaults = _READERS[fmt](path)
     return tasks_from_records(raw, source=str(path), defaults=defaults,
-                              yaml_text=path.read_text() if fmt == "yaml" else None)
+                              yaml_text=_read_text(path) if fmt == "yaml" else None)
 
 
 def tasks_from_records(records: Sequence[Mapping[str, Any]], *, source: str = "<records>",
@@ -202,12 +206,9 @@ def tasks_from_records(records: Sequence[Mapping[str, Any]], *, source: str = "<
 
 
 def _missing(v: Any) -> bool:
-    """Empty CSV cells / NaN from pandas mean "not given"."""
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    return isinstance(v, str) and v.strip() == ""
+    """None and blank text mean "not given" (empty CSV cells arrive as None, see _frame_records);
+    an explicit NaN in JSON/YAML is a value, and validation rejects it."""
+    return v is None or (isinstance(v, str) and v.strip() == "")
 
 
 def _describe(exc: ValidationError, idx: int, rec: Mapping[str, Any], yaml_text: str | None) -> str:
@@ -257,6 +258,17 @@ def _line(yaml_text: str | None, idx: int, field: str | None = None) -> str:
 Records = tuple[Sequence[Mapping[str, Any]], Mapping[str, Any] | None]
 
 
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; a leading byte-order mark (Windows editors) is dropped."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                         f"save the file as UTF-8", file=str(path)) from None
+
+
 def _split_top(obj: Any, path: Path) -> Records:
     if isinstance(obj, Mapping):
         extra = set(obj) - {"tasks", "defaults"}
@@ -278,7 +290,7 @@ def _read_yaml(path: Path) -> Records:
     import yaml
 
     try:
-        obj = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        obj = yaml.load(_read_text(path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -290,7 +302,7 @@ def _read_yaml(path: Path) -> Records:
 
 def _read_json(path: Path) -> Records:
     try:
-        obj = json.loads(path.read_text())
+        obj = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise InputError(f"line {exc.lineno}, column {exc.colno}: malformed JSON: {exc.msg}",
                          file=str(path)) from None
@@ -299,21 +311,23 @@ def _read_json(path: Path) -> Records:
 
 def _read_jsonl(path: Path) -> Records:
     out: list[Any] = []
-    with path.open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"line {lineno}, column {exc.colno}: malformed JSON: {exc.msg}",
-                                 file=str(path)) from None
+    for lineno, line in enumerate(_read_text(path).split("\n"), 1):  # not splitlines: U+2028 is valid JSON
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"line {lineno}, column {exc.colno}: malformed JSON: {exc.msg}",
+                             file=str(path)) from None
     return out, None
 
 
 def _frame_records(df: Any) -> list[dict[str, Any]]:
     records = df.to_dict(orient="records")
     for rec in records:  # JSON-encoded list columns (messages) in flat files
+        for key, v in rec.items():  # pandas reads an empty cell as NaN: not given
+            if isinstance(v, float) and math.isnan(v):
+                rec[key] = None
         m = rec.get("messages")
         if isinstance(m, str) and m.strip():
             # left as a string when malformed: validation then says what was expected
