@@ -32,7 +32,7 @@ def _short(name: str, width: int = 30) -> str:
 def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
     """Headline, per-model summary, per-task rows (first ``max_rows``), queued tasks, binding limits."""
     t, s = plan.totals, plan.solver
-    gap = "n/a" if s.gap is None else f"{s.gap:.2%}"
+    gap = "n/a" if s.gap is None else ("0 (proven optimal)" if s.gap == 0 else f"{s.gap:.2g}")
     lim = plan.limits
     limits = [f"budget {_usd(lim.budget_usd)}" if lim.budget_usd is not None else None,
               f"deadline {lim.deadline_s:g}s" if lim.deadline_s is not None else None,
@@ -61,7 +61,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
     total = t.projected_cost_usd or 1.0
     for name, rows in sorted(per.items(), key=lambda kv: -sum(a.projected_cost_usd for a in kv[1])):
         c = sum(a.projected_cost_usd for a in rows)
-        models.add_row(_short(name), snaps[name].mode if name in snaps else "", str(len(rows)), _usd(c),
+        models.add_row(Text(_short(name)), snaps[name].mode if name in snaps else "", str(len(rows)), _usd(c),
                        f"{c / total:.0%}", f"{sum(a.projected_latency_s for a in rows) / len(rows):.1f}s",
                        f"{sum(a.projected_quality for a in rows) / len(rows):.3f}")
 
@@ -72,9 +72,9 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
                          min_width=14 if col == "task" else None,
                          max_width=18 if col in ("task", "fallback") else None)
     for a in plan.assignments[:max_rows]:
-        tasks.add_row(a.task_id, _short(a.model), _usd(a.projected_cost_usd),
+        tasks.add_row(Text(a.task_id), Text(_short(a.model)), _usd(a.projected_cost_usd),
                       f"{a.projected_latency_s:.1f}s", f"{a.projected_quality:.3f}",
-                      _short(a.fallbacks[0].model) if a.fallbacks else "-")
+                      Text(_short(a.fallbacks[0].model)) if a.fallbacks else "-")
     parts: list = [head, models, tasks]
     if len(plan.assignments) > max_rows:
         parts.append(Text(f"… {len(plan.assignments) - max_rows} more tasks (--format json or csv "
@@ -84,7 +84,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
         q.add_column("task")
         q.add_column("reason", overflow="fold")
         for x in plan.queued[:max_rows]:
-            q.add_row(x.task_id, x.reason)
+            q.add_row(Text(x.task_id), Text(x.reason))  # user text: no rich markup or emoji
         parts.append(q)
     shown = [b for b in plan.binding_limits if b.binding] or plan.binding_limits[:3]
     if shown:

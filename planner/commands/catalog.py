@@ -17,6 +17,7 @@ def list_command(catalog: CatalogOpt = None) -> None:
     """One row per offering: prices per million tokens, speed, context, capabilities, quality."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from planner.catalog import load_catalog
 
@@ -27,7 +28,7 @@ def list_command(catalog: CatalogOpt = None) -> None:
         t.add_column(col, justify="left" if col in ("model", "provider", "mode", "caps") else "right")
     for o in cat.offerings:
         q = [o.quality_for(k) for k in o.quality if k != "default"] or [o.quality_for("default")]
-        t.add_row(o.name, o.provider, o.mode, f"{o.input_cost_per_token * 1e6:.3f}",
+        t.add_row(Text(o.name), Text(o.provider), o.mode, f"{o.input_cost_per_token * 1e6:.3f}",
                   f"{o.output_cost_per_token * 1e6:.3f}", f"{o.ttft_s:.2f}", f"{o.output_tokens_per_s:g}",
                   f"{o.context_window or '-'}", ",".join(sorted(o.capabilities)), f"{sum(q) / len(q):.3f}")
     console = Console()

@@ -84,6 +84,8 @@ def solve_command(
     solver: Annotated[str, typer.Option(
         "--solver", help="auto, highs, cpsat, cbc or fast.")] = "auto",
     time_limit: Annotated[float | None, typer.Option("--time-limit", help="Solver time limit in seconds.")] = None,
+    gap: Annotated[float, typer.Option(
+        "--gap", help="Relative optimality gap to prove before stopping (default 1e-4).")] = 1e-4,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the plan here: .json (full plan), .csv or .parquet (per task). "
         "Default plan.json; '-' to write nothing.")] = None,
@@ -97,10 +99,14 @@ def solve_command(
 
     if fmt not in ("table", "json", "csv"):
         raise InputError(f"--format: expected table, json or csv, got {fmt!r}")
+    if max_rows < 0:
+        raise InputError(f"--rows: expected a number of rows >= 0, got {max_rows}")
     _nonneg("--budget", budget)
     _nonneg("--max-latency", max_latency, positive=True)
     _nonneg("--deadline", deadline, positive=True)
     _nonneg("--time-limit", time_limit, positive=True)
+    if not (math.isfinite(gap) and 0 <= gap < 1):
+        raise InputError(f"--gap: expected a relative gap in [0, 1), got {gap:g}")
     for name, q in (("--min-quality", min_quality), ("--avg-quality", avg_quality)):
         if q is not None and not 0 <= q <= 1:
             raise InputError(f"{name}: expected a number in [0, 1], got {q:g}")
@@ -109,7 +115,7 @@ def solve_command(
                     allow_queue=allow_queue, share_caps=parse_shares(share_cap))
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     plan = make_plan(tasks, catalog, goal=goal, limits=limits, solver=solver,
-                     time_limit_s=time_limit, models=model_list)
+                     time_limit_s=time_limit, models=model_list, rel_gap=gap)
     target = Path("plan.json") if out is None else out
     written = None if str(target) == "-" else write_plan(plan, target)
     if fmt == "json":
@@ -124,7 +130,7 @@ def solve_command(
             console.width = 150
         print_plan(plan, console, max_rows=max_rows)
         if written:
-            console.print(f"[dim]plan written to {written}[/dim]")
+            console.print(f"plan written to {written}", style="dim", markup=False, emoji=False)
 
 
 def validate_command(

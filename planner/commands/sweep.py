@@ -104,6 +104,8 @@ def sweep_command(
         "--per-point", help="One solve per point even where one parametric pass would do.")] = False,
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", help="Solver time limit per point, in seconds.")] = None,
+    gap: Annotated[float, typer.Option(
+        "--gap", help="Relative optimality gap to prove at each point (default 1e-4).")] = 1e-4,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the frontier table: .csv, .json or .parquet.")] = None,
     plot: Annotated[Path | None, typer.Option(
@@ -145,18 +147,18 @@ def sweep_command(
                     weights=parse_weights(weights), allow_queue=allow_queue, share_caps=parse_shares(share_cap))
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     df = sweep(tasks, catalog, goal=goal, limits=limits, solver=solver, time_limit_s=time_limit,
-               models=model_list, parametric=False if per_point else None, **axes)  # type: ignore[arg-type]
+               models=model_list, parametric=False if per_point else None, rel_gap=gap, **axes)  # type: ignore[arg-type]
 
     from rich.console import Console
 
     console = Console()
     console.print(sweep_table(df))
     if out is not None:
-        console.print(f"[dim]frontier written to {write_frame(df, out)}[/dim]")
+        console.print(f"frontier written to {write_frame(df, out)}", style="dim", markup=False)
     if plot is not None:
         from planner.whatif_plot import save_sweep_plot
 
-        console.print(f"[dim]plot written to {save_sweep_plot(df, plot, log_x=log)}[/dim]")
+        console.print(f"plot written to {save_sweep_plot(df, plot, log_x=log)}", style="dim", markup=False)
 
 
 def write_frame(df: pd.DataFrame, path: Path) -> Path:
@@ -188,6 +190,7 @@ def _mix_text(row: pd.Series, models: list[str], top: int = 2) -> str:
 
 def sweep_table(df: pd.DataFrame):  # -> rich.table.Table
     """The frontier for people: one row per point, the model mix as its top two models."""
+    from rich.markup import escape
     from rich.table import Table
 
     a = df.attrs
@@ -209,13 +212,13 @@ def sweep_table(df: pd.DataFrame):  # -> rich.table.Table
         cells = {head: f"${v:.3g}" if col == "budget_usd" else (f"{v:.4g}s" if col == "deadline_s" else f"{v:.3f}"),
                  "queued": str(r["queued_tasks"])}
         if r["served_tasks"] == 0 and r["status"] not in ("optimal", "feasible", "time_limit_feasible"):
-            cells.update(cost=f"[red]{r['status']}[/red]", models=f"[dim]{r['message']}[/dim]")
+            cells.update(cost=f"[red]{r['status']}[/red]", models=f"[dim]{escape(str(r['message']))}[/dim]")
         else:
             gap = "opt" if r["status"] == "optimal" else _opt(r["gap"], "{:.0e}")
             cells.update({"cost": _usd(r["projected_cost_usd"]), "quality": f"{r['mean_quality']:.3f}",
                           "$ price": _opt(r["budget_shadow_price"], "{:.3g}"), "makespan": f"{r['makespan_s']:.3g}s",
                           "gap": gap + ("*" if r["carried_from"] == r["carried_from"] else ""),
-                          "models": _mix_text(r, a["models"])})
+                          "models": escape(_mix_text(r, a["models"]))})
         table.add_row(*[cells.get(c, "") for c in cols])
     notes = ["gap: to the proven bound (opt: proven optimal)"]
     if col == "budget_usd":
