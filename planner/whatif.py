@@ -71,6 +71,7 @@ from planner.catalog import Catalog, load_catalog
 from planner.errors import InputError
 from planner.formulation import Formulation, formulate
 from planner.plan import Limits
+from planner.solve import DEFAULT_REL_GAP
 from planner.tasks import Task, load_tasks
 
 if TYPE_CHECKING:
@@ -100,7 +101,8 @@ def sweep(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | No
           deadline: Sequence[float] | None = None,
           weights: Sequence[float | Mapping[str, float]] | None = None,
           limits: Limits | None = None, solver: str = "auto", time_limit_s: float | None = None,
-          models: Sequence[str] | None = None, parametric: bool | None = None) -> pd.DataFrame:
+          models: Sequence[str] | None = None, parametric: bool | None = None,
+          rel_gap: float = DEFAULT_REL_GAP) -> pd.DataFrame:
     """Solve the batch at every point of exactly one axis; one DataFrame row per point.
 
     budget : USD values >= 0. deadline : seconds > 0. weights : quality weights in [0, 1]
@@ -108,13 +110,16 @@ def sweep(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | No
     weights sweep needs ``balanced``. limits : every other limit, fixed across the sweep (it
     must not also set the swept one). time_limit_s : per point. parametric : None = one hull
     pass where the structure allows; True = require it (InputError when it cannot be used);
-    False = one solve per point. See the module docstring for the columns.
+    False = one solve per point. rel_gap : the relative gap each point is proven to (as in
+    ``make_plan``). See the module docstring for the columns.
     """
     axis, raw = _one_axis(budget=budget, deadline=deadline, weights=weights)
     goal = goal or DEFAULT_GOAL[axis]
     limits = limits or Limits()
     if time_limit_s is not None and not (math.isfinite(time_limit_s) and time_limit_s > 0):
         raise InputError(f"time_limit_s: expected a number of seconds > 0, got {time_limit_s!r}")
+    if not (math.isfinite(rel_gap) and 0 <= rel_gap < 1):
+        raise InputError(f"--gap: expected a relative gap in [0, 1), got {rel_gap!r}")
     if axis == "weights" and goal != "balanced":
         raise InputError(f"weights sweep: the weights belong to goal balanced, got goal {goal!r}")
     if axis == "budget" and limits.budget_usd is not None:
@@ -141,7 +146,7 @@ def sweep(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | No
     if use_parametric:
         from solvers.parametric import budget_frontier
 
-        opts = solvers.Options(time_limit_s=time_limit_s)
+        opts = solvers.Options(time_limit_s=time_limit_s, rel_gap=rel_gap)
         sols = budget_frontier(f.problem, values, opts, backend=solver)
         # every point shares the problem: only the budget differs, and the objective ignores it
         solved: list[tuple[_Point, solvers.Solution | None]] = [
@@ -153,7 +158,7 @@ def sweep(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | No
             points = [_Point(b, _with(f.problem, budget=b)) for b in values]
         else:
             points = [_at_deadline(f, t) for t in values]
-        solved = _solve_points(points, solver, time_limit_s)
+        solved = _solve_points(points, solver, time_limit_s, rel_gap)
     if axis != "weights":
         solved = _carry_forward(solved)
     method = "parametric" if use_parametric else "solve"
@@ -266,8 +271,8 @@ def _at_deadline(f: Formulation, deadline_s: float) -> _Point:
     return _Point(deadline_s, _with(p, feasible=mask, capacity=capacity, extra_capacities=extra))
 
 
-def _solve_points(points: list[_Point], solver: str,
-                  time_limit_s: float | None) -> list[tuple[_Point, solvers.Solution | None]]:
+def _solve_points(points: list[_Point], solver: str, time_limit_s: float | None,
+                  rel_gap: float) -> list[tuple[_Point, solvers.Solution | None]]:
     """Solve each point in order, hinting each with the last plan found."""
     out: list[tuple[_Point, solvers.Solution | None]] = []
     hint: np.ndarray | None = None
@@ -277,7 +282,7 @@ def _solve_points(points: list[_Point], solver: str,
         if pt.problem is None:
             out.append((pt, None))
             continue
-        opts: dict[str, Any] = {"time_limit_s": time_limit_s}
+        opts: dict[str, Any] = {"time_limit_s": time_limit_s, "rel_gap": rel_gap}
         if hint is not None and takes_hint:
             opts["hint"] = hint
         try:

@@ -83,6 +83,8 @@ def test_budget_binds_and_queue(run_cli, tmp_path):
     (["--share-cap", "deepseek/deepseek-chat=0.3"],
      lambda p: sum(a.model == "deepseek/deepseek-chat" for a in p.assignments) <= 2),
     (["--time-limit", "5", "--solver", "highs"], lambda p: p.solver.name == "highs"),
+    (["--gap", "0", "--solver", "highs", "--goal", "maximize_quality", "--budget", "0.05"],
+     lambda p: p.solver.status == "optimal" and p.solver.gap is not None and p.solver.gap <= 1e-9),
 ])
 def test_every_option_shapes_the_plan(run_cli, tmp_path, args, check):
     plan, _ = solve_plan(run_cli, tmp_path, *args)
@@ -108,6 +110,7 @@ def test_output_formats(run_cli, tmp_path):
     (["solve", DEMO, "--models", "gpt-9"], "unknown model 'gpt-9'"),
     (["solve", DEMO, "--weights", "cost=a"], "--weights: cost: expected a number"),
     (["solve", DEMO, "--solver", "magic"], "--solver: unknown backend 'magic'"),
+    (["solve", DEMO, "--gap", "1.5"], "--gap: expected a relative gap in [0, 1)"),
     (["solve", DEMO, "--max-latency", "0.2"], "no model can serve task 'summarize_doc'"),
     (["solve", DEMO, "--avg-quality", "0.99", "--solver", "highs"], "--avg-quality 0.99 is unreachable"),
     (["solve", DEMO, "--deadline", "1", "--solver", "highs"], "no model can serve"),
