@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from planner.errors import InputError
 
@@ -22,7 +22,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelSnapshot(_Model):
+class _Finite(_Model):
+    """Parts the executor computes with (prices, tokens, limits): NaN/inf are rejected."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ModelSnapshot(_Finite):
     """A catalog offering as the plan used it. ``name`` is the offering id used in assignments
     (the litellm model id, with ``@batch`` appended for a batch offering)."""
 
@@ -49,7 +55,7 @@ class ModelSnapshot(_Model):
         default_factory=dict, description="sent with each call; ${VAR} is read from the environment at run time")
 
 
-class Fallback(_Model):
+class Fallback(_Finite):
     """Another feasible offering for the task, ranked by the plan's goal (best first)."""
 
     model: str
@@ -58,12 +64,12 @@ class Fallback(_Model):
     projected_quality: float
 
 
-class Assignment(_Model):
+class Assignment(_Finite):
     task_id: str
     model: str
     type: str
     messages: list[dict[str, Any]]
-    max_tokens: int
+    max_tokens: int = Field(gt=0)
     priority: float = 1.0
     max_latency_s: float | None = None
     projected_input_tokens: int
@@ -75,16 +81,16 @@ class Assignment(_Model):
     fallbacks: list[Fallback] = Field(default_factory=list)
 
 
-class QueuedTask(_Model):
+class QueuedTask(_Finite):
     task_id: str
     type: str
     messages: list[dict[str, Any]]
-    max_tokens: int
+    max_tokens: int = Field(gt=0)
     priority: float = 1.0
     reason: str
 
 
-class Limits(_Model):
+class Limits(_Finite):
     budget_usd: float | None = None
     deadline_s: float | None = None
     max_latency_s: float | None = None
@@ -142,6 +148,21 @@ class Plan(_Model):
     solver: SolverInfo
     binding_limits: list[BindingLimit] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        """A hand-edited plan must still be one plan: known schema, one entry per task id."""
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version: expected {SCHEMA_VERSION!r}, got {self.schema_version!r} "
+                             f"(written by another routeplan version; solve again)")
+        seen: set[str] = set()
+        for where, items in (("assignments", self.assignments), ("queued", self.queued)):
+            for k, item in enumerate(items):
+                if item.task_id in seen:
+                    raise ValueError(f"{where}[{k}]: duplicate task_id {item.task_id!r}; "
+                                     f"expected each task once")
+                seen.add(item.task_id)
+        return self
+
     def model_by_name(self) -> dict[str, ModelSnapshot]:
         return {m.name: m for m in self.models}
 
@@ -166,6 +187,8 @@ class Plan(_Model):
             return cls.model_validate_json(text)
         except ValidationError as exc:
             err = exc.errors()[0]
+            if err["type"] == "value_error" and not err["loc"]:  # from _consistent: already says where
+                raise InputError(err["msg"].removeprefix("Value error, "), file=str(path)) from None
             loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
             raise InputError(f"{loc}: {err['msg']} (not a routeplan plan, schema {SCHEMA_VERSION})",
                              file=str(path)) from None
