@@ -161,7 +161,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte at offset {exc.start}); save the file as UTF-8",
+                         file=str(path)) from None
     except FileNotFoundError:
         raise InputError("no such catalog file", file=str(path)) from None
     except IsADirectoryError:

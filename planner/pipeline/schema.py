@@ -20,6 +20,7 @@ the default's type. Every problem is reported as one line naming the file and th
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +53,8 @@ class InputSpec(_Model):
         try:
             if self.type == "float":
                 value: Any = float(raw)
+                if not math.isfinite(value):
+                    raise ValueError(raw)  # 'inf' / 'nan' parse as floats but are no amount
             elif self.type == "int":
                 value = _to_int(raw)
             elif self.type == "bool":
@@ -59,7 +62,8 @@ class InputSpec(_Model):
             else:
                 value = str(raw)
         except (TypeError, ValueError):
-            raise InputError(f"input {name}: expected {self.type}, got {raw!r}") from None
+            what = "a finite number" if self.type == "float" else self.type
+            raise InputError(f"input {name}: expected {what}, got {raw!r}") from None
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(str(c) for c in self.choices)
             raise InputError(f"input {name}: expected one of {allowed}, got {raw!r}")
@@ -180,7 +184,10 @@ def load_pipeline(path: str | Path) -> Pipeline:
     path = Path(path)
     where = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte at offset {exc.start}); save the file as UTF-8",
+                         file=where) from None
     except FileNotFoundError:
         raise InputError("no such file", file=where) from None
     except OSError as exc:
