@@ -62,7 +62,7 @@ class InputSpec(_Model):
             else:
                 value = str(raw)
         except (TypeError, ValueError):
-            what = "a finite number" if self.type == "float" else self.type
+            what = "float (a finite number)" if self.type == "float" else self.type
             raise InputError(f"input {name}: expected {what}, got {raw!r}") from None
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(str(c) for c in self.choices)
