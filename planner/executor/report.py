@@ -31,17 +31,20 @@ def load_run(out_dir: Path) -> tuple[dict[str, str], Any, Any]:
     path = Path(out_dir) / LEDGER_NAME
     if not path.exists():
         raise InputError(f"{out_dir}: no run ledger ({LEDGER_NAME}) here")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        meta = dict(conn.execute("SELECT key, value FROM meta"))
-        tasks = pd.read_sql_query(
-            "SELECT task_id, status, model, planned_model, attempts, projected_input_tokens, "
-            "projected_output_tokens, projected_cost_pusd, projected_latency_s, input_tokens, "
-            "output_tokens, cost_pusd, latency_s, reason FROM tasks ORDER BY seq", conn)
-        attempts = pd.read_sql_query(
-            "SELECT task_id, model, state, reserved_pusd, cost_pusd FROM attempts", conn)
-    finally:
-        conn.close()
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+            tasks = pd.read_sql_query(
+                "SELECT task_id, status, model, planned_model, attempts, projected_input_tokens, "
+                "projected_output_tokens, projected_cost_pusd, projected_latency_s, input_tokens, "
+                "output_tokens, cost_pusd, latency_s, reason FROM tasks ORDER BY seq", conn)
+            attempts = pd.read_sql_query(
+                "SELECT task_id, model, state, reserved_pusd, cost_pusd FROM attempts", conn)
+        finally:
+            conn.close()
+    except (sqlite3.Error, pd.errors.DatabaseError) as exc:  # not a ledger, or another program's database
+        raise InputError(f"{path}: not a routeplan run ledger ({exc.__cause__ or exc})") from None
     if not meta:
         raise InputError(f"{out_dir}: the ledger was never fully set up (no run metadata)")
     return meta, tasks, attempts
