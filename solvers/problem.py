@@ -179,6 +179,8 @@ class Problem:
         for name in ("cost", "quality", "latency", "load"):
             _set(self, name, _readonly(getattr(self, name), np.float64, name, (n, k)))
         _set(self, "feasible", _readonly(self.feasible, np.bool_, "feasible", (n, k)))
+        for name in ("cost", "quality", "latency", "load"):
+            _set(self, name, self._zero_excluded(getattr(self, name)))
         for name in ("capacity", "share_cap", "concurrency"):
             _set(self, name, _readonly(getattr(self, name), np.float64, name, (k,)))
         _set(self, "priority", _readonly(self.priority, np.float64, "priority", (n,)))
@@ -187,13 +189,25 @@ class Problem:
             rows.append(
                 CapacityRow(
                     row.name,
-                    _readonly(row.load, np.float64, f"{row.name}.load", (n, k)),  # type: ignore[arg-type]
+                    self._zero_excluded(_readonly(row.load, np.float64, f"{row.name}.load", (n, k))),  # type: ignore[arg-type]
                     _readonly(row.limit, np.float64, f"{row.name}.limit", (k,)),  # type: ignore[arg-type]
                 )
             )
         _set(self, "extra_capacities", tuple(rows))
         _set(self, "allow_queue", bool(self.allow_queue))
         self._validate(n, k)
+
+    def _zero_excluded(self, arr: FloatArray | None) -> FloatArray | None:
+        """NaN/inf at excluded pairs become 0: their values do not matter, and no backend
+        should have to mask them before arithmetic (NaN costs misled fast's Lagrangian)."""
+        if arr is None or self.feasible is None:
+            return arr
+        junk = ~self.feasible & ~np.isfinite(arr)
+        if not junk.any():
+            return arr
+        clean = np.where(junk, 0.0, arr)
+        clean.setflags(write=False)
+        return clean
 
     # ------------------------------------------------------------------ validation
     def _validate(self, n: int, k: int) -> None:
