@@ -52,6 +52,11 @@ class CbcSpecSolver:
                                f"{', '.join(sorted(_NATIVE_KEYS))}")
         self.p = problem
         self.options = options
+        # CBC's tolerances are absolute (1e-7 on reduced costs and rows): micro-dollar costs
+        # would tie and a micro-dollar budget could be overrun. The objective and the budget row
+        # are scaled so their largest coefficient is 1; values are scaled back when read.
+        self.obj_scale = 1.0
+        self.budget_scale = 1.0
 
     def _model(self, spec: ModelSpec) -> tuple[pulp.LpProblem, dict[tuple[int, int], pulp.LpVariable],
                                                pulp.LpConstraint | None, dict[str, pulp.LpVariable]]:
@@ -87,7 +92,9 @@ class CbcSpecSolver:
         budget_row = None
         if spec.budget and p.budget is not None:
             assert p.cost is not None
-            budget_row = pulp.lpSum(float(p.cost[i, j]) * x[i, j] for i, j in pairs) <= p.budget
+            self.budget_scale = _scale(p.cost, p.feasible_mask)
+            bs = self.budget_scale
+            budget_row = pulp.lpSum(float(p.cost[i, j]) / bs * x[i, j] for i, j in pairs) <= p.budget / bs
             model += budget_row, "budget"
         # the served tasks' mean quality reaches the floor: sum (quality - floor) >= 0
         if spec.quality_floor and p.min_avg_quality is not None:
@@ -129,6 +136,7 @@ class CbcSpecSolver:
     def _objective(self, spec: ModelSpec, x: dict[tuple[int, int], pulp.LpVariable],
                    extra: dict[str, pulp.LpVariable]) -> pulp.LpAffineExpression:
         p, obj = self.p, spec.objective
+        self.obj_scale = 1.0
         if obj is Objective.SERVED:
             return pulp.lpSum(float(p.priority_weights[i]) * v for (i, _), v in x.items())
         if obj is Objective.GOAL and "T" in extra:
@@ -140,7 +148,8 @@ class CbcSpecSolver:
         coef = {Objective.GOAL: p.objective_matrix, Objective.TOTAL_LATENCY: p.latency,
                 Objective.COST: p.cost, Objective.QUALITY_SUM: p.quality}[obj]
         assert coef is not None
-        return pulp.lpSum(float(coef[i, j]) * v for (i, j), v in x.items())
+        self.obj_scale = _scale(coef, p.feasible_mask)
+        return pulp.lpSum(float(coef[i, j]) / self.obj_scale * v for (i, j), v in x.items())
 
     def _command(self, time_limit_s: float | None, log_path: str, warm: bool, mip: bool = True) -> pulp.COIN_CMD:
         o = self.options
@@ -168,6 +177,11 @@ class CbcSpecSolver:
                 key = {1: "Optimal solution found", -1: "Problem proven infeasible"}.get(model.status, "")
             with_plan, without = STATUS_TABLE.get(key, (Status.FEASIBLE, Status.ERROR))
             status = with_plan if has_plan else without
+            if (status is Status.INFEASIBLE and result is None and time_limit_s is not None
+                    and time.perf_counter() - start >= time_limit_s):
+                # CBC's cut generators, stopped by the clock in preprocessing, report "infeasible"
+                # without a proof (seen at --time-limit 0.001 on a problem with an obvious plan)
+                status = Status.TIME_LIMIT_NO_PLAN
             stats = {"native_status": reason, "variables": len(x)}
             if not status.has_plan:
                 return StageResult(status, wall_time_s=time.perf_counter() - start, stats=stats,
@@ -176,13 +190,14 @@ class CbcSpecSolver:
             for (i, j), v in x.items():
                 if (v.value() or 0) > 0.5:
                     plan[i] = j
-            objective = float(pulp.value(model.objective) or 0.0)
+            objective = float(pulp.value(model.objective) or 0.0) * self.obj_scale
             bound: float | None
             if status is Status.OPTIMAL:  # proven within rel_gap; CBC prints no bound then
                 slack = self.options.rel_gap * abs(objective)
                 bound = objective + slack if spec.maximize(p) else objective - slack
             else:
                 bound = _log_bound(log, spec.maximize(p))
+                bound = None if bound is None else bound * self.obj_scale
             dual = None
             if spec.want_budget_dual and budget_row is not None:
                 dual = self._lp_budget_dual(model, x, extra, os.path.join(tmp, "lp.log"))
@@ -195,7 +210,14 @@ class CbcSpecSolver:
         if model.status != pulp.LpStatusOptimal:
             return None
         pi = model.get_constraint_by_name("budget").pi
-        return None if pi is None else float(pi)
+        return None if pi is None else float(pi) * self.obj_scale / self.budget_scale
+
+
+def _scale(coef: NDArray[np.float64], mask: NDArray[np.bool_]) -> float:
+    """The largest |coefficient| over the feasible pairs (1 when there is none or it is 0)."""
+    vals = np.abs(coef[mask])
+    top = float(vals.max()) if vals.size else 0.0
+    return top if top > 0 and np.isfinite(top) else 1.0
 
 
 def _log_bound(log: str, maximize: bool) -> float | None:
