@@ -110,8 +110,12 @@ def solve_command(
     for name, q in (("--min-quality", min_quality), ("--avg-quality", avg_quality)):
         if q is not None and not 0 <= q <= 1:
             raise InputError(f"{name}: expected a number in [0, 1], got {q:g}")
+    parsed_weights = parse_weights(weights)
+    if weights is not None and goal != "balanced":  # as `routeplan sweep` says: no silent no-op
+        raise InputError(f"--weights: the weights belong to goal balanced, got goal {goal!r}; "
+                         f"add --goal balanced or drop --weights")
     limits = Limits(budget_usd=budget, deadline_s=deadline, max_latency_s=max_latency,
-                    min_quality=min_quality, avg_quality=avg_quality, weights=parse_weights(weights),
+                    min_quality=min_quality, avg_quality=avg_quality, weights=parsed_weights,
                     allow_queue=allow_queue, share_caps=parse_shares(share_cap))
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     plan = make_plan(tasks, catalog, goal=goal, limits=limits, solver=solver,

@@ -21,3 +21,10 @@ def test_task_ids_that_look_like_markup(run_cli, tmp_path):
 def test_negative_rows_is_input_error(run_cli):
     code, _, err = run_cli("solve", DEMO, "--rows", "-1", "-o", "-")
     assert code == 2 and "--rows" in err
+
+
+def test_weights_without_balanced_goal_is_input_error(run_cli):
+    code, _, err = run_cli("solve", DEMO, "--weights", "cost=1", "-o", "-")
+    assert code == 2 and "--weights" in err and "balanced" in err
+    code, _, err = run_cli("solve", DEMO, "--goal", "balanced", "--weights", "cost=1", "-o", "-")
+    assert code == 0, err
