@@ -33,9 +33,7 @@ def run_command(
 ) -> None:
     """Run a plan: live through litellm, or simulated when no provider keys are set.
 
-    Every call's worst case is reserved against the budget before it is sent, so spend never
-    exceeds it; every attempt is in OUT/ledger.sqlite, and OUT/report.md compares projected
-    with actual.
+    Every call's worst case is reserved against the budget before it is sent, so spend never exceeds it; every attempt is in OUT/ledger.sqlite, and OUT/report.md compares projected with actual.
     """
     from planner.executor.options import RetryPolicy, RunOptions
     from planner.executor.run import run_plan

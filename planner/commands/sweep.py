@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_COUNT = 10_000
-RANGE_HELP = "START:STOP:COUNT to sweep (e.g. 0.5:25:50)"
+RANGE_HELP = "START:STOP:COUNT to sweep"
+RANGE_EXAMPLES = {"--budget": "0.5:25:50", "--deadline": "60:3600:10", "--quality-weight": "0:1:11"}
 
 
 def parse_range(option: str, text: str, *, log: bool, lo: float = 0.0, hi: float = math.inf,
@@ -29,7 +30,7 @@ def parse_range(option: str, text: str, *, log: bool, lo: float = 0.0, hi: float
 
     Values must lie in [lo, hi] (or (lo, hi] with ``positive``); ``log`` needs START > 0.
     """
-    want = f"{option}: expected START:STOP:COUNT (e.g. 0.5:25:50)"
+    want = f"{option}: expected START:STOP:COUNT (e.g. {RANGE_EXAMPLES.get(option, '0.5:25:50')})"
     parts = text.split(":")
     if len(parts) != 3:
         raise InputError(f"{want}, got {text!r}")
@@ -74,11 +75,11 @@ def sweep_command(
     tasks: TasksArg,
     *,
     budget: Annotated[str | None, typer.Option(
-        "--budget", help=f"Budget in USD: {RANGE_HELP}, or one number held fixed.")] = None,
+        "--budget", help=f"Budget in USD: {RANGE_HELP} (e.g. 0.5:25:50), or one number held fixed.")] = None,
     deadline: Annotated[str | None, typer.Option(
-        "--deadline", help=f"Batch deadline in seconds: {RANGE_HELP}, or one number held fixed.")] = None,
+        "--deadline", help=f"Batch deadline in seconds: {RANGE_HELP} (e.g. 60:3600:10), or one number held fixed.")] = None,
     quality_weight: Annotated[str | None, typer.Option(
-        "--quality-weight", help=f"Quality weight of the balanced goal in [0, 1], {RANGE_HELP}; "
+        "--quality-weight", help=f"Quality weight of the balanced goal in [0, 1], {RANGE_HELP} (e.g. 0:1:11); "
         "cost and speed share the rest in the ratio of --weights (default 0.4 : 0.2).")] = None,
     log: Annotated[bool, typer.Option("--log", help="Space the range geometrically (START > 0).")] = False,
     goal: Annotated[str | None, typer.Option(

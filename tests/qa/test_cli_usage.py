@@ -24,3 +24,13 @@ def test_error_line_keeps_colons_as_text(run_cli):
     code, _, err = run_cli("sweep", DEMO, "--budget", "a:b:c")
     assert code == 2
     assert "'a:b:c'" in err
+
+
+def test_range_error_gives_an_example_in_the_options_own_range(run_cli):
+    code, _, err = run_cli("sweep", DEMO, "--quality-weight", "0:1")
+    assert code == 2 and "e.g. 0:1:11" in err
+
+
+def test_run_help_reads_as_sentences(run_cli):
+    code, out, _ = run_cli("run", "--help")
+    assert code == 0 and "spend never\n" not in out
