@@ -155,12 +155,12 @@ class Plan(_Model):
             raise ValueError(f"schema_version: expected {SCHEMA_VERSION!r}, got {self.schema_version!r} "
                              f"(written by another routeplan version; solve again)")
         seen: set[str] = set()
-        for where, items in (("assignments", self.assignments), ("queued", self.queued)):
-            for k, item in enumerate(items):
-                if item.task_id in seen:
-                    raise ValueError(f"{where}[{k}]: duplicate task_id {item.task_id!r}; "
-                                     f"expected each task once")
-                seen.add(item.task_id)
+        entries = [("assignments", k, a.task_id) for k, a in enumerate(self.assignments)]
+        entries += [("queued", k, q.task_id) for k, q in enumerate(self.queued)]
+        for where, k, task_id in entries:
+            if task_id in seen:
+                raise ValueError(f"{where}[{k}]: duplicate task_id {task_id!r}; expected each task once")
+            seen.add(task_id)
         return self
 
     def model_by_name(self) -> dict[str, ModelSnapshot]:

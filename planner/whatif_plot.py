@@ -51,7 +51,7 @@ def plot_mix(df: pd.DataFrame, ax: Axes, *, log_x: bool = False, min_share: floa
         from matplotlib import colormaps
 
         order = mix.sum(axis=0).sort_values(ascending=False).index
-        palette = colormaps["tab10" if len(order) <= 10 else "tab20"].colors
+        palette = colormaps["tab10" if len(order) <= 10 else "tab20"].colors  # type: ignore[attr-defined]
         ax.stackplot(x, *[mix[c].to_numpy() for c in order], labels=[_short(str(c), 28) for c in order],
                      colors=[palette[i % len(palette)] for i in range(len(order))], alpha=0.85)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)

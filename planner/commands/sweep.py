@@ -13,7 +13,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from planner.commands.solve import CatalogOpt, TasksArg, parse_shares, parse_weights
+from planner.commands._options import (
+    AllowQueueOpt,
+    AvgQualityOpt,
+    CatalogOpt,
+    GapOpt,
+    MaxLatencyOpt,
+    MinQualityOpt,
+    ModelsOpt,
+    ShareCapOpt,
+    SolverOpt,
+    TasksArg,
+    WeightsOpt,
+    check_common,
+    parse_models,
+    parse_shares,
+    parse_weights,
+)
 from planner.errors import InputError
 
 if TYPE_CHECKING:
@@ -86,27 +102,19 @@ def sweep_command(
         "--goal", help="minimize_cost, maximize_quality, minimize_latency or balanced (default: "
         "maximize_quality for --budget, minimize_cost for --deadline, balanced for --quality-weight).")] = None,
     catalog: CatalogOpt = None,
-    models: Annotated[str | None, typer.Option(
-        "--models", help="Only these catalog models, comma-separated.")] = None,
-    max_latency: Annotated[float | None, typer.Option(
-        "--max-latency", help="Per-task latency limit in seconds.")] = None,
-    min_quality: Annotated[float | None, typer.Option(
-        "--min-quality", help="Per-task quality floor in [0, 1].")] = None,
-    avg_quality: Annotated[float | None, typer.Option(
-        "--avg-quality", help="Floor on the mean quality of the served tasks, in [0, 1].")] = None,
-    weights: Annotated[str | None, typer.Option(
-        "--weights", help="Balanced goal weights, e.g. cost=0.4,quality=0.4,speed=0.2.")] = None,
-    allow_queue: Annotated[bool, typer.Option(
-        "--allow-queue", help="Queue tasks the limits cannot fit instead of failing.")] = False,
-    share_cap: Annotated[list[str] | None, typer.Option(
-        "--share-cap", help="model=fraction: at most that share of the tasks on a model (repeatable).")] = None,
-    solver: Annotated[str, typer.Option("--solver", help="auto, highs, cpsat, cbc or fast.")] = "auto",
+    models: ModelsOpt = None,
+    max_latency: MaxLatencyOpt = None,
+    min_quality: MinQualityOpt = None,
+    avg_quality: AvgQualityOpt = None,
+    weights: WeightsOpt = None,
+    allow_queue: AllowQueueOpt = False,
+    share_cap: ShareCapOpt = None,
+    solver: SolverOpt = "auto",
     per_point: Annotated[bool, typer.Option(
         "--per-point", help="One solve per point even where one parametric pass would do.")] = False,
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", help="Solver time limit per point, in seconds.")] = None,
-    gap: Annotated[float, typer.Option(
-        "--gap", help="Relative optimality gap to prove at each point (default 1e-4).")] = 1e-4,
+    gap: GapOpt = 1e-4,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the frontier table: .csv, .json or .parquet.")] = None,
     plot: Annotated[Path | None, typer.Option(
@@ -121,13 +129,8 @@ def sweep_command(
         raise InputError("sweep: expected exactly one range START:STOP:COUNT among --budget, --deadline "
                          f"and --quality-weight; {have}")
     (option, text), = ranges.items()
-    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
-        raise InputError(f"--time-limit: expected a number > 0, got {time_limit:g}")
-    for name, q in (("--min-quality", min_quality), ("--avg-quality", avg_quality)):
-        if q is not None and not 0 <= q <= 1:
-            raise InputError(f"{name}: expected a number in [0, 1], got {q:g}")
-    if max_latency is not None and not (math.isfinite(max_latency) and max_latency > 0):
-        raise InputError(f"--max-latency: expected a number > 0, got {max_latency:g}")
+    check_common(max_latency=max_latency, min_quality=min_quality, avg_quality=avg_quality,
+                 time_limit=time_limit, gap=gap)
     if out is not None and out.suffix.lower() not in (".csv", ".json", ".parquet"):
         raise InputError(f"--out: expected a .csv, .json or .parquet file name, got {out.name!r}")
 
@@ -146,9 +149,8 @@ def sweep_command(
                     deadline_s=None if option == "--deadline" else _fixed("--deadline", deadline, positive=True),
                     max_latency_s=max_latency, min_quality=min_quality, avg_quality=avg_quality,
                     weights=parse_weights(weights), allow_queue=allow_queue, share_caps=parse_shares(share_cap))
-    model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     df = sweep(tasks, catalog, goal=goal, limits=limits, solver=solver, time_limit_s=time_limit,
-               models=model_list, parametric=False if per_point else None, rel_gap=gap, **axes)  # type: ignore[arg-type]
+               models=parse_models(models), parametric=False if per_point else None, rel_gap=gap, **axes)  # type: ignore[arg-type]
 
     from rich.console import Console
 
