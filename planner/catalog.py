@@ -13,6 +13,7 @@ An *offering* is a model in one serving mode: ``realtime``, plus ``batch`` (name
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -130,25 +131,65 @@ class Catalog:
         return [o.name for o in self.offerings]
 
     def get(self, name: str) -> Offering:
+        """The offering for any name the tool prints for it (see :meth:`resolve`)."""
+        return self.resolve(name)
+
+    def resolve(self, name: str) -> Offering:
+        """The offering ``name`` refers to: its litellm id (``id@batch`` for batch), its short
+        name as tables print it (``llama3-1-8b``, ``llama3-1-8b@batch``), or either cut off with
+        ``…`` by a narrow column. Unknown or ambiguous names are an :class:`InputError`.
+        """
+        key = name.strip()
         for o in self.offerings:
-            if o.name == name:
+            if o.name == key:
                 return o
-        raise InputError(_unknown_model(name, self.names, self.name))
+        folded = key.casefold()
+        hits = [o for o in self.offerings if folded in (o.name.casefold(), short_name(o.name).casefold())]
+        if not hits and folded.endswith("…") and len(folded) > 1:
+            stem = folded[:-1]
+            hits = [o for o in self.offerings
+                    if o.name.casefold().startswith(stem) or short_name(o.name).casefold().startswith(stem)]
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise InputError(f"model name {name!r} is ambiguous in catalog {self.name}: it could be "
+                             f"{', '.join(o.name for o in hits)}; give the full id")
+        raise InputError(_unknown_model(key, self.names, self.name))
 
     def select(self, models: Sequence[str]) -> Catalog:
-        """Only the named models (a bare id keeps its batch offering too)."""
-        wanted = [m.strip() for m in models if m.strip()]
-        known = set(self.names)
-        for m in wanted:
-            if m not in known:
-                raise InputError(_unknown_model(m, self.names, self.name))
-        keep = tuple(o for o in self.offerings if o.name in wanted or o.model in wanted)
+        """Only the named models (any name :meth:`resolve` accepts; a realtime name keeps its
+        batch offering too)."""
+        wanted = [self.resolve(m) for m in models if m.strip()]
+        names = {o.name for o in wanted}
+        realtime = {o.model for o in wanted if o.mode == "realtime"}
+        keep = tuple(o for o in self.offerings if o.name in names or o.model in realtime)
         return Catalog(self.name, keep, self.profiles)
 
 
+def short_name(name: str) -> str:
+    """The name narrow tables print: provider prefix, region, date and Bedrock suffixes dropped.
+
+    ``bedrock/meta.llama3-1-8b-instruct-v1:0@batch`` -> ``llama3-1-8b@batch``.
+    """
+    base, _, batch = name.partition("@")
+    short = base.rsplit("/", 1)[-1].removeprefix("us.").removesuffix("-v1:0").removesuffix("-instruct")
+    short = re.sub(r"-20\d{6}$", "", short.removeprefix("anthropic.").removeprefix("meta."))
+    return short + ("@" + batch if batch else "")
+
+
+def aliases(name: str) -> tuple[str, str]:
+    """Every name the tool prints for an offering or model id: the id and its short name."""
+    return name, short_name(name)
+
+
 def _unknown_model(name: str, names: Sequence[str], where: str) -> str:
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `routeplan catalog list`"
+    """One line: the name is unknown, with up to three close matches among ids and short names."""
+    by_alias: dict[str, str] = {}
+    for n in names:
+        for a in aliases(n):
+            by_alias.setdefault(a.casefold(), a)
+    close = difflib.get_close_matches(name.casefold(), list(by_alias), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(by_alias[c] for c in close)}?" if close else "; see `routeplan catalog list`"
     return f"unknown model {name!r} in catalog {where}{hint}"
 
 

@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 import solvers
 from planner import tokens
-from planner.catalog import Catalog, Offering
+from planner.catalog import Catalog, Offering, aliases
 from planner.errors import InfeasibleError, InputError
 from planner.plan import Limits
 from planner.tasks import CAPABILITIES, TASK_TYPES, Task
@@ -92,7 +92,7 @@ def _list_mask(tasks: Sequence[Task], offerings: Sequence[Offering]) -> NDArray[
     """(n, k) True where the task's allow/deny lists exclude the offering."""
     n, k = len(tasks), len(offerings)
     out = np.zeros((n, k), dtype=bool)
-    ids = [(o.name, o.model) for o in offerings]
+    ids = [(*aliases(o.name), *aliases(o.model)) for o in offerings]  # what the tables print
     provs = [(o.provider.lower(), o.vendor.lower()) for o in offerings]
 
     def match_model(pats: Sequence[str], j: int) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from planner.catalog import short_name
 from planner.errors import InputError
 from planner.plan import Plan
 
@@ -21,11 +21,8 @@ def _usd(x: float) -> str:
 
 
 def _short(name: str, width: int = 30) -> str:
-    """A model name for a narrow column: provider prefix and Bedrock's version suffix dropped."""
-    base, _, batch = name.partition("@")
-    short = base.rsplit("/", 1)[-1].removeprefix("us.").removesuffix("-v1:0").removesuffix("-instruct")
-    short = re.sub(r"-20\d{6}$", "", short.removeprefix("anthropic.").removeprefix("meta."))
-    short += "@" + batch if batch else ""
+    """A model name for a narrow column (``catalog.short_name``), cut to ``width`` with an ellipsis."""
+    short = short_name(name)
     return short if len(short) <= width else short[: width - 1] + "…"
 
 

@@ -15,7 +15,7 @@ TasksArg = Annotated[Path, typer.Argument(help="Task batch: .yaml, .json, .jsonl
 CatalogOpt = Annotated[Path | None, typer.Option(
     "--catalog", help="Model catalog YAML (default: the built-in catalog; `extends: default` to add to it).")]
 ModelsOpt = Annotated[str | None, typer.Option(
-    "--models", help="Only these catalog models, comma-separated (an id keeps its @batch twin).")]
+    "--models", help="Only these catalog models, comma-separated: ids or the short names tables print (a realtime name keeps its @batch twin).")]
 MaxLatencyOpt = Annotated[float | None, typer.Option(
     "--max-latency", help="Latency limit in seconds for every task (a task's own max_latency_s may be stricter).")]
 MinQualityOpt = Annotated[float | None, typer.Option(

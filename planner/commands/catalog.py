@@ -38,7 +38,7 @@ def list_command(catalog: CatalogOpt = None) -> None:
 
 
 @catalog_app.command("show")
-def show_command(model: Annotated[str, typer.Argument(help="Model id (or id@batch).")],
+def show_command(model: Annotated[str, typer.Argument(help="Model id or the short name tables print, with or without @batch.")],
                  catalog: CatalogOpt = None) -> None:
     """Every number the planner uses for one model, with its source."""
     from planner.catalog import load_catalog
