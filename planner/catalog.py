@@ -3,8 +3,11 @@
 A catalog file has ``models`` (one profile each, keyed by the litellm model id), optional
 ``defaults`` applied to every profile, and optionally ``extends: default`` (or a path) to
 start from another catalog: its profiles are merged by id (fields given here win),
-``remove: [ids]`` drops some. Prices, context window, output limit and capabilities come
-from litellm's bundled price map unless the profile sets them.
+``remove: [ids]`` drops some, and its ``defaults`` are inherited (this file's override them
+key by key, and apply to inherited profiles too). Precedence, lowest first: extended
+defaults, own defaults, extended profile, own profile. Prices, context window, output limit
+and capabilities come from litellm's bundled price map unless the profile sets them. Every
+value is credited to the source text its file gives, else to the file that set it.
 
 An *offering* is a model in one serving mode: ``realtime``, plus ``batch`` (named
 ``<id>@batch``) where the price map has ``*_batches`` prices and the profile allows it.
@@ -223,24 +226,69 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _raw_profiles(path: Path, depth: int = 0) -> dict[str, dict[str, Any]]:
-    """id -> merged raw profile dict (defaults applied), following ``extends``."""
+# A raw profile (or a defaults block) is a dict of field values plus "sources" (the texts the
+# files give) and "_origin" (source key -> the file that set the value), so every number can be
+# credited to where it really came from however many files were layered.
+_SOURCE_KEY = {"input_cost_per_token": "price", "output_cost_per_token": "price",
+               "input_cost_per_token_batches": "batch_price", "output_cost_per_token_batches": "batch_price"}
+
+
+def _source_key(field_name: str) -> str:
+    return _SOURCE_KEY.get(field_name, field_name)
+
+
+def _empty_layer() -> dict[str, Any]:
+    return {"sources": {}, "_origin": {}}
+
+
+def _set_fields(layer: dict[str, Any], rec: Mapping[str, Any], where: str, what: str) -> None:
+    """Lay ``rec``'s fields over ``layer``: a field set here takes its source from ``rec``'s
+    ``sources`` or else is credited to ``where`` (a lower layer's source text no longer applies)."""
+    srcs = rec.get("sources") or {}
+    if not isinstance(srcs, dict):
+        raise InputError(f"{what}: field sources: expected a mapping of field -> source text", file=where)
+    for k, v in rec.items():
+        if k in ("id", "sources"):
+            continue
+        key = _source_key(k)
+        layer[k] = v
+        layer["_origin"][key] = where
+        if key not in srcs:
+            layer["sources"].pop(key, None)
+    layer["sources"].update({str(k): str(v) for k, v in srcs.items()})
+
+
+def _with_defaults(defaults: dict[str, Any], prof: dict[str, Any]) -> dict[str, Any]:
+    """A profile over its catalog's defaults: profile values (and their sources) win."""
+    out = {**{k: v for k, v in defaults.items() if k not in ("sources", "_origin")}, **prof}
+    out["sources"] = {**{k: v for k, v in defaults["sources"].items() if k not in prof["_origin"]},
+                      **prof["sources"]}
+    out["_origin"] = {**defaults["_origin"], **prof["_origin"]}
+    return out
+
+
+def _raw_catalog(path: Path, depth: int = 0) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(defaults, id -> raw profile) of a catalog file, following ``extends``.
+
+    Defaults layer like profiles: the extended catalog's, then this file's. They are applied
+    to every profile (inherited or new) by :func:`_with_defaults` once all files are read.
+    """
     if depth > 5:
         raise InputError("extends: chain too deep (a cycle?)", file=str(path))
     data = _read_yaml(path)
-    base: dict[str, dict[str, Any]] = {}
+    defaults, base = _empty_layer(), {}
     parent = data.get("extends")
     if parent:
         ppath = default_catalog_path() if parent == "default" else (path.parent / str(parent))
-        base = _raw_profiles(ppath, depth + 1)
+        defaults, base = _raw_catalog(ppath, depth + 1)
     for rid in data.get("remove") or []:
         if rid not in base:
             raise InputError(f"remove: {_unknown_model(str(rid), list(base), str(parent))}", file=str(path))
         del base[rid]
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
+    own = data.get("defaults") or {}
+    if not isinstance(own, dict):
         raise InputError("defaults: expected a mapping of profile fields", file=str(path))
-    dsources = dict(defaults.get("sources") or {})
+    _set_fields(defaults, own, str(path), "defaults")
     models = data.get("models") or []
     if not isinstance(models, list):
         raise InputError("models: expected a list of model profiles", file=str(path))
@@ -248,16 +296,11 @@ def _raw_profiles(path: Path, depth: int = 0) -> dict[str, dict[str, Any]]:
         if not isinstance(rec, dict) or "id" not in rec:
             raise InputError(f"models[{idx}]: expected a mapping with an id", file=str(path))
         mid = str(rec["id"])
-        merged = dict(base.get(mid) or {k: v for k, v in defaults.items() if k != "sources"})
-        if mid not in base:
-            merged["sources"] = dict(dsources)
-        srcs = {**merged.get("sources", {}), **(rec.get("sources") or {})}
-        merged.update({k: v for k, v in rec.items() if k != "sources"})
-        merged["sources"] = srcs
-        merged["_file"] = str(path)
-        merged["_index"] = idx
-        base[mid] = merged
-    return base
+        layer = base.get(mid) or {**_empty_layer(), "id": mid}
+        _set_fields(layer, rec, str(path), f"models[{idx}] (id {mid!r})")
+        layer["_file"], layer["_index"] = str(path), idx
+        base[mid] = layer
+    return defaults, base
 
 
 def _apply_overrides(raw: dict[str, dict[str, Any]], overrides: Mapping[str, Any] | str | Path) -> None:
@@ -272,10 +315,10 @@ def _apply_overrides(raw: dict[str, dict[str, Any]], overrides: Mapping[str, Any
     for mid, fields in items.items():
         if mid not in raw:
             if "quality" in fields and "ttft_s" in fields:  # a whole new profile
-                raw[mid] = {**fields, "id": mid, "_file": where, "_index": 0}
-                continue
-            raise InputError(f"{where}: {_unknown_model(mid, list(raw), 'being overridden')}")
-        raw[mid].update({k: v for k, v in fields.items() if k != "id"})
+                raw[mid] = {**_empty_layer(), "id": mid, "_file": where, "_index": 0}
+            else:
+                raise InputError(f"{where}: {_unknown_model(mid, list(raw), 'being overridden')}")
+        _set_fields(raw[mid], fields, where, f"model {mid!r}")
 
 
 def load_catalog(path: str | Path | None = None,
@@ -286,13 +329,14 @@ def load_catalog(path: str | Path | None = None,
     merged over the catalog's profiles by id.
     """
     cpath = Path(path) if path is not None else default_catalog_path()
-    raw = _raw_profiles(cpath)
+    defaults, raw = _raw_catalog(cpath)
     if overrides:
         _apply_overrides(raw, overrides)
     profiles: list[ModelProfile] = []
     offerings: list[Offering] = []
-    for mid, rec in raw.items():
-        file, idx = rec.pop("_file", str(cpath)), rec.pop("_index", 0)
+    for mid, layer in raw.items():
+        rec = _with_defaults(defaults, layer)
+        file, idx, origin = rec.pop("_file", str(cpath)), rec.pop("_index", 0), rec.pop("_origin")
         try:
             prof = ModelProfile.model_validate(rec)
         except ValidationError as exc:
@@ -305,14 +349,34 @@ def load_catalog(path: str | Path | None = None,
         if not prof.enabled:
             continue
         profiles.append(prof)
-        offerings.extend(_offerings(prof, file))
+        offerings.extend(_offerings(prof, file, origin))
     if not offerings:
         raise InputError("no enabled models: expected at least one", file=str(cpath))
     name = "default" if path is None else str(path)
     return Catalog(name, tuple(offerings), tuple(profiles))
 
 
-def _offerings(p: ModelProfile, file: str) -> list[Offering]:
+# fields whose source ``catalog show`` prints; the last three fall back to the price map
+_CREDITED = ("ttft_s", "output_tokens_per_s", "reasoning_tokens", "verbosity", "quality", "concurrency",
+             "rpm", "tpm", "share_cap", "batch_window_s", "context_window", "max_output_tokens", "capabilities")
+_FROM_PRICE_MAP = frozenset({"context_window", "max_output_tokens", "capabilities"})
+
+
+def _credits(p: ModelProfile, origin: Mapping[str, str], entry: pricing.PriceEntry | None) -> dict[str, str]:
+    """Source key -> where the value came from: the file's own source text, else the file that
+    set it, else (for price-map fields) the price map entry."""
+    out = dict(p.sources)
+    for key in _CREDITED:
+        if key in p.sources:
+            continue
+        if key in origin:
+            out[key] = f"set in {origin[key]}"
+        elif key in _FROM_PRICE_MAP and entry is not None:
+            out[key] = f"litellm price map [{entry.key!r}]"
+    return out
+
+
+def _offerings(p: ModelProfile, file: str, origin: Mapping[str, str]) -> list[Offering]:
     entry = pricing.lookup(p.id)
     if entry is None and (p.input_cost_per_token is None or p.output_cost_per_token is None):
         close = difflib.get_close_matches(p.id, pricing.known_chat_models(), n=2, cutoff=0.6)
@@ -331,14 +395,14 @@ def _offerings(p: ModelProfile, file: str) -> list[Offering]:
     overridden = p.input_cost_per_token is not None or p.output_cost_per_token is not None
     pin = p.input_cost_per_token if p.input_cost_per_token is not None else entry.input_cost_per_token  # type: ignore[union-attr]
     pout = p.output_cost_per_token if p.output_cost_per_token is not None else entry.output_cost_per_token  # type: ignore[union-attr]
-    src = (p.sources.get("price") or f"catalog override ({file})") if overridden else pricing.price_source(entry.key)  # type: ignore[union-attr]
+    src = (p.sources.get("price") or f"catalog override ({origin.get('price', file)})") if overridden else pricing.price_source(entry.key)  # type: ignore[union-attr]
     common: dict[str, Any] = dict(
         model=p.id, vendor=p.vendor or provider, provider=provider, ttft_s=p.ttft_s,
         output_tokens_per_s=p.output_tokens_per_s, reasoning_tokens=p.reasoning_tokens,
         verbosity=p.verbosity, quality=dict(p.quality), capabilities=caps,
         context_window=p.context_window or (entry.max_input_tokens if entry else None),
         max_output_tokens=p.max_output_tokens or (entry.max_output_tokens if entry else None),
-        share_cap=p.share_cap, api_base=p.api_base, sources=dict(p.sources),
+        share_cap=p.share_cap, api_base=p.api_base, sources=_credits(p, origin, entry),
     )
     out = [Offering(name=p.id, mode="realtime", input_cost_per_token=pin, output_cost_per_token=pout,
                     price_source=src, concurrency=p.concurrency, rpm=p.rpm, tpm=p.tpm,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from planner.catalog import Offering
 
 catalog_app = typer.Typer(help="Inspect the model catalog (prices, speed, quality, sources).",
                           no_args_is_help=True)
@@ -51,8 +54,9 @@ def show_command(model: Annotated[str, typer.Argument(help="Model id or the shor
              f"  output speed   {o.output_tokens_per_s:g} tokens/s  [{o.sources.get('output_tokens_per_s', '-')}]",
              f"  reasoning      {o.reasoning_tokens} hidden tokens per call  [{o.sources.get('reasoning_tokens', '-')}]",
              f"  verbosity      {o.verbosity:g}  [{o.sources.get('verbosity', '-')}]",
-             f"  context        {o.context_window} input, {o.max_output_tokens} output tokens  [litellm price map]",
-             f"  capabilities   {', '.join(sorted(o.capabilities)) or 'none'}",
+             f"  context        {o.context_window} input, {o.max_output_tokens} output tokens"
+             f"  [{_context_source(o)}]",
+             f"  capabilities   {', '.join(sorted(o.capabilities)) or 'none'}  [{o.sources.get('capabilities', '-')}]",
              f"  limits         concurrency {o.concurrency}, rpm {o.rpm}, tpm {o.tpm}"
              f"  [{o.sources.get('concurrency', '-')}]"]
     if o.batch_window_s:
@@ -60,6 +64,12 @@ def show_command(model: Annotated[str, typer.Argument(help="Model id or the shor
     lines.append(f"  quality        [{o.sources.get('quality', '-')}]")
     lines += [f"    {k:<15}{v:.3f}" for k, v in o.quality.items()]
     typer.echo("\n".join(lines))
+
+
+def _context_source(o: Offering) -> str:
+    """One source for the context line, or both when input and output limits differ in origin."""
+    cw, mo = o.sources.get("context_window", "-"), o.sources.get("max_output_tokens", "-")
+    return cw if cw == mo else f"input: {cw}; output: {mo}"
 
 
 def register(app: typer.Typer) -> None:
