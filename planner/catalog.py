@@ -11,6 +11,8 @@ value is credited to the source text its file gives, else to the file that set i
 
 An *offering* is a model in one serving mode: ``realtime``, plus ``batch`` (named
 ``<id>@batch``) where the price map has ``*_batches`` prices and the profile allows it.
+A realtime price override carries to batch by litellm's batch/realtime ratio (see
+:func:`_batch_prices`).
 """
 
 from __future__ import annotations
@@ -376,6 +378,35 @@ def _credits(p: ModelProfile, origin: Mapping[str, str], entry: pricing.PriceEnt
     return out
 
 
+def _batch_prices(p: ModelProfile, entry: pricing.PriceEntry | None,
+                  file: str) -> tuple[float, float, str] | None:
+    """(input, output USD per token, source) of the batch offering, or None when it has none.
+
+    Per direction: an explicit ``*_cost_per_token_batches`` in the catalog wins; else, when
+    the realtime price is overridden, the batch price is that override times litellm's own
+    batch/realtime ratio for the model (a negotiated rate keeps the provider's batch
+    discount, so batch is never dearer than realtime by accident); else the price map's.
+    """
+    sides: list[tuple[float, str]] = []
+    for explicit, override, map_rt, map_batch in (
+            (p.input_cost_per_token_batches, p.input_cost_per_token,
+             entry.input_cost_per_token if entry else None, entry.input_cost_per_token_batches if entry else None),
+            (p.output_cost_per_token_batches, p.output_cost_per_token,
+             entry.output_cost_per_token if entry else None, entry.output_cost_per_token_batches if entry else None)):
+        if explicit is not None:
+            sides.append((explicit, p.sources.get("batch_price") or f"catalog override ({file})"))
+        elif entry is None or map_rt is None or map_batch is None:
+            return None
+        elif override is not None:
+            ratio = map_batch / map_rt if map_rt > 0 else 1.0
+            sides.append((override * ratio, f"override x litellm batch ratio {ratio:.4g} "
+                                            f"({pricing.price_source(entry.key)} *_batches / realtime)"))
+        else:
+            sides.append((map_batch, pricing.price_source(entry.key) + " *_batches"))
+    (bin_, src_in), (bout, src_out) = sides
+    return bin_, bout, src_in if src_in == src_out else f"input: {src_in}; output: {src_out}"
+
+
 def _offerings(p: ModelProfile, file: str, origin: Mapping[str, str]) -> list[Offering]:
     entry = pricing.lookup(p.id)
     if entry is None and (p.input_cost_per_token is None or p.output_cost_per_token is None):
@@ -407,13 +438,9 @@ def _offerings(p: ModelProfile, file: str, origin: Mapping[str, str]) -> list[Of
     out = [Offering(name=p.id, mode="realtime", input_cost_per_token=pin, output_cost_per_token=pout,
                     price_source=src, concurrency=p.concurrency, rpm=p.rpm, tpm=p.tpm,
                     batch_window_s=None, **common)]
-    bin_ = p.input_cost_per_token_batches if p.input_cost_per_token_batches is not None else (
-        entry.input_cost_per_token_batches if entry else None)
-    bout = p.output_cost_per_token_batches if p.output_cost_per_token_batches is not None else (
-        entry.output_cost_per_token_batches if entry else None)
-    if p.batch and bin_ is not None and bout is not None:
-        bsrc = (pricing.price_source(entry.key) + " *_batches") if entry and p.input_cost_per_token_batches is None \
-            else f"catalog override ({file})"
+    batch = _batch_prices(p, entry, origin.get("batch_price", file)) if p.batch else None
+    if batch is not None:
+        bin_, bout, bsrc = batch
         # batch APIs queue work server-side: no per-model rate limits inside the window
         out.append(Offering(name=p.id + BATCH_SUFFIX, mode="batch", input_cost_per_token=bin_,
                             output_cost_per_token=bout, price_source=bsrc, concurrency=None,
