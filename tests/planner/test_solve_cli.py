@@ -11,7 +11,7 @@ import pytest
 
 from planner.plan import Plan
 
-from .conftest import DEMO, ROOT
+from tests.conftest import DEMO, ROOT
 
 ARGS = ["--solver", "highs", "--budget", "10"]
 

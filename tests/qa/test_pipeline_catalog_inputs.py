@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 DEMO_PIPELINE = ROOT / "examples" / "model_routing_demo.yaml"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import DEMO
+from tests.conftest import DEMO
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import DEMO
+from tests.conftest import DEMO
 
 
 def test_task_ids_that_look_like_markup(run_cli, tmp_path):
