@@ -3,12 +3,16 @@
 Live and simulated calls differ only in the model string and routing keywords; everything
 else (retries, budget, ledger) is pure logic around ``Caller.call``. litellm's own retries
 are switched off so the executor's policy, budget guard and ledger see every attempt.
+
+Simulated calls name their provider (``custom_llm_provider``) instead of leaving litellm to
+parse it from the model string: the same route, ~0.1 ms less CPU per call.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +55,7 @@ class Caller:
 
     async def call(self, model: ModelSnapshot, req: CallRequest) -> CallResult:
         if self.simulated:
-            route: dict[str, Any] = {"model": f"{SIM_PROVIDER}/{model.name}"}
+            route: dict[str, Any] = {"model": f"{SIM_PROVIDER}/{model.name}", "custom_llm_provider": SIM_PROVIDER}
         else:
             route = live_call_kwargs(model)
         t0 = time.monotonic()
@@ -77,6 +81,27 @@ def import_litellm() -> None:
     import litellm
 
     litellm.suppress_debug_info = True
+
+
+class InlineSetupExecutor(ThreadPoolExecutor):
+    """An event loop's default executor that runs each job at once in the loop's own thread.
+
+    ``litellm.acompletion`` hands its synchronous set-up step (``litellm.completion``, which
+    only builds the request and returns a coroutine) to ``loop.run_in_executor(None, ...)``.
+    In a simulated run that thread hop buys nothing and costs: the worker threads fight the
+    event loop for the GIL (every ledger commit then waits up to the 5 ms switch interval).
+    Simulated runs only: live set-up may block (credential refresh, tokenizer download, DNS),
+    and there a thread keeps the loop responsive. Subclasses ThreadPoolExecutor because asyncio
+    accepts nothing else as a default executor; it never starts a thread.
+    """
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:  # type: ignore[override]
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
+            future.set_exception(exc)
+        return future
 
 
 def parse_response(response: Any, wall_s: float) -> CallResult:

@@ -19,6 +19,11 @@ _SHAPES = [
 MASK = "[REDACTED]"
 
 
+def _scoped(shape: re.Pattern[str]) -> str:
+    """The pattern as a group, its leading ``(?i)`` made local so patterns can be joined."""
+    return f"(?i:{shape.pattern[4:]})" if shape.pattern.startswith("(?i)") else f"(?:{shape.pattern})"
+
+
 class Redactor:
     def __init__(self, extra_secrets: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         env = dict(os.environ) if env is None else env
@@ -27,9 +32,12 @@ class Redactor:
         # longest first so a key containing another is masked whole
         values = sorted(set(values), key=len, reverse=True)
         self._literal = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        # one scan that finds whether anything needs masking: most texts need nothing
+        self._any = re.compile("|".join([*map(_scoped, _SHAPES),
+                                         *([f"(?:{self._literal.pattern})"] if self._literal else [])]))
 
     def clean(self, text: str | None) -> str | None:
-        if not text:
+        if not text or self._any.search(text) is None:
             return text
         if self._literal is not None:
             text = self._literal.sub(MASK, text)

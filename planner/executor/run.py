@@ -17,7 +17,7 @@ from pathlib import Path
 
 from planner.errors import InputError
 from planner.executor.budget import BudgetGuard
-from planner.executor.caller import Caller
+from planner.executor.caller import Caller, InlineSetupExecutor
 from planner.executor.clock import Clock
 from planner.executor.engine import Engine
 from planner.executor.ledger import LEDGER_NAME, Ledger, open_ledger
@@ -69,12 +69,12 @@ def run_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOptions |
     ``simulate=True/False`` is a shortcut for ``RunOptions(mode="simulate"/"live")``.
     Raises InputError for unusable input (a ledger of another plan, --live without keys).
     """
-    return asyncio.run(arun_plan(plan, out_dir, options, simulate=simulate, report=report))
+    return asyncio.run(arun_plan(plan, out_dir, options, simulate=simulate, report=report, _owns_loop=True))
 
 
 async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOptions | None = None, *,
-                    simulate: bool | None = None, report: bool = True) -> RunResult:
-    """``run_plan`` for callers already inside an event loop."""
+                    simulate: bool | None = None, report: bool = True, _owns_loop: bool = False) -> RunResult:
+    """``run_plan`` for callers already inside an event loop (whose loop it leaves as it is)."""
     options = options or RunOptions()
     if simulate is not None:
         options = _replace(options, mode="simulate" if simulate else "live")
@@ -111,6 +111,8 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
         lost = ledger.recover()
         if previous:
             ledger.requeue_budget_queued()
+        if simulated and _owns_loop:  # litellm's set-up step in this thread: see InlineSetupExecutor
+            asyncio.get_running_loop().set_default_executor(InlineSetupExecutor())
         result = await _execute(plan, ledger, options, simulated, budget_usd)
     finally:
         ledger.close()
