@@ -278,7 +278,8 @@ def _raw_catalog(path: Path, depth: int = 0) -> tuple[dict[str, Any], dict[str, 
     if depth > 5:
         raise InputError("extends: chain too deep (a cycle?)", file=str(path))
     data = _read_yaml(path)
-    defaults, base = _empty_layer(), {}
+    defaults: dict[str, Any] = _empty_layer()
+    base: dict[str, dict[str, Any]] = {}
     parent = data.get("extends")
     if parent:
         ppath = default_catalog_path() if parent == "default" else (path.parent / str(parent))
@@ -415,6 +416,7 @@ def _offerings(p: ModelProfile, file: str, origin: Mapping[str, str]) -> list[Of
         raise InputError(f"model {p.id!r} is not in litellm's price map{hint}; set "
                          f"input_cost_per_token and output_cost_per_token", file=file)
     provider = p.provider or (p.id.split("/", 1)[0] if "/" in p.id else (entry.provider if entry else "custom"))
+    caps: frozenset[str]
     if p.capabilities is not None:
         caps = frozenset(p.capabilities)
     elif entry is not None:
