@@ -6,7 +6,7 @@ limits, litellm.acompletion through the custom provider, ledger with group commi
     .venv/bin/python benchmarks/bench_executor.py 1000 5000  # chosen sizes
     .venv/bin/python benchmarks/bench_executor.py --direct   # also without litellm (attribution)
     .venv/bin/python benchmarks/bench_executor.py --reps 3   # median of 3 runs per size (by tasks/s)
-    .venv/bin/python benchmarks/bench_executor.py --floor    # bare litellm.acompletion, no executor
+    .venv/bin/python benchmarks/bench_executor.py --floor    # bare litellm.acompletion, no executor (x3)
 
 Each size runs in a fresh process so peak RSS is its own. ``rss_plan_mb`` is the process
 after loading the plan (the plan itself grows with the batch); ``run_extra_mb`` is what the
@@ -80,10 +80,11 @@ def use_direct_transport() -> None:
     run_module.Caller = DirectCaller  # type: ignore[misc]
 
 
-def floor(n_calls: int = 5000, concurrency: int = 64) -> dict[str, float]:
+def floor(n_calls: int = 10_000, concurrency: int = 64, inline: bool = True) -> dict[str, float]:
     """litellm's own floor: bare ``litellm.acompletion`` calls to a custom provider that returns
     at once, no executor, no ledger. Returns calls/s and CPU ms per call (CPU is the steadier
-    figure on a shared machine)."""
+    figure on a shared machine). ``inline``: litellm's set-up step in the loop thread, as
+    simulated runs do (InlineSetupExecutor); False = litellm's default worker threads."""
     import asyncio
 
     import litellm
@@ -91,7 +92,12 @@ def floor(n_calls: int = 5000, concurrency: int = 64) -> dict[str, float]:
 
     class Instant(CustomLLM):
         async def acompletion(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            return kwargs["model_response"]
+            # a complete answer, as the simulator gives: without usage litellm counts tokens itself
+            response = kwargs["model_response"]
+            response.choices[0].message.content = "ok"
+            response.usage = litellm.Usage(prompt_tokens=60, completion_tokens=150, total_tokens=210)
+            response._hidden_params["response_cost"] = 0.0
+            return response
 
     litellm.suppress_debug_info = True
     litellm.custom_provider_map = [*litellm.custom_provider_map, {"provider": "bench-instant", "custom_handler": Instant()}]
@@ -100,11 +106,15 @@ def floor(n_calls: int = 5000, concurrency: int = 64) -> dict[str, float]:
     custom_llm_setup()
 
     async def run() -> dict[str, float]:
+        if inline:
+            from planner.executor.caller import InlineSetupExecutor
+
+            asyncio.get_running_loop().set_default_executor(InlineSetupExecutor())
         sem = asyncio.Semaphore(concurrency)
 
         async def call(i: int) -> None:
             async with sem:
-                await litellm.acompletion(model="bench-instant/m", custom_llm_provider="bench-instant",
+                await litellm.acompletion(model="bench-instant/openai/gpt-4o-mini", custom_llm_provider="bench-instant",
                                           messages=[{"role": "user", "content": f"Summarise document {i}."}],
                                           max_tokens=300, timeout=600.0, num_retries=0, max_retries=0)
 
@@ -147,11 +157,17 @@ def one(n_tasks: int, concurrency: int, transport: str) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> None:
+    if argv and argv[0] == "--floor-one":
+        print(json.dumps(floor(inline=argv[1] == "inline")))
+        return
     if argv and argv[0] == "--floor":
-        for _ in range(int(argv[1]) if len(argv) > 1 else 3):
-            r = floor()
-            print(f"bare litellm.acompletion, do-nothing custom provider: {r['calls_per_s']:,.0f} calls/s, "
-                  f"{r['cpu_ms_per_call']:.2f} ms CPU per call")
+        for how in ["inline", "threads"]:
+            for _ in range(3):  # fresh processes: litellm's logging worker is tied to one event loop
+                out = subprocess.run([sys.executable, __file__, "--floor-one", how],
+                                     check=True, capture_output=True, text=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                print(f"bare litellm.acompletion, do-nothing custom provider, set-up {how}: "
+                      f"{r['calls_per_s']:,.0f} calls/s, {r['cpu_ms_per_call']:.2f} ms CPU per call")
         return
     if argv and argv[0] == "--one":
         print(json.dumps(one(int(argv[1]), int(argv[2]), argv[3])))
