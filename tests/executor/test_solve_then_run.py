@@ -27,5 +27,9 @@ def test_solve_then_run_the_demo_batch(tmp_path, no_keys):  # noqa: F811
     assert {t["task_id"] for t in report["tasks"]} == (
         {a.task_id for a in plan.assignments} | {q.task_id for q in plan.queued})
     assert report["totals"]["projected_cost_usd"] == pytest.approx(plan.totals.projected_cost_usd, rel=1e-6)
-    assert report["totals"]["n_done"] + report["totals"]["n_failed"] == len(plan.assignments)
+    # every planned task ends once: done, failed, or queued by the budget guard (timeouts under
+    # --fail-rate count their whole reservation, so how much is left can depend on the order)
+    t = report["totals"]
+    assert t["n_done"] + t["n_failed"] + t["n_queued"] == len(plan.assignments) + len(plan.queued)
+    assert t["n_done"] > 0
     assert json.loads((out / "report.json").read_text()) == report
