@@ -83,6 +83,8 @@ def decide_simulated(plan: Plan, mode: str) -> tuple[bool, str]:
                 f"--live: batch offerings need the provider's batch API, which run does not drive: "
                 f"{', '.join(batch)} (re-solve without batch offerings, or use --simulate)")
         return False, "live"
+    if not models:  # every task is queued: nothing will be called, so nothing is "live"
+        return True, "simulated (no task to call: every task in the plan is queued)"
     if check.ready and not batch:
         return False, "live (provider keys found)"
     why = check.describe() or f"batch offerings {', '.join(batch)}"

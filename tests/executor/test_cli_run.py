@@ -69,3 +69,17 @@ def test_bad_options_are_exit_2(tmp_path, capsys):
     assert cli(["report", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "--fail-rate" in err
+
+
+def test_a_plan_with_every_task_queued_is_not_called_live(tmp_path, capsys, monkeypatch, no_keys):
+    """Nothing to call is not a live run, even with every key set (it once said 'LIVE')."""
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
+    from tests.conftest import DEMO
+
+    plan = tmp_path / "plan.json"
+    assert cli(["solve", str(DEMO), "--budget", "0", "--allow-queue", "-o", str(plan)]) == 0
+    capsys.readouterr()
+    assert cli(["run", str(plan), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.startswith("SIMULATED run")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["simulated"] is True and report["totals"]["n_queued"] == 7
