@@ -232,7 +232,7 @@ def _write_markdown(path: Path, report: dict[str, Any]) -> Path:
     source = (Path(__file__).parent.parent / "templates" / "run_report.md.j2").read_text()
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              autoescape=False)
-    env.filters["usd"] = lambda v: "-" if v is None else f"${v:,.6f}" if abs(v) < 1 else f"${v:,.4f}"
+    env.filters["usd"] = _usd
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:+.1f} %"
     env.filters["share"] = lambda v: "-" if v is None else f"{100 * v:.1f} %"
     env.filters["sec"] = lambda v: "-" if v is None else f"{v:.2f} s"
@@ -242,3 +242,12 @@ def _write_markdown(path: Path, report: dict[str, Any]) -> Path:
     tmp.write_text(text)
     tmp.replace(path)
     return path
+
+
+def _usd(v: float | None) -> str:
+    """$0.000123 / $12.3400 / -$0.000748 (the sign before the dollar sign)."""
+    if v is None:
+        return "-"
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    return f"{sign}${v:,.6f}" if v < 1 else f"{sign}${v:,.4f}"

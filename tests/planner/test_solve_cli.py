@@ -10,7 +10,6 @@ import time
 import pytest
 
 from planner.plan import Plan
-
 from tests.conftest import DEMO, ROOT
 
 ARGS = ["--solver", "highs", "--budget", "10"]
