@@ -36,6 +36,10 @@ class Options:
         if self.threads is not None and self.threads < 1:
             raise ProblemError(f"threads: expected an integer >= 1, got {self.threads!r}")
         if self.hint is not None:
-            hint = np.array(self.hint, dtype=np.int64, copy=True)
+            raw = np.asarray(self.hint)
+            if raw.dtype.kind not in "iub" and not (raw.dtype.kind == "f" and np.all(raw == np.round(raw))):
+                raise ProblemError(f"hint: expected integer model indices (-1 = queued), got dtype {raw.dtype}"
+                                   + (f" ({raw.flat[0]!r}...)" if raw.size else ""))
+            hint = np.array(raw, dtype=np.int64, copy=True)
             hint.setflags(write=False)
             object.__setattr__(self, "hint", hint)

@@ -105,6 +105,10 @@ def solve(problem: Problem, backend: str = "auto", **options: Any) -> Solution:
     opts = options.pop("options", None) or Options(**options)
     info = get(backend)
     check_supported(info, problem)
+    if opts.hint is not None:  # every backend, also those that ignore hints: a bad one is an error
+        from solvers.backends._staging import checked_hint
+
+        checked_hint(problem, opts.hint)
     fn = info.load()
     start = time.perf_counter()
     sol = fn(problem, opts)

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from solvers import registry
-from solvers.errors import SolverError, UnsupportedError
+from solvers.errors import ProblemError, SolverError, UnsupportedError
 from solvers.options import Options
 from solvers.problem import Feature, Goal, Problem
 from solvers.solution import Solution, Status
@@ -47,6 +47,9 @@ def _exact_choice(problem: Problem) -> str | None:
 def solve(problem: Problem, options: Options) -> Solution:
     """Choose, solve, and record the choice; ``backend`` reads e.g. ``"auto->highs"``."""
     start = time.perf_counter()
+    if options.native:  # they belong to one backend, and auto may pick any: never drop them
+        raise ProblemError(f"native.{sorted(options.native)[0]}: backend 'auto' takes no native options; "
+                           "name the backend they belong to (highs, cpsat or cbc)")
     pairs = problem.n_tasks * problem.n_models
     record: dict[str, Any] = {"pairs": pairs, "exact_max_pairs": EXACT_MAX_PAIRS}
     exact = _exact_choice(problem)

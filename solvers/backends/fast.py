@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from solvers.errors import UnsupportedError
+from solvers.errors import ProblemError, UnsupportedError
 from solvers.lagrangian import Coupled, GlobalRow, ModelRow, solve_coupled
 from solvers.mckp import Knapsack
 from solvers.options import Options
@@ -41,6 +41,8 @@ EXACT = "highs or cpsat"
 def solve(problem: Problem, options: Options) -> Solution:
     """Solve ``problem``; see the module docstring for the method and its limits."""
     start = time.perf_counter()
+    if options.native:
+        raise ProblemError(f"native.{sorted(options.native)[0]}: backend 'fast' takes no native options")
     goal = Goal(problem.goal)
     if goal is Goal.MINIMIZE_LATENCY:
         raise UnsupportedError(
