@@ -50,7 +50,12 @@ def _click_types(name: str) -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one clear line and exit status 2 for bad input."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        # typer (>= 0.29) turns Ctrl-C into Exit(130) and, outside standalone mode, returns it
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (InputError, InfeasibleError) as exc:
         err_console.print(f"error: {exc}", markup=False)
         sys.exit(2)

@@ -44,7 +44,13 @@ def run_command(
                          resume=resume, concurrency=concurrency, seed=seed, time_scale=time_scale,
                          fail_rate=fail_rate, retry=RetryPolicy(max_retries=max_retries))
     out_dir = out or Path(f"run-{plan.stem}")
-    result = run_plan(plan, out_dir, options)
+    try:
+        result = run_plan(plan, out_dir, options)
+    except KeyboardInterrupt:
+        if (out_dir / "ledger.sqlite").exists():
+            typer.echo(f"interrupted: finished tasks are kept in {out_dir / 'ledger.sqlite'}; continue with "
+                       f"`routeplan run {plan} -o {out_dir} --resume`", err=True)
+        raise
     c = result.counts
     budget_text = "unlimited" if result.budget_usd is None else f"${result.budget_usd:.4f}"
     typer.echo(f"{'SIMULATED' if result.simulated else 'LIVE'} run: {result.mode_reason}")

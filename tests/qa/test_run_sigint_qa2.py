@@ -1,0 +1,67 @@
+"""QA pass 2: Ctrl-C (SIGINT) during `routeplan run` exits 130 and says how to resume.
+
+typer >= 0.29 turns KeyboardInterrupt into Exit(130) and, outside standalone mode, returns
+the code; planner.cli.main dropped it, so an interrupted run exited 0 and printed nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from tests.executor.helpers import check_run, ledger_facts
+from tests.executor.plans import make_plan
+
+BUDGET_USD = 0.5
+
+
+def _done(ledger) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM tasks WHERE status='done'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigint_mid_run_exits_130_then_resume_finishes(tmp_path):
+    plan_path = make_plan(40, budget_usd=BUDGET_USD).save(tmp_path / "plan.json")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "planner.cli", "run", str(plan_path), "--out", str(out), "--simulate",
+           "--time-scale", "0.05", "--concurrency", "4", "--seed", "5"]
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while _done(out / "ledger.sqlite") < 3:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "--resume" in stderr and "interrupted" in stderr
+    stopped = ledger_facts(out)
+    assert any(s != "done" for s in stopped["statuses"].values())  # really stopped mid-run
+
+    rerun = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    check_run(out, BUDGET_USD)
+    assert all(s in ("done", "queued") for s in ledger_facts(out)["statuses"].values())
+
+
+def test_cli_main_passes_on_a_returned_exit_code(monkeypatch):
+    import pytest
+
+    from planner import cli
+
+    monkeypatch.setattr(cli, "app", lambda **_: 3)
+    with pytest.raises(SystemExit) as exc:
+        cli.main([])
+    assert exc.value.code == 3
