@@ -118,7 +118,7 @@ class Pipeline(_Model):
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     budget: float | str | None = Field(
         default=None, description="USD shared by every step, e.g. '{{ task_budget }}'")
-    steps: list[Step]
+    steps: list[Step] = Field(min_length=1)  # an empty pipeline is a mistake, not a no-op run
     outputs: dict[str, Any] = Field(default_factory=dict)
     source: str | None = Field(default=None, exclude=True)
 

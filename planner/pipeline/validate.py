@@ -86,7 +86,7 @@ def _check_params(step_id: str, params: dict[str, Any], action: Action, where: s
         if any(True for _ in templating.iter_templates(value)):
             continue
         try:
-            TypeAdapter(cast(Any, info.annotation)).validate_python(value)
+            TypeAdapter(cast(Any, info.rebuild_annotation())).validate_python(value)  # with its constraints
         except ValidationError as exc:
             raise InputError(f"step {step_id}: {param_error('parameters.' + key, exc)}",
                              file=where) from None
