@@ -116,6 +116,10 @@ def describe_infeasible(f: Formulation, diag: solvers.Diagnosis | None) -> str:
                      f"limits: at least {lim.deadline_s * diag.min_capacity_scale:.1f} s is needed")
     if diag is not None and diag.min_share_scale is not None and diag.min_share_scale > 1 + 1e-9:
         parts.append(f"share caps are too tight: they must grow {diag.min_share_scale:.2f}x")
+    if not parts and lim.deadline_s is not None:  # no least deadline was proven (e.g. fast's dual)
+        parts.append(f"no plan fits in the deadline {lim.deadline_s:g} s with the other limits: the "
+                     "models' concurrency and rate limits cannot take the batch in that time; try a longer "
+                     "deadline (`routeplan sweep --deadline START:STOP:COUNT` shows which work)")
     if not parts and diag is not None and diag.notes:
         parts.append(str(diag))
     if not parts:

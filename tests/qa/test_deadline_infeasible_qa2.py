@@ -1,0 +1,22 @@
+"""QA pass 2: a deadline too short for the batch says so in the user's words.
+
+When fast proved the problem infeasible through its Lagrangian dual, no least deadline was
+computed and the user read "the LP relaxation is infeasible ... (Lagrangian bound 2.99e+48
+is past every plan's value)", with no word of the deadline they set.
+"""
+
+import json
+
+
+def test_too_short_deadline_names_the_deadline(run_cli, tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps({"id": f"t{i}", "type": "translate", "prompt": f"Translate #{i}",
+                                         "input_tokens": 200, "expected_output_tokens": 150}) + "\n"
+                             for i in range(3000)))
+    code, _, err = run_cli("solve", tasks, "--deadline", "20", "-o", tmp_path / "plan.json")
+    assert code == 2
+    assert "deadline 20 s" in err and "--deadline" in err
+    assert "Lagrangian" not in err and "e+" not in err
+    # and a deadline that fits still plans
+    code, _, err = run_cli("solve", tasks, "--deadline", "3600", "-o", tmp_path / "plan.json")
+    assert code == 0, err
