@@ -95,6 +95,8 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
     if previous and mode == "auto":
         mode = "simulate" if previous.get("simulated") == "1" else "live"
     simulated, mode_reason = decide_simulated(plan, mode)  # before any file is written
+    if previous and options.mode == "auto" and previous.get("mode_reason"):
+        mode_reason = previous["mode_reason"]  # resumed the way it ran; the user passed no --simulate
     if previous and (previous.get("simulated") == "1") != simulated:
         was = "simulated" if previous.get("simulated") == "1" else "live"
         raise InputError(f"{out}: this run was {was}; resume it the same way")

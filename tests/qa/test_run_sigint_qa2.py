@@ -65,3 +65,19 @@ def test_cli_main_passes_on_a_returned_exit_code(monkeypatch):
     with pytest.raises(SystemExit) as exc:
         cli.main([])
     assert exc.value.code == 3
+
+
+def test_resume_keeps_the_reason_the_run_was_simulated(tmp_path, monkeypatch):
+    """A resumed run said 'simulated (--simulate)' although nobody passed --simulate."""
+    from planner.executor import RunOptions, run_plan
+
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY"):  # never call a provider
+        monkeypatch.delenv(key, raising=False)
+
+    plan = make_plan(3, budget_usd=BUDGET_USD)
+    out = tmp_path / "run"
+    first = run_plan(plan, out, RunOptions(mode="auto"))  # no keys: simulated, and it says why
+    assert first.simulated and "--simulate" not in first.mode_reason
+    again = run_plan(plan, out, RunOptions(mode="auto", resume=True))
+    assert again.simulated and again.mode_reason == first.mode_reason
+    assert "--simulate" not in (out / "report.md").read_text()
