@@ -67,7 +67,11 @@ def make_plan(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path 
     sol = _solve(f, solver, time_limit_s, hint, rel_gap)
     if not sol.status.has_plan:
         if sol.status is solvers.Status.INFEASIBLE:
-            raise InfeasibleError(describe_infeasible(f, sol.diagnosis), sol.diagnosis)
+            works = None
+            scale = sol.diagnosis.min_capacity_scale if sol.diagnosis is not None else None
+            if limits.deadline_s is not None and scale is None:
+                works = deadline_that_works(tasks, catalog, goal, limits, models)
+            raise InfeasibleError(describe_infeasible(f, sol.diagnosis, works), sol.diagnosis)
         if sol.status is solvers.Status.TIME_LIMIT_NO_PLAN:
             raise RouteplanError(f"solver {sol.backend} hit the time limit before finding any plan; "
                                  f"raise --time-limit or use --solver fast")
@@ -88,8 +92,56 @@ def _solve(f: Formulation, solver: str, time_limit_s: float | None,
 
 
 # ---------------------------------------------------------------------- infeasibility
-def describe_infeasible(f: Formulation, diag: solvers.Diagnosis | None) -> str:
-    """The solver's diagnosis in the user's words: which limit, and what would fix it."""
+#: The longest deadline ``deadline_that_works`` tries: a week, past any provider's batch window.
+MAX_SEARCH_DEADLINE_S = 7 * 86400.0
+
+
+def deadline_that_works(tasks: Sequence[Task], catalog: Catalog, goal: str, limits: Limits,
+                        models: Sequence[str] | None, solves: int = 12) -> tuple[float, float] | None:
+    """(a deadline that admits a plan, the longest one tried that did not), or None.
+
+    For batches where no exact diagnosis proved the least deadline (the large ones, solved by
+    ``fast``): double the deadline until ``fast`` finds a plan, then bisect. The problem is
+    formulated once at the longest deadline tried; every shorter one is derived from it (a
+    shorter deadline only excludes slow pairs and scales the capacities down).
+    """
+    from planner.whatif import _at_deadline
+
+    assert limits.deadline_s is not None
+    lo, hi = limits.deadline_s, limits.deadline_s
+    while hi < MAX_SEARCH_DEADLINE_S:
+        hi = min(hi * 4, MAX_SEARCH_DEADLINE_S)
+    f_max = formulate(tasks, catalog, goal=goal, limits=limits.model_copy(update={"deadline_s": hi}),
+                      models=models)
+
+    def has_plan(deadline_s: float) -> bool:
+        point = _at_deadline(f_max, deadline_s)
+        if point.problem is None:
+            return False
+        try:
+            sol = solvers.solve(point.problem, backend="fast", time_limit_s=3.0, rel_gap=1e-2)
+        except solvers.SolverError:
+            return False
+        return sol.status.has_plan
+
+    if not has_plan(hi):
+        return None
+    for _ in range(solves):  # geometric bisection: deadlines span orders of magnitude
+        mid = math.sqrt(lo * hi)
+        if has_plan(mid):
+            hi = mid
+        else:
+            lo = mid
+        if hi / lo < 1.1:
+            break
+    return hi, lo
+
+
+def describe_infeasible(f: Formulation, diag: solvers.Diagnosis | None,
+                        works: tuple[float, float] | None = None) -> str:
+    """The solver's diagnosis in the user's words: which limit, and what would fix it.
+
+    works: from :func:`deadline_that_works`, when no least deadline was proven."""
     lim = f.limits
     p = f.problem
     parts: list[str] = []
@@ -116,6 +168,10 @@ def describe_infeasible(f: Formulation, diag: solvers.Diagnosis | None) -> str:
                      f"limits: at least {lim.deadline_s * diag.min_capacity_scale:.1f} s is needed")
     if diag is not None and diag.min_share_scale is not None and diag.min_share_scale > 1 + 1e-9:
         parts.append(f"share caps are too tight: they must grow {diag.min_share_scale:.2f}x")
+    if not parts and lim.deadline_s is not None and works is not None:
+        parts.append(f"deadline {lim.deadline_s:g} s is too short for the models' concurrency and rate "
+                     f"limits: --deadline {math.ceil(works[0])} admits a plan ({works[1]:.0f} s did not, "
+                     f"in a quick search with the fast backend)")
     if not parts and lim.deadline_s is not None:  # no least deadline was proven (e.g. fast's dual)
         parts.append(f"no plan fits in the deadline {lim.deadline_s:g} s with the other limits: the "
                      "models' concurrency and rate limits cannot take the batch in that time; try a longer "
