@@ -38,3 +38,15 @@ def check_run(out: Path, budget_usd: float | None) -> dict:
         assert facts["spent_pusd"] <= int(budget_usd * 10**12)
     assert "inflight" not in facts["attempt_states"]
     return report
+
+
+def done_count(ledger: Path) -> int:
+    """Tasks marked done in a ledger another process may be writing (0 while it is unreadable)."""
+    try:
+        conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM tasks WHERE status='done'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0

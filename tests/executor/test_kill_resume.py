@@ -5,26 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
-from .helpers import check_run, ledger_facts
+from .helpers import check_run, done_count, ledger_facts
 from .plans import make_plan
 
 BUDGET_USD = 0.5
-
-
-def _done_count(ledger) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM tasks WHERE status='done'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_sigkill_mid_run_then_resume(tmp_path):
@@ -35,7 +23,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while _done_count(out / "ledger.sqlite") < 15:
+    while done_count(out / "ledger.sqlite") < 15:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never got going"
         time.sleep(0.02)

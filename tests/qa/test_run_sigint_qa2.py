@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
-from tests.executor.helpers import check_run, ledger_facts
+from tests.executor.helpers import check_run, done_count, ledger_facts
 from tests.executor.plans import make_plan
 
 BUDGET_USD = 0.5
-
-
-def _done(ledger) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM tasks WHERE status='done'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_sigint_mid_run_exits_130_then_resume_finishes(tmp_path):
@@ -39,7 +27,7 @@ def test_sigint_mid_run_exits_130_then_resume_finishes(tmp_path):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
-    while _done(out / "ledger.sqlite") < 3:
+    while done_count(out / "ledger.sqlite") < 3:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never got going"
         time.sleep(0.02)
