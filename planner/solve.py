@@ -101,16 +101,14 @@ def deadline_that_works(tasks: Sequence[Task], catalog: Catalog, goal: str, limi
     """(a deadline that admits a plan, the longest one tried that did not), or None.
 
     For batches where no exact diagnosis proved the least deadline (the large ones, solved by
-    ``fast``): double the deadline until ``fast`` finds a plan, then bisect. The problem is
-    formulated once at the longest deadline tried; every shorter one is derived from it (a
+    ``fast``): check that a week admits a plan, then bisect geometrically. The problem is
+    formulated once at that longest deadline; every shorter one is derived from it (a
     shorter deadline only excludes slow pairs and scales the capacities down).
     """
     from planner.whatif import _at_deadline
 
     assert limits.deadline_s is not None
-    lo, hi = limits.deadline_s, limits.deadline_s
-    while hi < MAX_SEARCH_DEADLINE_S:
-        hi = min(hi * 4, MAX_SEARCH_DEADLINE_S)
+    lo, hi = limits.deadline_s, max(limits.deadline_s, MAX_SEARCH_DEADLINE_S)
     f_max = formulate(tasks, catalog, goal=goal, limits=limits.model_copy(update={"deadline_s": hi}),
                       models=models)
 
