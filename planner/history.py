@@ -318,7 +318,7 @@ def _long(t: _Table, layout: Layout) -> tuple[pd.DataFrame, FileSummary]:
     if ignored:
         notes.append("ignored columns: " + _listing([str(c) for c in ignored], 8))
     frame = _frame(data, keep=~empty)
-    skipped_by_model = _count(model.to_numpy()[empty]) if empty.any() else {}
+    skipped_by_model = _count(model[empty].to_numpy(dtype=object)) if empty.any() else {}
     summary = FileSummary(t.where.path, layout, len(frame),
                           {"empty score": int(empty.sum())} if empty.any() else {},
                           skipped_by_model, tuple(notes))
@@ -414,19 +414,18 @@ def _wide(t: _Table) -> tuple[pd.DataFrame, FileSummary]:
 
 def _frame(data: dict[str, Any], keep: np.ndarray) -> pd.DataFrame:
     """The history frame from column arrays/Series of one input, rows where ``keep``."""
-    rows = None if keep.all() else np.flatnonzero(keep)
     out: dict[str, pd.Series] = {}
     for name, values in data.items():
+        if name in _TEXTS:  # pandas 3 would infer "str" from strings and None: keep None
+            out[name] = pd.Series(values, dtype=object)
+            continue
         s = values.reset_index(drop=True) if isinstance(values, pd.Series) else pd.Series(values)
-        if rows is not None:
-            s = s.iloc[rows].reset_index(drop=True)
         if name in _NAMES:
             out[name] = s.astype(str)
-        elif name in _TEXTS:
-            out[name] = s.astype(object)
         else:
             out[name] = s.astype("float64")
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
 
 
 def _count(values: np.ndarray) -> dict[str, int]:
@@ -448,7 +447,7 @@ def _names(col: pd.Series, t: _Table, column: str, *, required: bool = False) ->
     if pd.api.types.is_float_dtype(col.dtype):
         vals = col.to_numpy(dtype=float, na_value=np.nan)
         finite = vals[~np.isnan(vals)]
-        if np.array_equal(finite, np.round(finite)):
+        if np.array_equal(finite, np.round(finite)) and (np.abs(finite) < 2**53).all():
             col = col.astype("Int64")
     text = col.astype("string").str.strip()
     text = text.mask(text.str.len() == 0)
@@ -468,8 +467,8 @@ def _numbers(col: pd.Series, t: _Table, column: str, *, score: bool = False) -> 
         vals = col.to_numpy(dtype=float, na_value=np.nan)
         empty = np.isnan(vals)
     else:
-        isna = col.isna().to_numpy()
-        vals = pd.to_numeric(col.astype(object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        isna = np.array(col.isna().to_numpy(), dtype=bool)  # writable copies (pandas 3 hands out
+        vals = np.array(pd.to_numeric(col.astype(object), errors="coerce"), dtype=float)  # read-only views)
         unread = np.isnan(vals) & ~isna
         if unread.any():  # text the number parser did not take: blanks, true/false
             idx = np.flatnonzero(unread)
