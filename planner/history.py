@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InputError
-from planner.history_files import Where, read_table
+from planner.history_files import TextColumns, Where, file_format, read_table
 
 HISTORY_COLUMNS = ("task_id", "category", "model", "score", "cost_usd", "input_tokens",
                    "output_tokens", "latency_s", "prompt", "response", "source")
@@ -173,6 +173,8 @@ def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None 
     Raises :class:`InputError` (one line) for a missing, malformed or invalid input, and
     when no input holds a single record.
     """
+    if isinstance(paths, str | Path):
+        paths = [paths]
     mapping = dict(mapping or {})
     check_mapping(mapping)
     if not paths:
@@ -206,7 +208,7 @@ def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None 
     return History(frame=frame[columns].reset_index(drop=True), files=tuple(summaries))
 
 
-def _text_columns(mapping: Mapping[str, str]) -> Any:
+def _text_columns(mapping: Mapping[str, str]) -> TextColumns:
     names = set(_NAMES) | set(_TEXTS) | {*WIDE_TASK_ID, *WIDE_CATEGORY}
 
     def pick(header: list[str]) -> list[str]:
@@ -223,7 +225,7 @@ def _read_file(path: Path, mapping: Mapping[str, str]) -> tuple[pd.DataFrame, Fi
         raw = raw.drop(columns=[c for c in raw.columns if c in targets and c not in used])
         raw = raw.rename(columns={c: mapping[c] for c in used})
     shown = {mapping[c]: f"{c} (mapped to {mapping[c]})" for c in used}
-    table = _Table(raw, Where(path, *_fmt(path)), shown)
+    table = _Table(raw, Where(path, *file_format(path)), shown)
     if all(c in raw.columns for c in REQUIRED):
         frame, summary = _long(table, "long")
     elif "model" not in raw.columns and _wide_models(raw.columns):
@@ -237,12 +239,6 @@ def _read_file(path: Path, mapping: Mapping[str, str]) -> tuple[pd.DataFrame, Fi
                          f"RouterBench's wide layout (<model>, <model>|total_cost, <model>|model_response, "
                          f"sample_id, eval_name, prompt); got columns: {got}", file=str(path))
     return frame, summary, used
-
-
-def _fmt(path: Path) -> tuple[str, str | None]:
-    from planner.history_files import file_format
-
-    return file_format(path)
 
 
 def _read_run(path: Path) -> tuple[pd.DataFrame, FileSummary]:
@@ -273,8 +269,10 @@ def _run_outcomes_reader() -> Any:
     None where this build lacks it. Its rows go through the same checks as a long table."""
     try:
         from planner.checks.outcomes import run_outcomes  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return None
+    except ModuleNotFoundError as exc:
+        if exc.name in ("planner.checks", "planner.checks.outcomes"):
+            return None
+        raise  # the reader is there but broken: not the user's input
     return run_outcomes
 
 
