@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,10 +24,30 @@ app = typer.Typer(
 COMMAND_MODULES: list[str] = [
     "pipeline",
     "solve",
+    "plan",
     "catalog",
     "run",
     "sweep",
 ]
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"routeplan {version('routeplan')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool | None, typer.Option(
+        "--version", help="Print routeplan's version and exit.", callback=_version, is_eager=True,
+        metavar="")] = None,
+) -> None:
+    """Plan and run batches of LLM work under a budget."""
+
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"planner.commands.{_name}").register(app)
@@ -47,10 +68,30 @@ def _click_types(name: str) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _command() -> Any:
+    """The click command typer builds from ``app``, with no type shown for a flag in --help.
+
+    typer >= 0.29 prints a type beside every option, flags included (``--log <bool>``, even
+    ``--help <bool>``), as if they took a value; an empty metavar replaces it. Options declared
+    with ``commands._options.flag`` already have one; this catches ``--help`` and any other.
+    """
+    import typer.main
+
+    root = typer.main.get_command(app)
+    stack = [root]
+    while stack:
+        cmd = stack.pop()
+        stack.extend(getattr(cmd, "commands", {}).values())
+        for param in [*cmd.params, cmd.get_help_option(cmd.context_class(cmd))]:
+            if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one clear line and exit status 2 for bad input."""
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = _command()(args=argv, standalone_mode=False)
         # typer (>= 0.29) turns Ctrl-C into Exit(130) and, outside standalone mode, returns it
         if code == 130:
             raise KeyboardInterrupt

@@ -18,6 +18,10 @@ from planner.errors import InputError
 SCHEMA_VERSION = "1"
 
 
+#: what `solve -o` writes besides plan.json: per-task tables a run cannot use
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -177,10 +181,19 @@ class Plan(_Model):
     @classmethod
     def load(cls, path: str | Path) -> Plan:
         path = Path(path)
+        if path.suffix.lower() in TABLE_SUFFIXES:
+            raise InputError(f"a {path.suffix.lower()} plan is one row per task, without the model "
+                             f"snapshots and limits a run needs: use the plan.json that "
+                             f"`routeplan solve TASKS -o plan.json` writes", file=str(path))
         try:
             text = path.read_text()
         except FileNotFoundError:
             raise InputError("no such file", file=str(path)) from None
+        except IsADirectoryError:
+            raise InputError("expected a plan.json file, got a directory", file=str(path)) from None
+        except UnicodeDecodeError:
+            raise InputError(f"not a routeplan plan (not JSON text; schema {SCHEMA_VERSION})",
+                             file=str(path)) from None
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
         try:

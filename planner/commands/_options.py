@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from planner.errors import InputError
+
+
+
+def flag(*decls: str, help: str) -> Any:
+    """A yes/no option that takes no value: ``--log``, not ``--log <bool>`` in the help (typer
+    >= 0.29 prints every option's type, flags included, unless a metavar replaces it)."""
+    return typer.Option(*decls, help=help, metavar="")
+
 
 TasksArg = Annotated[Path, typer.Argument(help="Task batch: .yaml, .json, .jsonl, .csv or .parquet.")]
 CatalogOpt = Annotated[Path | None, typer.Option(
@@ -24,7 +32,7 @@ AvgQualityOpt = Annotated[float | None, typer.Option(
     "--avg-quality", help="Floor on the mean quality of the served tasks, in [0, 1].")]
 WeightsOpt = Annotated[str | None, typer.Option(
     "--weights", help="Balanced goal weights, e.g. cost=0.4,quality=0.4,speed=0.2.")]
-AllowQueueOpt = Annotated[bool, typer.Option(
+AllowQueueOpt = Annotated[bool, flag(
     "--allow-queue", help="Queue tasks the limits cannot fit instead of failing.")]
 ShareCapOpt = Annotated[list[str] | None, typer.Option(
     "--share-cap", help="model=fraction: at most that share of the tasks on a model (repeatable).")]

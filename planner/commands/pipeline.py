@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from planner.commands._options import flag
+
 pipeline_app = typer.Typer(
     help="Run or check a pipeline file (steps, tools, {{ }} templates, one shared budget).",
     no_args_is_help=True,
@@ -27,7 +29,7 @@ def run_command(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder: report.md, results.json, each step's plan and ledger "
         "(default: run-<pipeline file name>).")] = None,
-    live: Annotated[bool, typer.Option(
+    live: Annotated[bool, flag(
         "--live", help="Call real providers (needs their API keys); default is the simulator.",
     )] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulator's noise.")] = 0,

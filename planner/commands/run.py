@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from planner.commands._options import flag
 from planner.errors import InputError
 
 
@@ -15,10 +16,10 @@ def run_command(
     *,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder for the ledger and report (default: run-<plan name>).")] = None,
-    simulate: Annotated[bool, typer.Option("--simulate", help="Use the built-in simulator.")] = False,
-    live: Annotated[bool, typer.Option(
+    simulate: Annotated[bool, flag("--simulate", help="Use the built-in simulator.")] = False,
+    live: Annotated[bool, flag(
         "--live", help="Call the real providers; an error if any key is missing.")] = False,
-    resume: Annotated[bool, typer.Option(
+    resume: Annotated[bool, flag(
         "--resume", help="Continue the run recorded in --out (after a crash or an interruption).")] = False,
     budget: Annotated[float | None, typer.Option(
         "--budget", help="Budget in USD (default: the plan's budget; none = unlimited).")] = None,
@@ -51,26 +52,49 @@ def run_command(
             typer.echo(f"interrupted: finished tasks are kept in {out_dir / 'ledger.sqlite'}; continue with "
                        f"`routeplan run {plan} -o {out_dir} --resume`", err=True)
         raise
-    c = result.counts
-    budget_text = "unlimited" if result.budget_usd is None else f"${result.budget_usd:.4f}"
-    typer.echo(f"{'SIMULATED' if result.simulated else 'LIVE'} run: {result.mode_reason}")
-    if result.lost_attempts:
-        typer.echo(f"resumed: {result.lost_attempts} attempt(s) interrupted in flight counted at their "
-                   f"reserved worst case")
-    typer.echo(f"tasks: {c.get('done', 0)} done, {c.get('failed', 0)} failed, {c.get('queued', 0)} queued; "
-               f"spent ${result.spent_usd:.6f} of {budget_text}; "
-               f"{result.ran_tasks} task(s) run in {result.wall_s:.2f}s")
-    typer.echo(f"report: {out_dir / 'report.md'}")
+    for line in summary_lines(simulated=result.simulated, mode_reason=result.mode_reason,
+                              counts=result.counts, spent_usd=result.spent_usd,
+                              budget_usd=result.budget_usd, out_dir=out_dir,
+                              lost_attempts=result.lost_attempts,
+                              ran=(result.ran_tasks, result.wall_s)):
+        typer.echo(line)
+
+
+def summary_lines(*, simulated: bool, mode_reason: str, counts: dict[str, int], spent_usd: float,
+                  budget_usd: float | None, out_dir: Path, lost_attempts: int = 0,
+                  ran: tuple[int, float] | None = None) -> list[str]:
+    """What `run` prints when it ends and `report` prints for a run's folder: the mode, the
+    tasks by status, the spend against the budget, where the report is."""
+    budget_text = "unlimited" if budget_usd is None else f"${budget_usd:.4f}"
+    lines = [f"{'SIMULATED' if simulated else 'LIVE'} run: {mode_reason}"]
+    if lost_attempts:
+        lines.append(f"resumed: {lost_attempts} attempt(s) interrupted in flight counted at their "
+                     f"reserved worst case")
+    unfinished = counts.get("pending", 0) + counts.get("running", 0)
+    tasks = (f"tasks: {counts.get('done', 0)} done, {counts.get('failed', 0)} failed, "
+             f"{counts.get('queued', 0)} queued"
+             + (f", {unfinished} not finished (resume with --resume)" if unfinished else "")
+             + f"; spent ${spent_usd:.6f} of {budget_text}")
+    if ran is not None:
+        tasks += f"; {ran[0]} task(s) run in {ran[1]:.2f}s"
+    lines.append(tasks)
+    lines.append(f"report: {out_dir / 'report.md'}")
+    return lines
 
 
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run's output folder (holding ledger.sqlite).")],
 ) -> None:
-    """Re-render a run's report (report.md/json, tasks.csv, chart) from its ledger."""
-    from planner.executor.report import write_report
+    """Re-render a run's report (report.md/json, tasks.csv, chart) from its ledger; print its summary."""
+    from planner.executor.report import write_report_data
 
-    for path in write_report(run_dir):
-        typer.echo(str(path))
+    report, _ = write_report_data(run_dir)
+    t = report["totals"]
+    counts = {k: t[f"n_{k}"] for k in ("done", "failed", "queued", "pending", "running")}
+    for line in summary_lines(simulated=report["simulated"], mode_reason=report["mode"], counts=counts,
+                              spent_usd=report["spent_usd"], budget_usd=report["budget_usd"],
+                              out_dir=run_dir, lost_attempts=t["lost_attempts"]):
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

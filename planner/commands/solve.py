@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -28,6 +28,12 @@ from planner.commands._options import (
 )
 from planner.errors import InputError
 
+if TYPE_CHECKING:
+    from planner.plan import Plan
+
+FormatOpt = Annotated[str, typer.Option("--format", help="What to print: table, json or csv.")]
+RowsOpt = Annotated[int, typer.Option("--rows", help="Task rows shown in the table.")]
+
 
 def solve_command(
     tasks: TasksArg,
@@ -51,18 +57,15 @@ def solve_command(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the plan here: .json (full plan), .csv or .parquet (per task). "
         "Default plan.json; '-' to write nothing.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="What to print: table, json or csv.")] = "table",
-    max_rows: Annotated[int, typer.Option("--rows", help="Task rows shown in the table.")] = 25,
+    fmt: FormatOpt = "table",
+    max_rows: RowsOpt = 25,
 ) -> None:
     """Plan a task batch: pick a model for every task under the limits, print it, write plan.json."""
     from planner.plan import Limits
-    from planner.render import plan_csv, print_plan, write_plan
+    from planner.render import write_plan
     from planner.solve import make_plan
 
-    if fmt not in ("table", "json", "csv"):
-        raise InputError(f"--format: expected table, json or csv, got {fmt!r}")
-    if max_rows < 0:
-        raise InputError(f"--rows: expected a number of rows >= 0, got {max_rows}")
+    check_format(fmt, max_rows)
     check_number("--budget", budget)
     check_number("--deadline", deadline, positive=True)
     check_common(max_latency=max_latency, min_quality=min_quality, avg_quality=avg_quality,
@@ -78,6 +81,20 @@ def solve_command(
                      time_limit_s=time_limit, models=parse_models(models), rel_gap=gap)
     target = Path("plan.json") if out is None else out
     written = None if str(target) == "-" else write_plan(plan, target)
+    show_plan(plan, fmt, max_rows, written)
+
+
+def check_format(fmt: str, max_rows: int) -> None:
+    if fmt not in ("table", "json", "csv"):
+        raise InputError(f"--format: expected table, json or csv, got {fmt!r}")
+    if max_rows < 0:
+        raise InputError(f"--rows: expected a number of rows >= 0, got {max_rows}")
+
+
+def show_plan(plan: Plan, fmt: str, max_rows: int, written: Path | None = None) -> None:
+    """Print a plan as `solve` does: the table (or JSON, CSV), then where it was written."""
+    from planner.render import plan_csv, print_plan
+
     if fmt == "json":
         typer.echo(plan.model_dump_json(indent=1))
     elif fmt == "csv":

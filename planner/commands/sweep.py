@@ -26,6 +26,7 @@ from planner.commands._options import (
     TasksArg,
     WeightsOpt,
     check_common,
+    flag,
     parse_models,
     parse_shares,
     parse_weights,
@@ -97,7 +98,7 @@ def sweep_command(
     quality_weight: Annotated[str | None, typer.Option(
         "--quality-weight", help=f"Quality weight of the balanced goal in [0, 1], {RANGE_HELP} (e.g. 0:1:11); "
         "cost and speed share the rest in the ratio of --weights (default 0.4 : 0.2).")] = None,
-    log: Annotated[bool, typer.Option("--log", help="Space the range geometrically (START > 0).")] = False,
+    log: Annotated[bool, flag("--log", help="Space the range geometrically (START > 0).")] = False,
     goal: Annotated[str | None, typer.Option(
         "--goal", help="minimize_cost, maximize_quality, minimize_latency or balanced (default: "
         "maximize_quality for --budget, minimize_cost for --deadline, balanced for --quality-weight).")] = None,
@@ -110,7 +111,7 @@ def sweep_command(
     allow_queue: AllowQueueOpt = False,
     share_cap: ShareCapOpt = None,
     solver: SolverOpt = "auto",
-    per_point: Annotated[bool, typer.Option(
+    per_point: Annotated[bool, flag(
         "--per-point", help="One solve per point even where one parametric pass would do.")] = False,
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", help="Solver time limit per point, in seconds.")] = None,

@@ -121,12 +121,17 @@ def build_report(out_dir: Path) -> dict[str, Any]:
 
 def write_report(out_dir: str | Path) -> list[Path]:
     """Write every report file into ``out_dir``; returns their paths."""
+    return write_report_data(out_dir)[1]
+
+
+def write_report_data(out_dir: str | Path) -> tuple[dict[str, Any], list[Path]]:
+    """Write every report file into ``out_dir``; returns the report's data and the files."""
     out = Path(out_dir)
     report = build_report(out)
     files = [_write_json(out / "report.json", report), _write_csv(out / "tasks.csv", report),
              _write_outputs(out / "outputs.jsonl"), _write_chart(out / "cost_by_model.png", report)]
     files.append(_write_markdown(out / "report.md", report))
-    return files
+    return report, files
 
 
 # -- pieces -------------------------------------------------------------------------------------

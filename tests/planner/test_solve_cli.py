@@ -115,6 +115,16 @@ def test_output_formats(run_cli, tmp_path):
     (["solve", DEMO, "--deadline", "1", "--solver", "highs"], "no model can serve"),
     (["solve", DEMO, "--catalog", ROOT / "missing.yaml"], "no such catalog file"),
     (["catalog", "show", "gpt-4.2"], "unknown model 'gpt-4.2'"),
+    # issue 15 (10, 11): looking at plans and runs
+    (["run", ROOT / "plan.csv"], "plan.csv: a .csv plan is one row per task"),
+    (["run", ROOT / "plan.parquet", "-o", ROOT / "never-written"], "use the plan.json that `routeplan solve"),
+    (["plan", "show", ROOT / "plan.csv"], "use the plan.json"),
+    (["plan", "show", ROOT / "missing.json"], "missing.json: no such file"),
+    (["plan", "show", DEMO], "not a routeplan plan"),
+    (["plan", "show", ROOT], "expected a plan.json file, got a directory"),
+    (["plan", "show", ROOT / "catalogs" / "__init__.py", "--format", "xml"], "--format: expected table, json or csv"),
+    (["plan", "show", ROOT / "README.md", "--rows", "-1"], "--rows: expected a number of rows >= 0"),
+    (["report", ROOT / "examples"], "no run ledger (ledger.sqlite) here"),
 ])
 def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, args, expected):
     code, _, err = run_cli(*args, "-o", tmp_path / "p.json") if args[0] == "solve" else run_cli(*args)
