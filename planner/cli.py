@@ -9,10 +9,32 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from planner.errors import InfeasibleError, InputError, RouteplanError
 
+
+class _Group(TyperGroup):
+    """The root command group, with no type shown for a flag in --help.
+
+    typer >= 0.29 prints a type beside every option, flags included (``--log <bool>``, even
+    ``--help <bool>``), as if they took a value; an empty metavar replaces it. Options declared
+    with ``commands._options.flag`` already have one; this catches ``--help`` and any other.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stack: list[Any] = [self]
+        while stack:
+            cmd = stack.pop()
+            stack.extend(getattr(cmd, "commands", {}).values())
+            for param in [*cmd.params, cmd.get_help_option(cmd.context_class(cmd))]:
+                if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+                    param.metavar = ""
+
+
 app = typer.Typer(
+    cls=_Group,
     name="routeplan",
     help="Plan and run batches of LLM work under a budget.",
     no_args_is_help=True,
@@ -68,30 +90,10 @@ def _click_types(name: str) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _command() -> Any:
-    """The click command typer builds from ``app``, with no type shown for a flag in --help.
-
-    typer >= 0.29 prints a type beside every option, flags included (``--log <bool>``, even
-    ``--help <bool>``), as if they took a value; an empty metavar replaces it. Options declared
-    with ``commands._options.flag`` already have one; this catches ``--help`` and any other.
-    """
-    import typer.main
-
-    root = typer.main.get_command(app)
-    stack = [root]
-    while stack:
-        cmd = stack.pop()
-        stack.extend(getattr(cmd, "commands", {}).values())
-        for param in [*cmd.params, cmd.get_help_option(cmd.context_class(cmd))]:
-            if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
-                param.metavar = ""
-    return root
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one clear line and exit status 2 for bad input."""
     try:
-        code = _command()(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
         # typer (>= 0.29) turns Ctrl-C into Exit(130) and, outside standalone mode, returns it
         if code == 130:
             raise KeyboardInterrupt

@@ -12,7 +12,6 @@ import typer
 from planner.errors import InputError
 
 
-
 def flag(*decls: str, help: str) -> Any:
     """A yes/no option that takes no value: ``--log``, not ``--log <bool>`` in the help (typer
     >= 0.29 prints every option's type, flags included, unless a metavar replaces it)."""
