@@ -380,3 +380,26 @@ def test_real_routerbench_files():
     assert not h.frame["prompt"].str.startswith("['").any()
     assert h.frame["prompt"].notna().all() and h.frame["response"].notna().all()
     assert f"{len(h.frame):,} records read from 3 files, {empty} skipped (empty score: {empty})" in h.summary()
+
+
+def test_a_graded_simulated_run_is_history(tmp_path):
+    """End to end with the executor's graded-run reader (skipped where this build lacks it)."""
+    run_outcomes = history_module._run_outcomes_reader()
+    if run_outcomes is None:
+        pytest.skip("this build has no graded runs (planner.checks.outcomes)")
+    from planner.executor import RunOptions, run_plan
+    from tests.executor.plans import make_plan
+
+    out = tmp_path / "graded"
+    plan = make_plan(12, check=lambda i: {"kind": "number", "answer": i} if i % 3 else None)
+    run_plan(plan, out, RunOptions(mode="simulate", progress=False, seed=4))
+    h = read_history([out, out.parent / "graded"])  # a run folder, twice: records repeat
+    expected = run_outcomes(out)
+    assert len(expected) == 8 and len(h.frame) == 16
+    assert [s.layout for s in h.files] == ["run", "run"] and h.files[0].records == 8
+    first = h.frame.iloc[:8].reset_index(drop=True)
+    assert first["task_id"].tolist() == expected["task_id"].tolist()
+    assert first["score"].tolist() == expected["score"].astype(float).tolist()
+    np.testing.assert_allclose(first["cost_usd"], expected["cost_usd"].astype(float))
+    assert first["category"].tolist() == expected["category"].tolist()
+    assert "8 records repeat a (task_id, model) pair" in h.summary()
