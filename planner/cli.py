@@ -49,6 +49,7 @@ COMMAND_MODULES: list[str] = [
     "plan",
     "catalog",
     "run",
+    "grade",
     "sweep",
 ]
 

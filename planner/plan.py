@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from planner.checks.schema import Check
 from planner.errors import InputError
 
 SCHEMA_VERSION = "1"
@@ -83,6 +84,7 @@ class Assignment(_Finite):
     projected_quality: float
     worst_case_cost_usd: float = Field(description="input tokens + max_tokens at this model's prices")
     fallbacks: list[Fallback] = Field(default_factory=list)
+    check: Check | None = Field(None, description="grades the answer; a judge's model is in models")
 
 
 class QueuedTask(_Finite):
@@ -92,6 +94,7 @@ class QueuedTask(_Finite):
     max_tokens: int = Field(gt=0)
     priority: float = 1.0
     reason: str
+    check: Check | None = None
 
 
 class Limits(_Finite):

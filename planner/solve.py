@@ -63,6 +63,7 @@ def make_plan(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path 
         raise InputError(f"--time-limit: expected a number of seconds > 0, got {time_limit_s!r}")
     if not (math.isfinite(rel_gap) and 0 <= rel_gap < 1):
         raise InputError(f"--gap: expected a relative gap in [0, 1), got {rel_gap!r}")
+    judges = judge_offerings(tasks, catalog)  # before solving: a judge not in the catalog is bad input
     f = formulate(tasks, catalog, goal=goal, limits=limits, models=models)
     sol = _solve(f, solver, time_limit_s, hint, rel_gap)
     if not sol.status.has_plan:
@@ -76,7 +77,35 @@ def make_plan(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path 
             raise RouteplanError(f"solver {sol.backend} hit the time limit before finding any plan; "
                                  f"raise --time-limit or use --solver fast")
         raise RouteplanError(f"solver {sol.backend} failed: {sol.message or sol.status.value}")
-    return build_plan(f, sol, catalog_name=catalog.name, tasks_file=tasks_file)
+    return attach_judges(build_plan(f, sol, catalog_name=catalog.name, tasks_file=tasks_file), judges)
+
+
+def judge_offerings(tasks: Sequence[Task], catalog: Catalog) -> dict[str, Any]:
+    """The catalog offering of every judge model the tasks' checks name (judge name -> offering)."""
+    out: dict[str, Any] = {}
+    for t in tasks:
+        check = t.check
+        if check is not None and check.kind == "judge" and check.model not in out:
+            try:
+                out[check.model] = catalog.resolve(check.model)
+            except InputError as exc:
+                raise InputError(f"task {t.id}: check.model: {exc}") from None
+    return out
+
+
+def attach_judges(plan: Plan, judges: dict[str, Any]) -> Plan:
+    """Judge checks name their offering by its id, and the plan snapshots it so ``run`` can
+    reserve, price and call the judge like any other model."""
+    if not judges:
+        return plan
+    have = {m.name for m in plan.models}
+    extra = [o.snapshot() for o in {o.name: o for o in judges.values()}.values() if o.name not in have]
+    entries: list[Assignment | QueuedTask] = [*plan.assignments, *plan.queued]
+    for a in entries:
+        if a.check is not None and a.check.kind == "judge":
+            a.check = a.check.model_copy(update={"model": judges[a.check.model].name})
+    plan.models = [*plan.models, *extra]
+    return plan
 
 
 def _solve(f: Formulation, solver: str, time_limit_s: float | None,
@@ -247,13 +276,13 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
             projected_output_tokens=int(round(f.out_tok[i, j])),
             projected_cost_usd=float(f.cost_usd[i, j]), projected_latency_s=float(f.latency_s[i, j]),
             projected_quality=float(f.quality[i, j]), worst_case_cost_usd=float(f.worst_cost_usd[i, j]),
-            fallbacks=fbs,
+            fallbacks=fbs, check=t.check,
         ))
 
     binding = binding_limits(f, a, sol)
     queued = [QueuedTask(task_id=f.tasks[i].id, type=f.tasks[i].type, messages=f.tasks[i].chat_messages,
                          max_tokens=f.tasks[i].max_output_tokens, priority=f.tasks[i].priority,
-                         reason=_queue_reason(f, int(i), binding))
+                         reason=_queue_reason(f, int(i), binding), check=f.tasks[i].check)
               for i in np.flatnonzero(a < 0).tolist()]
 
     cost = f.cost_usd[served, aj]

@@ -7,6 +7,14 @@ record (index, id, and the YAML line where there is one), the field and what was
 
 Complexity is ``low`` / ``medium`` / ``high`` or a number in [0, 1] (low = 0.2,
 medium = 0.5, high = 0.8); it sharpens the quality scores (see ``planner.formulation``).
+
+A task may carry a ``check`` (see ``planner.checks.schema``) that grades its answer. In a
+file's ``defaults``, ``check`` applies to every task and ``checks`` maps a task type to the
+check its tasks get unless they carry their own::
+
+    defaults:
+      checks:
+        classification: {kind: choice, answer: A}
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from planner.checks.schema import Check, parse_check
 from planner.errors import InputError
 
 #: Known task types with their default expected output tokens and default max_tokens.
@@ -71,6 +80,7 @@ class Task(BaseModel):
     deny_providers: tuple[str, ...] = ()
     priority: float = Field(1.0, gt=0)
     prefix_group: str | None = None
+    check: Check | None = Field(None, description="grades the answer (see planner.checks)")
 
     @field_validator("id", mode="before")
     @classmethod
@@ -88,6 +98,11 @@ class Task(BaseModel):
         if v not in TASK_TYPES:
             raise ValueError(f"unknown task type {v!r}; expected one of {', '.join(TASK_TYPES)}")
         return v
+
+    @field_validator("check", mode="before")
+    @classmethod
+    def _check(cls, v: Any) -> Any:
+        return None if v is None else parse_check(v)
 
     @field_validator("complexity", mode="before")
     @classmethod
@@ -186,6 +201,7 @@ def tasks_from_records(records: Sequence[Mapping[str, Any]], *, source: str = "<
     base = dict(defaults or {})
     if "id" in base:
         raise InputError("defaults.id: an id cannot have a default", file=source)
+    by_type = _checks_by_type(base.pop("checks", None), source)
     tasks: list[Task] = []
     seen: dict[str, int] = {}
     for idx, rec in enumerate(records):
@@ -197,12 +213,30 @@ def tasks_from_records(records: Sequence[Mapping[str, Any]], *, source: str = "<
             task = Task.model_validate(data)
         except ValidationError as exc:
             raise InputError(_describe(exc, idx, rec, yaml_text), file=source) from None
+        if task.check is None and task.type.strip().lower() in by_type:
+            task = task.model_copy(update={"check": by_type[task.type.strip().lower()]})
         if task.id in seen:
             raise InputError(f"record {idx} (id {task.id!r}){_line(yaml_text, idx, 'id')}: field id: "
                              f"duplicate id, already used by record {seen[task.id]}", file=source)
         seen[task.id] = idx
         tasks.append(task)
     return tasks
+
+
+def _checks_by_type(value: Any, source: str) -> dict[str, Any]:
+    """``defaults.checks``: task type -> the check its tasks get unless they carry their own."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError("defaults.checks: expected a mapping of task type -> check, e.g. "
+                         "{classification: {kind: choice, answer: A}}", file=source)
+    out = {}
+    for task_type, raw in value.items():
+        try:
+            out[str(task_type).strip().lower()] = parse_check(raw)
+        except ValueError as exc:
+            raise InputError(f"defaults.checks.{task_type}: {exc}", file=source) from None
+    return out
 
 
 def _missing(v: Any) -> bool:

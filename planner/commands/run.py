@@ -56,13 +56,15 @@ def run_command(
                               counts=result.counts, spent_usd=result.spent_usd,
                               budget_usd=result.budget_usd, out_dir=out_dir,
                               lost_attempts=result.lost_attempts,
-                              ran=(result.ran_tasks, result.wall_s)):
+                              ran=(result.ran_tasks, result.wall_s),
+                              graded=(result.graded, result.passed, result.grade_errors)):
         typer.echo(line)
 
 
 def summary_lines(*, simulated: bool, mode_reason: str, counts: dict[str, int], spent_usd: float,
                   budget_usd: float | None, out_dir: Path, lost_attempts: int = 0,
-                  ran: tuple[int, float] | None = None) -> list[str]:
+                  ran: tuple[int, float] | None = None,
+                  graded: tuple[int, int, int] | None = None) -> list[str]:
     """What `run` prints when it ends and `report` prints for a run's folder: the mode, the
     tasks by status, the spend against the budget, where the report is."""
     budget_text = "unlimited" if budget_usd is None else f"${budget_usd:.4f}"
@@ -78,6 +80,10 @@ def summary_lines(*, simulated: bool, mode_reason: str, counts: dict[str, int], 
     if ran is not None:
         tasks += f"; {ran[0]} task(s) run in {ran[1]:.2f}s"
     lines.append(tasks)
+    if graded is not None and (graded[0] or graded[2]):
+        lines.append(f"graded: {graded[0]} answer(s) by their checks, {graded[1]} passed"
+                     + (f"; {graded[2]} could not be graded (`routeplan grade {out_dir}` retries)"
+                        if graded[2] else ""))
     lines.append(f"report: {out_dir / 'report.md'}")
     return lines
 
@@ -91,9 +97,11 @@ def report_command(
     report, _ = write_report_data(run_dir)
     t = report["totals"]
     counts = {k: t[f"n_{k}"] for k in ("done", "failed", "queued", "pending", "running")}
+    q = report["quality"]
+    graded = (q["n_graded"], (q["overall"] or {}).get("n_passed", 0), q["n_ungraded"])
     for line in summary_lines(simulated=report["simulated"], mode_reason=report["mode"], counts=counts,
                               spent_usd=report["spent_usd"], budget_usd=report["budget_usd"],
-                              out_dir=run_dir, lost_attempts=t["lost_attempts"]):
+                              out_dir=run_dir, lost_attempts=t["lost_attempts"], graded=graded):
         typer.echo(line)
 
 

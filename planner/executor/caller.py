@@ -30,6 +30,8 @@ class CallRequest:
     input_tokens: int
     expected_output_tokens: float
     timeout_s: float
+    purpose: str = "answer"  # or "grade": a judge's call
+    graded_model: str | None = None  # for a judge's call: the model whose answer it grades
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class Caller:
             max_retries=0,
             metadata={"routeplan": {"run": self.run_id, "task_id": req.task_id, "attempt": req.attempt,
                                     "input_tokens": req.input_tokens,
-                                    "expected_output_tokens": req.expected_output_tokens}},
+                                    "expected_output_tokens": req.expected_output_tokens,
+                                    "purpose": req.purpose, "graded_model": req.graded_model}},
             **route,
         )
         wall_s = time.monotonic() - t0

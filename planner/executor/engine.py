@@ -3,7 +3,8 @@
     for each model in [assigned, *fallbacks]:
         repeat: reserve worst case -> (queued if it never fits)
                 commit an 'inflight' attempt -> call -> settle the reservation
-                ok -> done | permanent -> failed | latency limit hit -> a faster fallback
+                ok -> done (then graded, when the task has a check) | permanent -> failed
+                latency limit hit -> a faster fallback
                 transient/timeout/malformed -> back off and retry, up to max_retries
                 (malformed then fails the task; the others move to the next model)
     chain exhausted -> failed with the last error
@@ -21,6 +22,7 @@ from planner.executor.budget import BudgetGuard
 from planner.executor.caller import Caller, CallRequest
 from planner.executor.classify import Failure, classify
 from planner.executor.clock import Clock
+from planner.executor.grading import Grading, messages_text
 from planner.executor.ledger import Ledger
 from planner.executor.limits import ModelLimiter
 from planner.executor.money import call_cost_pusd, price_pusd, to_usd
@@ -87,6 +89,7 @@ class Engine:
     redactor: Redactor
     seed: int = 0
     on_finish: Callable[[str, int], None] | None = None
+    grading: Grading | None = None  # grades each answer of a task with a check as it arrives
 
     def reserve_input_tokens(self, a: Assignment) -> int:
         if self.simulated:
@@ -134,9 +137,14 @@ class Engine:
                     cost_pusd += cost
                     self.ledger.end_attempt(attempt_id, "ok", cost, result.input_tokens,
                                             result.output_tokens, result.latency_s, None)
-                    return self._finish(a.task_id, "done", link.model.name, attempts, cost_pusd,
-                                        result.input_tokens, result.output_tokens, result.latency_s,
-                                        output=self.redactor.clean(result.text))
+                    output = self.redactor.clean(result.text)
+                    status = self._finish(a.task_id, "done", link.model.name, attempts, cost_pusd,
+                                          result.input_tokens, result.output_tokens, result.latency_s,
+                                          output=output)
+                    if self.grading is not None and a.check is not None:
+                        await self.grading.grade(a.task_id, a.check, messages_text(a.messages), output or "",
+                                                 link.model.name)
+                    return status
                 assert failure is not None
                 cost = worst if failure.billed else 0
                 self.budget.settle(worst, cost)

@@ -2,8 +2,10 @@
 
 Tables: ``meta`` (key/value: plan hash, budget, simulated, seed), ``tasks`` (one row per
 task: status pending/running/done/failed/queued, the model used, tokens, cost, latency,
-output, error) and ``attempts`` (one row per call: model, state, reservation, cost, tokens,
-latency, error). Money is integer picodollars.
+output, error; its check and grade: score, grader, reason, grading cost) and ``attempts``
+(one row per call: model, purpose ``answer`` or ``grade`` (a judge's call), state,
+reservation, cost, tokens, latency, error). Money is integer picodollars. Columns added
+since the first ledgers are added on open (``MIGRATIONS``), so older ledgers resume.
 
 Crash rules (what makes ``--resume`` safe after ``kill -9``):
 
@@ -13,7 +15,8 @@ Crash rules (what makes ``--resume`` safe after ``kill -9``):
   same event-loop tick share one transaction (group commit), which keeps 1k+ tasks/s;
 - on resume an ``inflight`` attempt becomes ``lost`` and its whole reservation counts as
   spent (the provider may have billed it), its task runs again; a ``done`` task never runs
-  again.
+  again, and a graded one is never graded again by a paid call (a lost judge call is
+  counted as grading cost and the judge asked again).
 
 Durability: ``synchronous=NORMAL`` for simulated runs (survives any process crash, may lose
 the last commits on power loss), ``FULL`` for live runs (every commit is fsynced).
@@ -50,9 +53,39 @@ CREATE INDEX IF NOT EXISTS attempts_task ON attempts(task_id);
 CREATE INDEX IF NOT EXISTS tasks_order ON tasks(status, priority DESC, seq);
 """
 
+#: Columns added after the first ledgers: (table, column, declaration), added when missing.
+MIGRATIONS = (
+    ("tasks", "check_json", "TEXT"),          # the task's check (planner.checks), JSON
+    ("tasks", "chain_quality", "TEXT"),       # {model: the plan's projected quality there}, JSON
+    ("tasks", "prompt", "TEXT"),              # the task's text, for grading and outcome history
+    ("tasks", "score", "REAL"),               # in [0, 1]; NULL = not graded (yet)
+    ("tasks", "grader", "TEXT"),
+    ("tasks", "grade_reason", "TEXT"),
+    ("tasks", "grade_cost_pusd", "INTEGER NOT NULL DEFAULT 0"),
+    ("tasks", "graded_at", "REAL"),
+    ("attempts", "purpose", "TEXT NOT NULL DEFAULT 'answer'"),
+)
+
 TASK_COLUMNS = ("task_id", "seq", "type", "priority", "planned_model", "status", "max_tokens",
                 "max_latency_s", "projected_input_tokens", "projected_output_tokens",
-                "projected_cost_pusd", "projected_latency_s", "reason")
+                "projected_cost_pusd", "projected_latency_s", "reason", "check_json", "chain_quality",
+                "prompt")
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns of ``MIGRATIONS`` a ledger lacks (a ledger from an earlier version)."""
+    have: dict[str, set[str]] = {}
+    for table, column, decl in MIGRATIONS:
+        if table not in have:
+            have[table] = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have[table]:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            have[table].add(column)
+
+
+def columns_of(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The columns ``table`` has (readers of older ledgers select NULL for the rest)."""
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 class Ledger:
@@ -64,6 +97,7 @@ class Ledger:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.conn.executescript(SCHEMA)
+        migrate(self.conn)
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
@@ -98,8 +132,12 @@ class Ledger:
                 "WHERE state='inflight'", (now,)).rowcount
             self.conn.execute(
                 "UPDATE tasks SET cost_pusd=(SELECT COALESCE(SUM(cost_pusd),0) FROM attempts a "
-                "WHERE a.task_id=tasks.task_id) WHERE status IN ('running','pending')")
+                "WHERE a.task_id=tasks.task_id AND a.purpose='answer') WHERE status IN ('running','pending')")
             self.conn.execute("UPDATE tasks SET status='pending' WHERE status='running'")
+            self.conn.execute(
+                "UPDATE tasks SET grade_cost_pusd=(SELECT COALESCE(SUM(cost_pusd),0) FROM attempts a "
+                "WHERE a.task_id=tasks.task_id AND a.purpose='grade') "
+                "WHERE task_id IN (SELECT task_id FROM attempts WHERE purpose='grade')")
         return lost
 
     def requeue_budget_queued(self) -> int:
@@ -126,6 +164,18 @@ class Ledger:
             for _, seq, task_id, attempts, cost_pusd in rows:
                 yield seq, task_id, attempts, cost_pusd
 
+    def ungraded_tasks(self) -> list[tuple[int, str, str, str]]:
+        """(seq, task_id, model, output) of done tasks whose check has no score yet (a run
+        interrupted between an answer and its grade, or a judge that could not be reached)."""
+        return list(self.conn.execute(
+            "SELECT seq, task_id, model, COALESCE(output, '') FROM tasks WHERE status='done' "
+            "AND check_json IS NOT NULL AND score IS NULL ORDER BY seq"))
+
+    def grade_attempts(self, task_id: str) -> int:
+        """Judge calls made so far for ``task_id`` (numbers the next one)."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM attempts WHERE task_id=? AND purpose='grade'",
+                                     (task_id,)).fetchone()[0])
+
     def spent_pusd(self) -> int:
         """All money the run may have spent: settled attempts plus in-flight reservations."""
         row = self.conn.execute(
@@ -146,6 +196,25 @@ class Ledger:
         self._write("UPDATE tasks SET status='running', attempts=?, updated_at=? WHERE task_id=?",
                     (n, now, task_id))
         return attempt_id
+
+    def begin_grade_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int) -> int:
+        """A judge's call for a done task: recorded like an answer's, the task left as it is."""
+        attempt_id = self._next_attempt_id
+        self._next_attempt_id += 1
+        self._write("INSERT INTO attempts (id, task_id, n, model, state, reserved_pusd, started_at, purpose) "
+                    "VALUES (?, ?, ?, ?, 'inflight', ?, ?, 'grade')",
+                    (attempt_id, task_id, n, model, reserved_pusd, time.time()))
+        return attempt_id
+
+    def record_grade(self, task_id: str, score: float | None, grader: str, reason: str,
+                     grade_cost_pusd: int | None = None) -> None:
+        """A task's grade (``score`` None = could not be graded; ``reason`` says why)."""
+        if grade_cost_pusd is None:
+            self._write("UPDATE tasks SET score=?, grader=?, grade_reason=?, graded_at=? WHERE task_id=?",
+                        (score, grader, reason, time.time(), task_id))
+        else:
+            self._write("UPDATE tasks SET score=?, grader=?, grade_reason=?, grade_cost_pusd=?, graded_at=? "
+                        "WHERE task_id=?", (score, grader, reason, grade_cost_pusd, time.time(), task_id))
 
     def end_attempt(self, attempt_id: int, state: str, cost_pusd: int, input_tokens: int | None,
                     output_tokens: int | None, latency_s: float | None, error: str | None) -> None:

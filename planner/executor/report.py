@@ -4,7 +4,11 @@ cost_by_model.png in the run's folder.
 
 Projected figures are the plan's; actual ones are what the ledger recorded. Spend is every
 attempt's cost, failed and interrupted attempts included, so ``totals.actual_cost_usd`` is
-exactly the ledger's spend.
+exactly the ledger's spend (a judge's calls too: ``totals.grading_cost_usd`` is their part).
+
+Quality: the plan's projected quality of the model that served each task against the score
+its check gave (``quality``: per model and per task type, with 95 % intervals; the tasks
+that failed their check and why; cost per quality point from measured scores).
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import InputError
-from planner.executor.ledger import LEDGER_NAME
+from planner.executor.ledger import LEDGER_NAME, columns_of
 from planner.executor.money import PUSD_PER_USD
 
 REPORT_SCHEMA = "routeplan.run-report/1"
 TASK_FIELDS = ["task_id", "status", "model", "planned_model", "attempts", "projected_input_tokens",
                "projected_output_tokens", "projected_cost_usd", "projected_latency_s", "actual_input_tokens",
-               "actual_output_tokens", "actual_cost_usd", "actual_latency_s", "reason"]
+               "actual_output_tokens", "actual_cost_usd", "actual_latency_s", "reason", "type",
+               "projected_quality", "score", "passed", "grader", "grade_reason", "grade_cost_usd"]
+#: Columns a ledger may lack (written before they existed): read as NULL.
+_OPTIONAL_TASK_COLUMNS = ("type", "check_json", "chain_quality", "score", "grader", "grade_reason",
+                          "grade_cost_pusd")
 
 
 def load_run(out_dir: Path) -> tuple[dict[str, str], Any, Any]:
@@ -35,12 +43,15 @@ def load_run(out_dir: Path) -> tuple[dict[str, str], Any, Any]:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             meta = dict(conn.execute("SELECT key, value FROM meta"))
+            have = columns_of(conn, "tasks")
+            extra = ", ".join(c if c in have else f"NULL AS {c}" for c in _OPTIONAL_TASK_COLUMNS)
             tasks = pd.read_sql_query(
                 "SELECT task_id, status, model, planned_model, attempts, projected_input_tokens, "
                 "projected_output_tokens, projected_cost_pusd, projected_latency_s, input_tokens, "
-                "output_tokens, cost_pusd, latency_s, reason FROM tasks ORDER BY seq", conn)
+                f"output_tokens, cost_pusd, latency_s, reason, {extra} FROM tasks ORDER BY seq", conn)
+            purpose = "purpose" if "purpose" in columns_of(conn, "attempts") else "'answer' AS purpose"
             attempts = pd.read_sql_query(
-                "SELECT task_id, model, state, reserved_pusd, cost_pusd FROM attempts", conn)
+                f"SELECT task_id, model, state, reserved_pusd, cost_pusd, {purpose} FROM attempts", conn)
         finally:
             conn.close()
     except (sqlite3.Error, pd.errors.DatabaseError) as exc:  # not a ledger, or another program's database
@@ -66,6 +77,13 @@ def build_report(out_dir: Path) -> dict[str, Any]:
                               "latency_s": "actual_latency_s"})
     t["projected_cost_usd"] = t["projected_cost_pusd"] / PUSD_PER_USD
     t["actual_cost_usd"] = t["cost_pusd"] / PUSD_PER_USD
+    t["grade_cost_usd"] = t["grade_cost_pusd"].fillna(0) / PUSD_PER_USD
+    t["projected_quality"] = [_served_quality(cq, m if m is not None else pm)
+                              for cq, m, pm in zip(t["chain_quality"], t["model"], t["planned_model"], strict=True)]
+    pass_at = [_pass_score(c) for c in t["check_json"]]
+    t["passed"] = [None if sc is None or sc != sc or ps is None else bool(sc >= ps)
+                   for sc, ps in zip(t["score"], pass_at, strict=True)]
+    checked = t["check_json"].notna()
     t = t[TASK_FIELDS].copy()
     for col in ("attempts", "projected_input_tokens", "projected_output_tokens", "actual_input_tokens",
                 "actual_output_tokens"):
@@ -73,7 +91,9 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     done = t[t["status"] == "done"]
     counts = {s: int((t["status"] == s).sum()) for s in ("done", "failed", "queued", "pending", "running")}
 
-    by_model = _by_model(t, attempts)
+    grading = attempts[attempts["purpose"] == "grade"]
+    answers = attempts[attempts["purpose"] != "grade"]
+    by_model = _by_model(t, answers)
     misses = done.assign(miss_usd=done["actual_cost_usd"] - done["projected_cost_usd"])
     misses = misses.reindex(misses["miss_usd"].abs().sort_values(ascending=False).index).head(5)
     same_model = done[done["model"] == done["planned_model"]]
@@ -93,7 +113,9 @@ def build_report(out_dir: Path) -> dict[str, Any]:
             "actual_cost_pusd": spent_pusd,
             "projected_cost_done_usd": float(done["projected_cost_usd"].sum()),
             "actual_cost_done_usd": float(done["actual_cost_usd"].sum()),
-            "wasted_cost_usd": float(attempts.loc[attempts["state"] != "ok", "spent_pusd"].sum()) / PUSD_PER_USD,
+            "wasted_cost_usd": float(answers.loc[answers["state"] != "ok", "spent_pusd"].sum()) / PUSD_PER_USD,
+            "grading_cost_usd": float(grading["spent_pusd"].sum()) / PUSD_PER_USD,
+            "grading_calls": len(grading),
             "projected_output_tokens": int(t["projected_output_tokens"].fillna(0).sum()),
             "actual_output_tokens": int(t["actual_output_tokens"].fillna(0).sum()),
             "attempts": len(attempts),
@@ -109,6 +131,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
         "latency_s": {"actual": _percentiles(done["actual_latency_s"]),
                       "projected": _percentiles(done["projected_latency_s"])},
         "by_model": by_model,
+        "quality": _quality(t, checked),
         "largest_misses": _records(misses[["task_id", "model", "planned_model", "projected_cost_usd",
                                            "actual_cost_usd", "miss_usd", "projected_output_tokens",
                                            "actual_output_tokens"]]),
@@ -151,6 +174,56 @@ def _by_model(t: Any, attempts: Any) -> list[dict[str, Any]]:
         (a - p) / p if p else None for a, p in zip(table["actual_cost_usd"], table["projected_cost_usd"], strict=True)]
     table.index.name = "model"
     return _records(table.reset_index())
+
+
+def _served_quality(chain_json: Any, model: Any) -> float | None:
+    if not isinstance(chain_json, str) or model is None:
+        return None
+    return json.loads(chain_json).get(model)
+
+
+def _pass_score(check_json: Any) -> float | None:
+    if not isinstance(check_json, str):
+        return None
+    return float(json.loads(check_json).get("pass_score", 1.0))
+
+
+def _quality(t: Any, checked: Any) -> dict[str, Any]:
+    """Projected against measured quality of the graded tasks, overall, per model and per type."""
+    from planner.checks.stats import estimate
+
+    done = t[t["status"] == "done"]
+    graded = done[done["score"].notna()]
+    ungraded = done[checked[done.index] & done["score"].isna()]
+
+    def row(group: Any) -> dict[str, Any]:
+        est = estimate(group["score"].tolist())
+        projected = group["projected_quality"].dropna()
+        points = float(group["score"].sum())
+        projected_points = float(projected.sum())
+        cost = float(group["actual_cost_usd"].sum())
+        return {"n_graded": est.n, "n_passed": int(group["passed"].fillna(False).astype(bool).sum()),
+                "projected_quality": float(projected.mean()) if len(projected) else None,
+                "measured_quality": est.mean, "ci95_low": est.low, "ci95_high": est.high,
+                "interval": est.method, "std_error": est.std_error,
+                "difference": (est.mean - float(projected.mean())) if len(projected) and est.mean is not None else None,
+                "actual_cost_usd": cost,
+                "cost_per_quality_point_usd": cost / points if points > 0 else None,
+                "projected_cost_per_quality_point_usd": (float(group["projected_cost_usd"].sum()) / projected_points
+                                                         if projected_points > 0 else None),
+                "grading_cost_usd": float(group["grade_cost_usd"].sum())}
+
+    failed = graded[~graded["passed"].fillna(False).astype(bool)].sort_values("score", kind="stable")
+    return {
+        "n_checked": int(checked.sum()),
+        "n_graded": len(graded),
+        "n_ungraded": len(ungraded),
+        "overall": row(graded) if len(graded) else None,
+        "by_model": [{"model": m, **row(g)} for m, g in graded.groupby("model", sort=True)],
+        "by_type": [{"type": k, **row(g)} for k, g in graded.groupby("type", sort=True)],
+        "failed_checks": _records(failed[["task_id", "model", "type", "score", "grader", "grade_reason"]]),
+        "ungraded": _records(ungraded[["task_id", "model", "grader", "grade_reason"]]),
+    }
 
 
 def _percentiles(values: Any) -> dict[str, float | None]:
@@ -241,6 +314,9 @@ def _write_markdown(path: Path, report: dict[str, Any]) -> Path:
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:+.1f} %"
     env.filters["share"] = lambda v: "-" if v is None else f"{100 * v:.1f} %"
     env.filters["sec"] = lambda v: "-" if v is None else f"{v:.2f} s"
+    env.filters["qual"] = lambda v: "-" if v is None else f"{v:.3f}"
+    env.filters["interval"] = lambda row: ("-" if row.get("ci95_low") is None else
+                                           f"{row['ci95_low']:.3f} - {row['ci95_high']:.3f} ({row['interval']})")
     env.filters["cell"] = lambda v: "-" if v in (None, "") else str(v).replace("|", "\\|").replace("\n", " ")
     text = env.from_string(source).render(r=report, max_rows=20)
     tmp = path.with_suffix(".md.tmp")

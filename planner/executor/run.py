@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from planner.errors import InputError
 from planner.executor.budget import BudgetGuard
 from planner.executor.caller import Caller, InlineSetupExecutor
 from planner.executor.clock import Clock
 from planner.executor.engine import Engine
+from planner.executor.grading import Grading, messages_text
 from planner.executor.ledger import LEDGER_NAME, Ledger, open_ledger
 from planner.executor.limits import ModelLimiter
 from planner.executor.money import budget_pusd, price_pusd, to_usd
@@ -44,6 +47,9 @@ class RunResult:
     wall_s: float
     lost_attempts: int = 0
     report_files: list[Path] = field(default_factory=list)
+    graded: int = 0  # answers graded by this invocation (their checks' scores are in the ledger)
+    passed: int = 0
+    grade_errors: int = 0  # answers that could not be graded (e.g. the judge failed)
 
     @property
     def tasks_per_s(self) -> float:
@@ -52,13 +58,14 @@ class RunResult:
 
 def plan_digest(plan: Plan) -> str:
     """Identity of a plan's content (its creation time aside), to tie a ledger to its plan.
-    Hashed piece by piece: a 100k-task plan never becomes one big string."""
+    Hashed piece by piece: a 100k-task plan never becomes one big string. An absent check is
+    left out, so plans written before checks existed keep their digest (and their ledgers)."""
     h = hashlib.sha256(plan.model_dump_json(exclude={"created_at", "assignments", "queued"}).encode())
     for a in plan.assignments:
-        h.update(a.model_dump_json().encode())
+        h.update(a.model_dump_json(exclude={"check"} if a.check is None else None).encode())
     h.update(b"|queued|")
     for q in plan.queued:
-        h.update(q.model_dump_json().encode())
+        h.update(q.model_dump_json(exclude={"check"} if q.check is None else None).encode())
     return h.hexdigest()
 
 
@@ -109,7 +116,8 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
                          "simulated": "1" if simulated else "0", "mode_reason": mode_reason,
                          "budget_usd": "" if budget_usd is None else repr(budget_usd),
                          "seed": str(options.seed), "fail_rate": repr(options.fail_rate),
-                         "time_scale": repr(options.time_scale), "catalog": plan.catalog})
+                         "time_scale": repr(options.time_scale), "catalog": plan.catalog,
+                         "models": json.dumps({m.name: m.model_dump(mode="json") for m in plan.models})})
         lost = ledger.recover()
         if previous:
             ledger.requeue_budget_queued()
@@ -134,7 +142,7 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     if simulated:
         from planner.executor.simulator import SimConfig, register_run
 
-        register_run(run_id, SimConfig(models, options.seed, options.fail_rate, clock))
+        register_run(run_id, SimConfig(models, options.seed, options.fail_rate, clock, expectations(plan)))
     guard = BudgetGuard(budget_pusd(budget_usd), spent_pusd=ledger.spent_pusd())
     n_pending = ledger.count_pending()
     progress = Progress(n_pending, options.progress,
@@ -143,14 +151,25 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     def on_finish(status: str, cost_pusd: int) -> None:
         progress.advance(f"${to_usd(guard.spent_pusd):.4f}")
 
-    engine = Engine(ledger=ledger, budget=guard,
-                    limiters={m.name: ModelLimiter(clock, m.concurrency, m.rpm, m.tpm) for m in plan.models},
-                    caller=Caller(simulated, run_id), clock=clock, policy=options.retry, models=models,
-                    simulated=simulated, redactor=Redactor(secrets_of(models_in_use(plan))),
-                    seed=options.seed, on_finish=on_finish)
+    limiters = {m.name: ModelLimiter(clock, m.concurrency, m.rpm, m.tpm) for m in plan.models}
+    caller = Caller(simulated, run_id)
+    redactor = Redactor(secrets_of(models_in_use(plan)))
+    grading = Grading(ledger=ledger, budget=guard, limiters=limiters, caller=caller, clock=clock,
+                      policy=options.retry, models=models, simulated=simulated, redactor=redactor,
+                      seed=options.seed)
+    engine = Engine(ledger=ledger, budget=guard, limiters=limiters, caller=caller, clock=clock,
+                    policy=options.retry, models=models, simulated=simulated, redactor=redactor,
+                    seed=options.seed, on_finish=on_finish, grading=grading)
+    # answers an interrupted run received but never graded are graded first (never re-asked)
+    ungraded = [(seq, task_id, model, output) for seq, task_id, model, output in ledger.ungraded_tasks()
+                if seq < len(plan.assignments) and plan.assignments[seq].check is not None]
     queue = ledger.pending_tasks()  # one shared iterator: each task goes to exactly one worker
+    to_grade = iter(ungraded)
 
     async def worker() -> None:
+        for seq, task_id, model, output in to_grade:
+            a = plan.assignments[seq]
+            await grading.grade(task_id, a.check, messages_text(a.messages), output, model)
         for seq, task_id, attempts, cost_pusd in queue:
             a = plan.assignments[seq]  # assigned tasks are numbered first, in plan order
             assert a.task_id == task_id, (seq, task_id)
@@ -158,10 +177,12 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
 
     t0 = time.perf_counter()
     try:
-        await asyncio.gather(*(worker() for _ in range(min(options.concurrency, max(1, n_pending)))))
+        n_workers = min(options.concurrency, max(1, n_pending + len(ungraded)))
+        await asyncio.gather(*(worker() for _ in range(n_workers)))
         ledger.flush()
     finally:
         progress.close()
+        grading.close()
         if simulated:
             from planner.executor.simulator import unregister_run
 
@@ -169,27 +190,44 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     wall_s = time.perf_counter() - t0
     return RunResult(out_dir=ledger.path.parent, simulated=simulated, mode_reason="",
                      budget_usd=budget_usd, spent_usd=to_usd(ledger.spent_pusd()),
-                     counts=ledger.counts(), ran_tasks=n_pending, wall_s=wall_s)
+                     counts=ledger.counts(), ran_tasks=n_pending, wall_s=wall_s,
+                     graded=grading.counts.graded, passed=grading.counts.passed,
+                     grade_errors=grading.counts.errors)
+
+
+def expectations(plan: Plan) -> dict[str, tuple[Any, dict[str, float]]]:
+    """For the simulator: each checked task's check and projected quality per model."""
+    return {a.task_id: (a.check, {a.model: a.projected_quality,
+                                  **{f.model: f.projected_quality for f in a.fallbacks}})
+            for a in plan.assignments if a.check is not None}
 
 
 def _task_rows(plan: Plan):  # type: ignore[no-untyped-def]
     """Ledger rows for every task of the plan: assigned ones pending, the plan's queue queued."""
+    from planner.checks.schema import check_to_json
+
     models = {m.name: m for m in plan.models}
     seq = 0
     for a in plan.assignments:
         if a.model not in models:
             raise InputError(f"assignments[{seq}] ({a.task_id}): model {a.model!r} is not among the "
                              f"plan's models")
+        if a.check is not None and a.check.kind == "judge" and a.check.model not in models:
+            raise InputError(f"assignments[{seq}] ({a.task_id}): check.model {a.check.model!r} (the judge) "
+                             f"is not among the plan's models")
         m = models[a.model]
         projected_pusd = (a.projected_input_tokens * price_pusd(m.input_cost_per_token)
                           + a.projected_output_tokens * price_pusd(m.output_cost_per_token))
+        quality = {a.model: a.projected_quality, **{f.model: f.projected_quality for f in a.fallbacks}}
         yield (a.task_id, seq, a.type, a.priority, a.model, "pending", a.max_tokens, a.max_latency_s,
                a.projected_input_tokens, a.projected_output_tokens, projected_pusd,
-               a.projected_latency_s, None)
+               a.projected_latency_s, None, None if a.check is None else check_to_json(a.check),
+               json.dumps(quality), messages_text(a.messages))
         seq += 1
     for q in plan.queued:
         yield (q.task_id, seq, q.type, q.priority, None, "queued", q.max_tokens, None,
-               None, None, None, None, f"plan: {q.reason}")
+               None, None, None, None, f"plan: {q.reason}", None if q.check is None else check_to_json(q.check),
+               None, messages_text(q.messages))
         seq += 1
 
 

@@ -10,6 +10,11 @@ run is reproducible whatever the order calls complete in. Costs use the real mod
 
 Models are addressed as ``routeplan-sim/<offering name>``; the run's settings travel in the
 call's ``metadata["routeplan"]`` and are looked up in a per-run registry.
+
+Answers to checked tasks take the form the check reads (``planner.checks.simulate``): right
+with probability equal to the plan's projected quality for that task and model, drawn once
+per (seed, task, model), so a retry or a resumed run gets the same verdict. The simulated
+judge scores 10/10 a right answer and 0/10 a wrong one: its mean agrees with the projection.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -46,6 +51,14 @@ class SimConfig:
     seed: int
     fail_rate: float
     clock: Clock
+    #: task id -> (its check, {model: projected quality}) for the tasks that carry a check
+    expect: dict[str, tuple[Any, dict[str, float]]] = field(default_factory=dict)
+
+    def is_right(self, task_id: str, model: str) -> bool:
+        """Whether ``model``'s answer to ``task_id`` is right: P = the projected quality there."""
+        _, quality = self.expect.get(task_id, (None, {}))
+        q = quality.get(model, 0.5)
+        return _rng(self.seed, task_id, model, "right").random() < q
 
 
 _RUNS: dict[str, SimConfig] = {}
@@ -121,8 +134,26 @@ class SimAnswer:
     malformed: bool = False
 
 
+def answer_text(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: int, output_tokens: int,
+                purpose: str = "answer", graded_model: str | None = None) -> str:
+    """The text of a simulated answer: a judge's verdict, a checked task's answer in the form
+    its check reads, or filler."""
+    if purpose == "grade":
+        right = config.is_right(task_id, graded_model or "")
+        verdict = "meets the rubric" if right else "does not meet the rubric"
+        return f"SCORE: {10 if right else 0}\nREASON: simulated judge: the answer {verdict}."
+    expected = config.expect.get(task_id)
+    if expected is not None:
+        from planner.checks.simulate import answer_for
+
+        right = config.is_right(task_id, snap.name)
+        return answer_for(expected[0], right, _rng(config.seed, task_id, attempt, snap.name, "form"))
+    return synthetic_text(snap.litellm_model, task_id, output_tokens)
+
+
 async def answer(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: int, max_tokens: int,
-                 timeout_s: float, expected_output_tokens: float, input_tokens: int) -> SimAnswer:
+                 timeout_s: float, expected_output_tokens: float, input_tokens: int,
+                 purpose: str = "answer", graded_model: str | None = None) -> SimAnswer:
     """Draw one call's outcome and wait its (scaled) latency; faults raise litellm's errors."""
     rng = _rng(config.seed, task_id, attempt, snap.name)
     fault = None
@@ -139,7 +170,8 @@ async def answer(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: 
         raise litellm.Timeout(f"simulated timeout after {timeout_s:g}s", model=snap.name,
                               llm_provider=SIM_PROVIDER)
     await config.clock.sleep(latency_s)
-    return SimAnswer(synthetic_text(snap.litellm_model, task_id, output_tokens), input_tokens, output_tokens,
+    text = answer_text(config, snap, task_id, attempt, output_tokens, purpose, graded_model)
+    return SimAnswer(text, input_tokens, output_tokens,
                      latency_s, "length" if output_tokens >= max_tokens else "stop", fault == "malformed")
 
 
@@ -166,7 +198,8 @@ class SimProvider(CustomLLM):
         result = await answer(
             config, snap, meta.get("task_id", "?"), meta.get("attempt", 0), max_tokens,
             float(timeout) if isinstance(timeout, (int, float)) else math.inf,
-            float(meta.get("expected_output_tokens", max_tokens / 2)), int(meta.get("input_tokens") or 0))
+            float(meta.get("expected_output_tokens", max_tokens / 2)), int(meta.get("input_tokens") or 0),
+            meta.get("purpose") or "answer", meta.get("graded_model"))
         if result.malformed:
             model_response.choices = []
             model_response.usage = None

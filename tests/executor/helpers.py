@@ -11,17 +11,23 @@ def ledger_facts(out: Path) -> dict:
     conn = sqlite3.connect(out / "ledger.sqlite")
     try:
         statuses = dict(conn.execute("SELECT task_id, status FROM tasks"))
+        # answer attempts (a judge's calls, purpose 'grade', are grading cost, not the task's)
         ok_per_task = dict(conn.execute(
-            "SELECT task_id, COUNT(*) FROM attempts WHERE state='ok' GROUP BY task_id"))
+            "SELECT task_id, COUNT(*) FROM attempts WHERE state='ok' AND purpose='answer' GROUP BY task_id"))
         spent = conn.execute("SELECT COALESCE(SUM(CASE WHEN state='inflight' THEN reserved_pusd "
                              "ELSE cost_pusd END), 0) FROM attempts").fetchone()[0]
         task_cost = dict(conn.execute("SELECT task_id, cost_pusd FROM tasks"))
-        attempt_cost = dict(conn.execute("SELECT task_id, SUM(cost_pusd) FROM attempts GROUP BY task_id"))
+        attempt_cost = dict(conn.execute("SELECT task_id, SUM(cost_pusd) FROM attempts WHERE purpose='answer' "
+                                         "GROUP BY task_id"))
+        grade_cost = dict(conn.execute("SELECT task_id, SUM(cost_pusd) FROM attempts WHERE purpose='grade' "
+                                       "GROUP BY task_id"))
+        task_grade_cost = dict(conn.execute("SELECT task_id, grade_cost_pusd FROM tasks"))
         states = dict(conn.execute("SELECT state, COUNT(*) FROM attempts GROUP BY state"))
     finally:
         conn.close()
     return {"statuses": statuses, "ok_per_task": ok_per_task, "spent_pusd": spent,
-            "task_cost": task_cost, "attempt_cost": attempt_cost, "attempt_states": states}
+            "task_cost": task_cost, "attempt_cost": attempt_cost, "attempt_states": states,
+            "grade_cost": grade_cost, "task_grade_cost": task_grade_cost}
 
 
 def check_run(out: Path, budget_usd: float | None) -> dict:
@@ -33,6 +39,7 @@ def check_run(out: Path, budget_usd: float | None) -> dict:
         n_ok = facts["ok_per_task"].get(task_id, 0)
         assert n_ok == (1 if status == "done" else 0), (task_id, status, n_ok)
         assert facts["task_cost"][task_id] == (facts["attempt_cost"].get(task_id) or 0), task_id
+        assert facts["task_grade_cost"][task_id] == (facts["grade_cost"].get(task_id) or 0), task_id
     assert report["totals"]["actual_cost_pusd"] == facts["spent_pusd"]
     if budget_usd is not None:
         assert facts["spent_pusd"] <= int(budget_usd * 10**12)

@@ -1,7 +1,9 @@
 """A tiny OpenAI chat-completions server on 127.0.0.1 for the executor's live-path tests.
 
 Each model has a script: a list of (status, headers, body) answers used in order, then
-successes. The server records every request (model, headers, body) it received.
+successes. The server records every request (model, headers, body) it received. ``replies``
+gives a model's success text from the request body (a judge's 'SCORE: n'), ``delay_s`` makes
+a model slow (to kill a run while its calls are in flight).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,8 @@ class LoopbackServer:
     prompt_tokens: int = 20
     completion_tokens: int = 30
     port: int = 0
+    replies: dict[str, Callable[[dict[str, Any]], str]] = field(default_factory=dict)
+    delay_s: dict[str, float] = field(default_factory=dict)
 
     def start(self) -> LoopbackServer:
         ready = threading.Event()
@@ -39,6 +44,8 @@ class LoopbackServer:
             body = await request.json()
             model = body.get("model", "")
             self.requests.append({"model": model, "headers": dict(request.headers), "body": body})
+            if self.delay_s.get(model):
+                await asyncio.sleep(self.delay_s[model])
             script = self.scripts.get(model) or []
             if script:
                 status, headers, payload = script.pop(0)
@@ -47,7 +54,9 @@ class LoopbackServer:
                     return web.Response(status=status, headers=headers, text=text,
                                         content_type="application/json")
             out = min(self.completion_tokens, int(body.get("max_tokens") or self.completion_tokens))
-            return web.json_response(completion(model, f"answer from {model}", self.prompt_tokens, out))
+            reply = self.replies.get(model)
+            text = reply(body) if reply else f"answer from {model}"
+            return web.json_response(completion(model, text, self.prompt_tokens, out))
 
         async def main() -> None:
             app = web.Application()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
+from planner.checks.schema import parse_check
 from planner.plan import (
     Assignment,
     Fallback,
@@ -38,9 +41,11 @@ def _projection(m: ModelSnapshot, in_tok: int, out_tok: int, max_tokens: int) ->
 
 def make_plan(n_tasks: int = 20, *, budget_usd: float | None = None, models: list[ModelSnapshot] | None = None,
               max_tokens: int = 400, expected_tokens: int = 150, max_latency_s: float | None = None,
-              n_queued: int = 0, fallbacks: bool = True) -> Plan:
+              n_queued: int = 0, fallbacks: bool = True, check: Any = None,
+              quality: Callable[[int, ModelSnapshot], float] | None = None) -> Plan:
     """A plan of ``n_tasks`` tasks assigned round-robin over ``models``, each with the other
-    models as fallbacks (ranked by projected cost)."""
+    models as fallbacks (ranked by projected cost). ``check(i)`` gives task i its check (a
+    mapping or None); ``quality(i, model)`` the projected quality (default 0.8)."""
     models = models or MODELS
     assignments = []
     for i in range(n_tasks):
@@ -54,15 +59,18 @@ def make_plan(n_tasks: int = 20, *, budget_usd: float | None = None, models: lis
                 if f.name != m.name:
                     q = _projection(f, in_tok, round(expected_tokens * f.verbosity), max_tokens)
                     fbs.append(Fallback(model=f.name, projected_cost_usd=q["cost"],
-                                        projected_latency_s=q["latency"], projected_quality=0.8))
+                                        projected_latency_s=q["latency"],
+                                        projected_quality=quality(i, f) if quality else 0.8))
             fbs.sort(key=lambda f: f.projected_cost_usd)
         assignments.append(Assignment(
             task_id=f"t{i:05d}", model=m.name, type="summarize",
             messages=[{"role": "user", "content": f"Summarise document {i} in three sentences."}],
             max_tokens=max_tokens, priority=1.0 + (i % 3), max_latency_s=max_latency_s,
             projected_input_tokens=in_tok, projected_output_tokens=out_tok,
-            projected_cost_usd=p["cost"], projected_latency_s=p["latency"], projected_quality=0.8,
-            worst_case_cost_usd=p["worst"], fallbacks=fbs))
+            projected_cost_usd=p["cost"], projected_latency_s=p["latency"],
+            projected_quality=quality(i, m) if quality else 0.8,
+            worst_case_cost_usd=p["worst"], fallbacks=fbs,
+            check=parse_check(check(i)) if check and check(i) is not None else None))
     queued = [QueuedTask(task_id=f"q{i:03d}", type="summarize", messages=[{"role": "user", "content": "x"}],
                          max_tokens=100, reason="budget") for i in range(n_queued)]
     total = sum(a.projected_cost_usd for a in assignments)

@@ -1,0 +1,188 @@
+"""Grading answers as they arrive: the task's check, then its score in the ledger.
+
+Every kind but ``judge`` is a pure function of the stored answer (``python_tests`` runs its
+sandbox in a small thread pool, off the event loop). A ``judge`` is a model call like an
+answer's: its worst case is reserved by the budget guard, the attempt is committed to the
+ledger (purpose ``grade``) before it is sent, it is retried on transient errors with the run's
+policy, billed, and counted as grading cost. A judge the budget cannot cover leaves the task
+ungraded with the reason; ``--resume`` or ``routeplan grade`` tries again.
+
+Grades are made on the answer as stored (secrets redacted), so grading during the run and
+``routeplan grade`` later agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.checks.graders import Grade, grade, judge_messages, parse_judge
+from planner.checks.schema import JudgeCheck
+from planner.executor.budget import BudgetGuard
+from planner.executor.caller import Caller, CallRequest
+from planner.executor.classify import Failure, classify
+from planner.executor.clock import Clock
+from planner.executor.ledger import Ledger
+from planner.executor.limits import ModelLimiter
+from planner.executor.money import call_cost_pusd, price_pusd, to_usd
+from planner.executor.options import RetryPolicy
+from planner.executor.redact import Redactor
+from planner.plan import ModelSnapshot
+
+JUDGE_EXPECTED_OUTPUT_TOKENS = 40
+CHARS_PER_TOKEN = 3.5  # a judge prompt's input tokens, reserved generously (litellm counts later)
+
+
+def messages_text(messages: list[dict[str, Any]]) -> str:
+    """A task's messages as one text (what the judge is shown, and the outcome's prompt)."""
+    parts = []
+    for m in messages:
+        c = m.get("content")
+        parts.append(c if isinstance(c, str) else json.dumps(c, sort_keys=True))
+    return "\n".join(parts)
+
+
+@dataclass
+class GradeCounts:
+    graded: int = 0
+    passed: int = 0
+    errors: int = 0
+    judge_cost_pusd: int = 0
+
+
+@dataclass
+class Grading:
+    """Grades answers for one run (or one ``routeplan grade``); shares the run's guard,
+    limiters, caller, clock and ledger."""
+
+    ledger: Ledger
+    budget: BudgetGuard
+    limiters: dict[str, ModelLimiter]
+    caller: Caller
+    clock: Clock
+    policy: RetryPolicy
+    models: dict[str, ModelSnapshot]
+    simulated: bool
+    redactor: Redactor
+    seed: int = 0
+    counts: GradeCounts = field(default_factory=GradeCounts)
+    _pool: ThreadPoolExecutor | None = None
+
+    async def grade(self, task_id: str, check: Any, task_text: str, answer: str, model: str) -> Grade | None:
+        """Grade one stored answer and record it; returns the grade (None = could not)."""
+        if isinstance(check, JudgeCheck):
+            result = await self._judge(task_id, check, task_text, answer, model)
+        else:
+            try:
+                if check.kind == "python_tests":
+                    result = await asyncio.get_running_loop().run_in_executor(self._sandbox_pool(), grade,
+                                                                              check, answer)
+                else:
+                    result = grade(check, answer)
+            except Exception as exc:  # a grader bug must not lose the answer or stop the run
+                result = None
+                self._record_failure(task_id, check.kind, f"grader error: {type(exc).__name__}: {exc}")
+            if result is not None:
+                self.ledger.record_grade(task_id, result.score, result.grader,
+                                         self.redactor.clean(result.reason) or "")
+        if result is not None:
+            self.counts.graded += 1
+            self.counts.passed += result.passed(check.pass_score)
+        self.ledger.flush_soon()
+        return result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    # -- internals ------------------------------------------------------------------------------
+    def _sandbox_pool(self) -> ThreadPoolExecutor:
+        # its own pool: a simulated run's default executor runs jobs inline (InlineSetupExecutor)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                            thread_name_prefix="routeplan-sandbox")
+        return self._pool
+
+    def _record_failure(self, task_id: str, grader: str, reason: str) -> None:
+        self.counts.errors += 1
+        self.ledger.record_grade(task_id, None, grader, self.redactor.clean(reason) or reason)
+
+    async def _judge(self, task_id: str, check: JudgeCheck, task_text: str, answer: str,
+                     answered_by: str) -> Grade | None:
+        judge = self.models.get(check.model)
+        if judge is None:
+            self._record_failure(task_id, "judge", f"judge {check.model!r} is not among the run's models")
+            return None
+        messages = judge_messages(check, task_text, answer)
+        in_tok = math.ceil(sum(len(m["content"]) for m in messages) / CHARS_PER_TOKEN) + 16
+        in_price, out_price = price_pusd(judge.input_cost_per_token), price_pusd(judge.output_cost_per_token)
+        max_tokens = max(1, min(check.max_tokens, judge.max_output_tokens or check.max_tokens))
+        worst = call_cost_pusd(in_tok, max_tokens, in_price, out_price)
+        n = self.ledger.grade_attempts(task_id)
+        spent = int(self.ledger.conn.execute("SELECT grade_cost_pusd FROM tasks WHERE task_id=?",
+                                             (task_id,)).fetchone()[0] or 0)
+        rng = random.Random(f"{self.seed}|{task_id}|judge-backoff")
+        retries, last = 0, "no call made"
+        while True:
+            if not await self.budget.reserve(worst):
+                remaining = self.budget.remaining_pusd() or 0
+                self._record_failure(task_id, "judge", f"budget: ${to_usd(remaining):.6f} left cannot cover "
+                                                       f"the judge's worst case ${to_usd(worst):.6f}")
+                self._set_grade_cost(task_id, spent)
+                return None
+            n += 1
+            failure: Failure | None = None
+            result = None
+            async with self.limiters[judge.name].slot(in_tok + max_tokens) as lease:
+                attempt_id = self.ledger.begin_grade_attempt(task_id, n, judge.name, worst)
+                await self.ledger.commit()  # durable before the call can cost anything
+                try:
+                    result = await self.caller.call(judge, CallRequest(
+                        task_id, n, messages, max_tokens, in_tok, JUDGE_EXPECTED_OUTPUT_TOKENS,
+                        self.policy.request_timeout_s, purpose="grade", graded_model=answered_by))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failure = classify(exc)
+                if result is not None:
+                    lease.used(result.input_tokens + result.output_tokens)
+            if result is not None:
+                cost = call_cost_pusd(result.input_tokens, result.output_tokens, in_price, out_price)
+                self.budget.settle(worst, cost)
+                spent += cost
+                self.counts.judge_cost_pusd += cost
+                parsed = parse_judge(result.text)
+                last = f"{judge.name}: no 'SCORE: n' in the judge's reply"
+                self.ledger.end_attempt(attempt_id, "ok" if parsed else "error", cost, result.input_tokens,
+                                        result.output_tokens, result.latency_s, None if parsed else last)
+                if parsed is not None:
+                    self.ledger.record_grade(task_id, parsed.score, "judge",
+                                             self.redactor.clean(parsed.reason) or "", spent)
+                    return parsed
+                failure = Failure("malformed", last)
+            else:
+                assert failure is not None
+                cost = worst if failure.billed else 0
+                self.budget.settle(worst, cost)
+                spent += cost
+                self.counts.judge_cost_pusd += cost
+                last = f"{judge.name}: {self.redactor.clean(failure.message) or failure.kind}"
+                self.ledger.end_attempt(attempt_id, "error", cost, None, None, None, last)
+            self.ledger.flush_soon()
+            if failure.kind == "permanent" or retries >= self.policy.max_retries:
+                self._record_failure(task_id, "judge", f"judge failed after {n} call(s): {last}")
+                self._set_grade_cost(task_id, spent)
+                return None
+            backoff = min(self.policy.max_backoff_s, self.policy.base_s * 2**retries) * rng.uniform(0.75, 1.25)
+            await self.clock.sleep(max(backoff, failure.retry_after_s or 0.0))
+            retries += 1
+
+    def _set_grade_cost(self, task_id: str, cost_pusd: int) -> None:
+        self.ledger._write("UPDATE tasks SET grade_cost_pusd=? WHERE task_id=?", (cost_pusd, task_id))
