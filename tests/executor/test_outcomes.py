@@ -42,3 +42,15 @@ def test_run_outcomes_of_a_run_without_checks_is_empty_and_of_no_run_is_an_error
     assert df.empty and list(df.columns) == OUTCOME_COLUMNS
     with pytest.raises(InputError, match="no run ledger"):
         run_outcomes(tmp_path / "nothing")
+
+
+def test_a_graded_run_folder_is_outcome_history(tmp_path):
+    from planner.history import read_history
+
+    plan = make_plan(9, check=lambda i: {"kind": "choice", "answer": "A"})
+    out = tmp_path / "run"
+    run_plan(plan, out, RunOptions(mode="simulate", progress=False), report=False)
+    h = read_history([out])
+    assert h.files[0].layout == "run" and h.files[0].records == 9
+    assert set(h.frame["model"]) == {m.litellm_model for m in MODELS}
+    assert h.frame["score"].isin([0.0, 1.0]).all()
