@@ -64,7 +64,8 @@ def execute(plan: Plan, ctx: StepContext) -> Outcome:
 
 
 def _ledger_tasks(path: Any, plan: Plan) -> list[dict[str, Any]]:
-    """Per task: status, model used, projected and actual cost, tokens, latency, output."""
+    """Per task: status, model used, projected and actual cost, tokens, latency, output, and
+    the check's score (None: no check, or not graded) with the grader and its reason."""
     quality = {}  # (task, model) -> the plan's projected quality there
     for a in plan.assignments:
         quality[a.task_id, a.model] = a.projected_quality
@@ -74,19 +75,21 @@ def _ledger_tasks(path: Any, plan: Plan) -> list[dict[str, Any]]:
     try:
         rows = conn.execute(
             "SELECT task_id, status, model, planned_model, projected_cost_pusd, cost_pusd, "
-            "input_tokens, output_tokens, latency_s, reason, output FROM tasks ORDER BY seq"
+            "input_tokens, output_tokens, latency_s, reason, output, score, grader, grade_reason "
+            "FROM tasks ORDER BY seq"
         ).fetchall()
     finally:
         conn.close()
     out = []
     for (task_id, status, model, planned, projected, cost, tin, tout, latency, reason,
-         output) in rows:
+         output, score, grader, grade_reason) in rows:
         out.append({
             "task_id": task_id, "status": status, "model": model or planned,
             "projected_cost_usd": (projected or 0) / PUSD_PER_USD,
             "actual_cost_usd": (cost or 0) / PUSD_PER_USD,
             "input_tokens": tin, "output_tokens": tout, "latency_s": latency,
             "quality": quality.get((task_id, model)), "reason": reason, "result": output,
+            "score": score, "grader": grader, "grade_reason": grade_reason,
         })
     return out
 

@@ -30,7 +30,8 @@ def generate_text(p: GenerateTextParams, ctx: StepContext) -> dict[str, Any]:
                                         queued=[(ctx.step_id, reason)]))
         return {**base, "status": "queued", "model": None, "result": None, "reason": reason,
                 "estimated_cost_usd": None, "actual_cost_usd": 0.0, "latency_s": None,
-                "input_tokens": None, "output_tokens": None, "quality": None}
+                "input_tokens": None, "output_tokens": None, "quality": None, "score": None,
+                "grader": None, "grade_reason": None}
     catalog = realtime_catalog(ctx)
     if p.model not in catalog.names:
         try:
@@ -43,7 +44,7 @@ def generate_text(p: GenerateTextParams, ctx: StepContext) -> dict[str, Any]:
         task = Task.model_validate({
             "id": ctx.step_id, "type": p.task_type, "messages": messages, "max_tokens": p.max_tokens,
             "expected_output_tokens": p.expected_output_tokens, "max_latency_s": p.max_latency,
-            "allow_models": (p.model,)})
+            "allow_models": (p.model,), "check": p.check})
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise InputError(f"step {ctx.step_id}: parameters: {exc}".splitlines()[0]) from None
     plan = solve([task], ctx, goal="minimize_cost", budget_usd=ctx.remaining_usd)
@@ -55,4 +56,5 @@ def generate_text(p: GenerateTextParams, ctx: StepContext) -> dict[str, Any]:
             "estimated_cost_usd": a.projected_cost_usd if a else None,
             "actual_cost_usd": t["actual_cost_usd"], "latency_s": t["latency_s"],
             "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"],
-            "quality": t["quality"]}
+            "quality": t["quality"], "score": t["score"], "grader": t["grader"],
+            "grade_reason": t["grade_reason"]}

@@ -120,7 +120,9 @@ def _task_routing(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
                   f"- Actual cost: {_usd(g['actual_cost_usd'])}"]
         if g["status"] == "done":
             lines.append(f"- Tokens in/out: {g['input_tokens']}/{g['output_tokens']}; "
-                         f"latency {g['latency_s']:.2f} s; quality {g['quality']:.2f}")
+                         f"latency {g['latency_s']:.2f} s; quality {g['quality']:.2f} (projected)")
+            if g.get("grader"):
+                lines.append(f"- Check ({g['grader']}): {_score(g.get('score'))}; {g.get('grade_reason') or ''}")
             lines += ["", *_result_block(g)]
         lines.append("")
     if not steps["route"] and not steps["generate_text"]:
@@ -150,12 +152,13 @@ def _batch(step_id: str, b: dict[str, Any]) -> list[str]:
              f"- Models used: {', '.join(b['models_used']) or 'none'}",
              f"- Total cost: {_usd(b['total_cost_usd'])} (projected {_usd(b['projected_cost_usd'])})",
              f"- Average per task: {_usd(b['average_cost_per_task_usd'])}", "",
-             "| Task | Model | Cost | Result |", "|------|-------|------|--------|"]
+             "| Task | Model | Cost | Check | Result |", "|------|-------|------|-------|--------|"]
     for t in b["results"]:
         out = (t.get("result") or t.get("reason") or "").strip().replace("\n", " ").replace("|", "\\|")
         out = out if len(out) <= 120 else out[:117] + "..."
+        check = "-" if not t.get("grader") else f"{t['grader']} {_score(t.get('score'))}"
         lines.append(f"| {t['prompt']} | {t['model'] or t['status']} | "
-                     f"{_usd(t['actual_cost_usd'])} | {out} |")
+                     f"{_usd(t['actual_cost_usd'])} | {check} | {out} |")
     return [*lines, ""]
 
 
@@ -192,11 +195,21 @@ def _roi(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
     lines = ["## ROI", ""]
     if not done:
         return [*lines, f"- No task finished ({total} planned); nothing to rate.", ""]
-    quality = [q for q, _ in done]
-    latency = [lat for _, lat in done]
+    # measured by its check where a task has one (and it was graded), else the projection
+    quality = [score if score is not None else projected for projected, score, _ in done]
+    latency = [lat for _, _, lat in done]
     points = sum(quality)
-    lines += [f"- Mean quality score: {statistics.fmean(quality):.3f} (catalog quality of the "
-              f"model that ran each task, {len(done)} tasks)",
+    n_measured = sum(score is not None for _, score, _ in done)
+    if n_measured == len(done):
+        basis = f"measured by each task's check, {len(done)} tasks"
+    elif n_measured:
+        projected = statistics.fmean(p for p, score, _ in done if score is not None)
+        basis = (f"measured by their checks for {n_measured} of {len(done)} tasks (projected "
+                 f"{projected:.3f} for those), the catalog's projection for the "
+                 f"{len(done) - n_measured} without a check")
+    else:
+        basis = f"catalog quality of the model that ran each task, {len(done)} tasks; no task has a check"
+    lines += [f"- Mean quality score: {statistics.fmean(quality):.3f} ({basis})",
               f"- Completion time: {run.elapsed_s:.2f} s wall for the pipeline; model latency "
               f"{sum(latency):.2f} s summed, {max(latency):.2f} s longest",
               f"- Cost per quality point: {_usd(spent / points)} (spend / sum of quality "
@@ -205,14 +218,19 @@ def _roi(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def _done_tasks(run: PipelineRun, steps: dict[str, list[str]]) -> list[tuple[float, float]]:
-    """(quality, latency_s) of every task that finished, across LLM and batch steps."""
-    out = [(g["quality"], g["latency_s"]) for g in (run.results[s] for s in steps["generate_text"])
-           if g["status"] == "done"]
+def _done_tasks(run: PipelineRun, steps: dict[str, list[str]]) -> list[tuple[float, float | None, float]]:
+    """(projected quality, measured score or None, latency_s) of every task that finished,
+    across LLM and batch steps."""
+    out = [(g["quality"], g.get("score"), g["latency_s"])
+           for g in (run.results[s] for s in steps["generate_text"]) if g["status"] == "done"]
     for s in steps["optimize_batch"]:
-        out += [(t["quality"], t["latency_s"]) for t in run.results[s]["results"]
+        out += [(t["quality"], t.get("score"), t["latency_s"]) for t in run.results[s]["results"]
                 if t["status"] == "done"]
     return out
+
+
+def _score(score: float | None) -> str:
+    return "not graded" if score is None else f"score {score:.2f}"
 
 
 def _rating(n_done: int, n_total: int, spent_usd: float, budget_usd: float) -> str:

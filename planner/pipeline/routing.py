@@ -179,6 +179,8 @@ def optimize_batch(p: OptimizeBatchParams, ctx: StepContext) -> dict[str, Any]:
     if p.max_tokens is not None:
         update["max_tokens"] = p.max_tokens
     tasks = [t.model_copy(update=update) for t in tasks] if update else tasks
+    if p.check is not None:  # the step's check grades every task without its own
+        tasks = [t if t.check is not None else t.model_copy(update={"check": p.check}) for t in tasks]
     plan = solve(tasks, ctx, goal=p.optimization_goal, budget_usd=step_budget(ctx, c.total_budget),
                  max_latency_s=c.max_latency, min_quality=c.min_quality, solver=p.solver)
     outcome = execute(plan, ctx)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from planner.checks.schema import Check, parse_check
 
 if TYPE_CHECKING:
     from planner.pipeline.runner import StepContext
@@ -30,7 +32,19 @@ PRIORITY_GOALS = {
 }
 GOALS = tuple(PRIORITY_GOALS.values())
 
-TaskItem = str | dict[str, Any]
+def _record_check(record: str | dict[str, Any]) -> str | dict[str, Any]:
+    """A task record's ``check`` is validated with the pipeline, before anything runs."""
+    if isinstance(record, dict) and record.get("check") is not None:
+        try:
+            parse_check(record["check"])
+        except ValueError as exc:
+            raise ValueError(f"check: {exc}") from None
+    return record
+
+
+TaskItem = Annotated[str | dict[str, Any], AfterValidator(_record_check)]
+#: A step's ``check`` (see planner.checks): validated, with the one-line reason, at ``validate``.
+CheckParam = Annotated[Check | None, BeforeValidator(lambda v: None if v is None else parse_check(v))]
 
 
 class _Params(BaseModel):
@@ -70,6 +84,7 @@ class OptimizeBatchParams(_Params):
     constraints: BatchConstraints = Field(default_factory=BatchConstraints)
     max_tokens: int | None = Field(default=None, gt=0)
     solver: str = "auto"
+    check: CheckParam = Field(default=None, description="grades every task that has no check of its own")
 
 
 class GenerateTextParams(_Params):
@@ -80,6 +95,7 @@ class GenerateTextParams(_Params):
     max_tokens: int = Field(default=512, gt=0)
     expected_output_tokens: int | None = Field(default=None, gt=0)
     max_latency: float | None = Field(default=None, gt=0)
+    check: CheckParam = Field(default=None, description="grades the answer (see planner.checks)")
 
 
 class ReportParams(_Params):
@@ -131,7 +147,7 @@ BATCH_OUTPUTS = frozenset({"goal", "task_type", "total_tasks", "n_done", "n_queu
                            "results", "plan_path", "run_dir", "simulated"})
 GENERATE_OUTPUTS = frozenset({"task_type", "status", "model", "result", "reason", "estimated_cost_usd",
                               "actual_cost_usd", "latency_s", "input_tokens", "output_tokens",
-                              "quality", "run_dir", "simulated"})
+                              "quality", "score", "grader", "grade_reason", "run_dir", "simulated"})
 REPORT_OUTPUTS = frozenset({"path", "markdown"})
 
 _ACTIONS = [

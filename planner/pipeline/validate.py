@@ -96,7 +96,7 @@ def param_error(prefix: str, exc: ValidationError) -> str:
     """One line for a pydantic error inside a parameter: ``parameters.x.y: what was expected``."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("str", "dict[")))
-    msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+    msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
     return f"{prefix}{'.' + loc if loc else ''}: {msg}"
 
 

@@ -123,9 +123,15 @@ def test_report_has_every_section_with_real_figures(demo_runs, priority):
     assert budget["remaining_usd"] == pytest.approx(5.0 - budget["spent_usd"], abs=1e-12)
     for step in (*LLM_STEPS, "batch_processing"):
         assert f"| {step} |" in report
-    # ROI: mean quality of the tasks that ran
-    done_q = [run["results"][s]["quality"] for s in LLM_STEPS]
-    done_q += [t["quality"] for t in batch["results"]]
+    # ROI: mean quality of the tasks that ran, measured by its check where a task has one
+    tasks = [run["results"][s] for s in LLM_STEPS] + batch["results"]
+    done_q = [t["score"] if t["score"] is not None else t["quality"] for t in tasks]
+    graded = {s for s in LLM_STEPS if run["results"][s]["score"] is not None}
+    assert graded == {"generate_code"}  # the fibonacci code has python_tests; the others no check
+    assert all(t["grader"] == "match" and t["score"] in (0.0, 1.0) for t in batch["results"])
+    assert run["results"]["generate_code"]["grader"] == "python_tests"
+    assert "measured by their checks for 5 of 7 tasks" in report
+    assert "- Check (python_tests): score" in report and "| match score" in report
     m = re.search(r"Mean quality score: ([0-9.]+)", report)
     assert m and float(m.group(1)) == pytest.approx(statistics.fmean(done_q), abs=1e-3)
     assert money(report, "Cost per quality point") == pytest.approx(
