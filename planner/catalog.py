@@ -62,8 +62,30 @@ class ModelProfile(BaseModel):
     max_output_tokens: int | None = Field(None, gt=0)
     capabilities: list[Literal["json", "tools", "vision"]] | None = None
     api_base: str | None = None
+    api_key_env: str | None = Field(
+        None, description="NAME of the environment variable holding the key for api_base (never the key)")
+    extra_headers: dict[str, str] = Field(
+        default_factory=dict, description="header -> NAME of the environment variable holding its value")
     enabled: bool = True
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_env(cls, v: str | None) -> str | None:
+        return None if v is None else env_var_name(v)
+
+    @field_validator("extra_headers")
+    @classmethod
+    def _headers(cls, h: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, var in h.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"header {name!r}: expected an HTTP header name (letters, digits, '-')")
+            try:
+                out[name] = env_var_name(var)
+            except ValueError as exc:
+                raise ValueError(f"header {name}: {exc}") from None
+        return out
 
     @field_validator("quality")
     @classmethod
@@ -77,6 +99,23 @@ class ModelProfile(BaseModel):
         if missing and "default" not in q:
             raise ValueError(f"no score for {', '.join(missing)}; give them or a 'default' score")
         return q
+
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
+def env_var_name(value: str) -> str:
+    """``value`` as the name of an environment variable (``NAME`` or ``${NAME}``). Catalogs hold
+    names only: anything else, or a name that looks like a key (long, no underscore, letters
+    and digits mixed), is refused without echoing it, since it may be a secret."""
+    name = value[2:-1] if value.startswith("${") and value.endswith("}") else value
+    looks_random = (len(name) >= 16 and "_" not in name and any(c.isdigit() for c in name)
+                    and any(c.isalpha() for c in name))
+    if not _ENV_NAME.fullmatch(name) or looks_random:
+        raise ValueError("expected the NAME of an environment variable (upper case, e.g. MY_API_KEY), "
+                         "never the key itself; the value given is not shown in case it is a secret")
+    return name
 
 
 @dataclass(frozen=True)
@@ -106,6 +145,8 @@ class Offering:
     batch_window_s: float | None
     api_base: str | None
     sources: Mapping[str, str] = field(default_factory=dict)
+    api_key_env: str | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)  # header -> env variable name
 
     def quality_for(self, task_type: str) -> float:
         return float(self.quality.get(task_type, self.quality.get("default", 0.0)))
@@ -119,7 +160,8 @@ class Offering:
             verbosity=self.verbosity, batch_window_s=self.batch_window_s,
             concurrency=self.concurrency, rpm=self.rpm, tpm=self.tpm,
             context_window=self.context_window, max_output_tokens=self.max_output_tokens,
-            api_base=self.api_base,
+            api_base=self.api_base, api_key_env=self.api_key_env,
+            extra_headers={h: "${" + var + "}" for h, var in self.extra_headers.items()},
         )
 
 
@@ -436,6 +478,7 @@ def _offerings(p: ModelProfile, file: str, origin: Mapping[str, str]) -> list[Of
         context_window=p.context_window or (entry.max_input_tokens if entry else None),
         max_output_tokens=p.max_output_tokens or (entry.max_output_tokens if entry else None),
         share_cap=p.share_cap, api_base=p.api_base, sources=_credits(p, origin, entry),
+        api_key_env=p.api_key_env, extra_headers=dict(p.extra_headers),
     )
     out = [Offering(name=p.id, mode="realtime", input_cost_per_token=pin, output_cost_per_token=pout,
                     price_source=src, concurrency=p.concurrency, rpm=p.rpm, tpm=p.tpm,

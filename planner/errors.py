@@ -3,6 +3,8 @@
     RouteplanError              base
     +-- InputError              a user's file or option is wrong: one line, exit status 2
     |                           (file, record/field, what was expected)
+    |   +-- StorageError        the output folder cannot be written, or a run's ledger was
+    |                           deleted or replaced: the run stopped sending calls (exit 2)
     +-- InfeasibleError         the limits admit no plan; carries the diagnosis (exit 2)
     +-- BudgetExhausted         the executor cannot afford the next call (not a failure)
     +-- ProviderError           a provider call failed (carries the task and model)
@@ -21,6 +23,11 @@ class InputError(RouteplanError, ValueError):
     def __init__(self, message: str, *, file: str | None = None) -> None:
         self.file = file
         super().__init__(f"{file}: {message}" if file else message)
+
+
+class StorageError(InputError):
+    """A run cannot record what it does (read-only folder, full disk, ledger deleted): it stops
+    sending calls at once; what was recorded is kept for ``--resume``."""
 
 
 class InfeasibleError(RouteplanError):

@@ -128,6 +128,8 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     limits = limits or Limits()
     goal = getattr(goal, "value", goal)
     _validate_limits(goal, limits)
+    if limits.share_caps:
+        limits = _known_share_caps(limits, catalog)
     if models:
         catalog = catalog.select(models)
     tasks = list(tasks)
@@ -235,6 +237,22 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     )
     object.__setattr__(f, "problem", problem)
     return f
+
+
+def _known_share_caps(limits: Limits, catalog: Catalog) -> Limits:
+    """Share caps keyed by names the catalog knows (ids, models or short names); an unknown
+    name is an InputError naming close ones (it was once silently ignored)."""
+    known = {o.name for o in catalog.offerings} | {o.model for o in catalog.offerings}
+    caps: dict[str, float] = {}
+    for name, share in limits.share_caps.items():
+        if name in known:
+            caps[name] = share
+            continue
+        try:
+            caps[catalog.resolve(name).name] = share
+        except InputError as exc:
+            raise InputError(f"--share-cap {name}={share:g}: {exc}") from None
+    return limits.model_copy(update={"share_caps": caps})
 
 
 def limits_share(o: Offering, limits: Limits) -> float:

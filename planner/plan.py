@@ -7,6 +7,7 @@ executor needs nothing else. Schema changes bump ``SCHEMA_VERSION``.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,16 @@ from planner.checks.schema import Check
 from planner.errors import InputError
 
 SCHEMA_VERSION = "1"
+MAX_BUDGET_USD = 1e9  # larger budgets are typos or "no limit": leave the budget out instead
+
+
+def check_budget(usd: float, option: str = "--budget") -> None:
+    """A budget is a finite amount in [0, MAX_BUDGET_USD] (above it, leave the budget out)."""
+    if not (math.isfinite(usd) and usd >= 0):
+        raise InputError(f"{option}: expected a number >= 0 (USD), got {usd:g}")
+    if usd > MAX_BUDGET_USD:
+        raise InputError(f"{option}: ${usd:.3g} is above the ${MAX_BUDGET_USD:,.0f} this tool accepts; "
+                         f"leave the budget out for no limit")
 
 
 #: what `solve -o` writes besides plan.json: per-task tables a run cannot use
@@ -41,8 +52,8 @@ class ModelSnapshot(_Finite):
     litellm_model: str
     provider: str
     mode: Literal["realtime", "batch"] = "realtime"
-    input_cost_per_token: float
-    output_cost_per_token: float
+    input_cost_per_token: float = Field(ge=0)
+    output_cost_per_token: float = Field(ge=0)
     price_source: str
     ttft_s: float
     output_tokens_per_s: float
@@ -64,8 +75,8 @@ class Fallback(_Finite):
     """Another feasible offering for the task, ranked by the plan's goal (best first)."""
 
     model: str
-    projected_cost_usd: float
-    projected_latency_s: float
+    projected_cost_usd: float = Field(ge=0)
+    projected_latency_s: float = Field(ge=0)
     projected_quality: float
 
 
@@ -77,12 +88,12 @@ class Assignment(_Finite):
     max_tokens: int = Field(gt=0)
     priority: float = 1.0
     max_latency_s: float | None = None
-    projected_input_tokens: int
-    projected_output_tokens: int
-    projected_cost_usd: float
-    projected_latency_s: float
+    projected_input_tokens: int = Field(ge=0)
+    projected_output_tokens: int = Field(ge=0)
+    projected_cost_usd: float = Field(ge=0)
+    projected_latency_s: float = Field(ge=0)
     projected_quality: float
-    worst_case_cost_usd: float = Field(description="input tokens + max_tokens at this model's prices")
+    worst_case_cost_usd: float = Field(ge=0, description="input tokens + max_tokens at this model's prices")
     fallbacks: list[Fallback] = Field(default_factory=list)
     check: Check | None = Field(None, description="grades the answer; a judge's model is in models")
 
@@ -98,7 +109,7 @@ class QueuedTask(_Finite):
 
 
 class Limits(_Finite):
-    budget_usd: float | None = None
+    budget_usd: float | None = Field(default=None, ge=0, le=MAX_BUDGET_USD)
     deadline_s: float | None = None
     max_latency_s: float | None = None
     min_quality: float | None = None
@@ -123,8 +134,8 @@ class Totals(_Model):
     n_tasks: int
     n_assigned: int
     n_queued: int
-    projected_cost_usd: float
-    projected_worst_case_cost_usd: float
+    projected_cost_usd: float = Field(ge=0)
+    projected_worst_case_cost_usd: float = Field(ge=0)
     makespan_s: float
     mean_latency_s: float
     mean_quality: float

@@ -99,18 +99,23 @@ def write_plan(plan: Plan, path: str | Path) -> Path:
     """Write by suffix: .json (the full plan), .csv or .parquet (one row per task)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        return plan.save(path)
-    if suffix not in (".csv", ".parquet"):
+    if suffix not in (".json", ".csv", ".parquet"):
         raise InputError(f"--out: expected a .json, .csv or .parquet file name, got {path.name!r}")
-    from planner.solve import plan_tasks_frame
+    if path.is_dir():
+        raise InputError("--out: expected a file name, but it is a folder", file=str(path))
+    try:
+        if suffix == ".json":
+            return plan.save(path)
+        from planner.solve import plan_tasks_frame
 
-    df = plan_tasks_frame(plan)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        df.to_csv(path, index=False)
-    else:
-        df.to_parquet(path, index=False)
+        df = plan_tasks_frame(plan)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".csv":
+            df.to_csv(path, index=False)
+        else:
+            df.to_parquet(path, index=False)
+    except OSError as exc:
+        raise InputError(f"--out: cannot write it: {exc.strerror or exc}", file=str(path)) from None
     return path
 
 

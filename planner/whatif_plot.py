@@ -78,8 +78,14 @@ def sweep_figure(df: pd.DataFrame, *, log_x: bool = False, title: str | None = N
 
 
 def save_sweep_plot(df: pd.DataFrame, path: str | Path, *, log_x: bool = False) -> Path:
-    """Write :func:`sweep_figure` to a PNG (or any format matplotlib knows by the suffix)."""
+    """Write :func:`sweep_figure` to a PNG (or any format matplotlib knows by the suffix).
+    A folder gets ``frontier.png`` inside it; a name without a suffix gets ``.png``. Returns
+    the file written."""
     path = Path(path)
+    if path.is_dir():
+        path = path / "frontier.png"
+    elif not path.suffix:
+        path = path.with_name(path.name + ".png")
     if not np.isfinite(df["mean_quality"].to_numpy(dtype=float)).any():
         raise InputError("--plot: no point of the sweep has a plan; nothing to draw", file=str(path))
     fig = sweep_figure(df, log_x=log_x)

@@ -81,6 +81,13 @@ def parse_shares(items: list[str] | None) -> dict[str, float]:
     return out
 
 
+def check_out_file(path: Path | None, option: str = "--out") -> None:
+    """An output file name must not name a folder (checked before any work is done)."""
+    if path is not None and str(path) != "-" and path.is_dir():
+        raise InputError(f"{option}: expected a file name, but it is a folder; choose another {option}",
+                         file=str(path))
+
+
 def check_number(name: str, v: float | None, positive: bool = False) -> None:
     """A finite number >= 0 (or > 0 with ``positive``); None is allowed (not given)."""
     if v is None:

@@ -38,7 +38,10 @@ def run_command(
     solver: Annotated[str, typer.Option(
         "--solver", help="Solver for every routing step: auto, cpsat, highs, cbc, fast.")] = "auto",
 ) -> None:
-    """Run a pipeline: each step in dependency order under one budget; print the report."""
+    """Run a pipeline: each step in dependency order under one budget; print the report.
+
+    Simulated unless --live. Exit status: 0 every task done or queued by the budget, 1 some task failed, 2 bad input or an output folder that cannot be written, 130 interrupted.
+    """
     from planner.pipeline import RunOptions, prepare, run_pipeline
     from planner.pipeline.schema import parse_assignments
 
@@ -50,10 +53,14 @@ def run_command(
     if run.report_markdown is not None:
         typer.echo(run.report_markdown)
     b = run.budget
-    _err.print(f"{'live' if live else 'simulated'} run: spent ${b.spent_usd:.6f} of "
-               f"${b.initial_usd:g}, {b.n_queued} task(s) queued; "
+    n_done, n_failed = sum(s.n_done for s in b.steps), sum(s.n_failed for s in b.steps)
+    _err.print(f"{'live' if live else 'simulated'} run: tasks: {n_done} done, {n_failed} failed, "
+               f"{b.n_queued} queued; spent ${b.spent_usd:.6f} of ${b.initial_usd:g}; "
                f"report: {run.report_path or '(no report step)'}; results: {out / 'results.json'}",
                markup=False)
+    if n_failed:
+        _err.print(f"exit status 1: {n_failed} task(s) failed (reasons in the report)", markup=False)
+        raise typer.Exit(1)
 
 
 @pipeline_app.command("validate")

@@ -16,25 +16,34 @@ def run_command(
     *,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder for the ledger and report (default: run-<plan name>).")] = None,
-    simulate: Annotated[bool, flag("--simulate", help="Use the built-in simulator.")] = False,
+    simulate: Annotated[bool, flag(
+        "--simulate", help="Use the built-in simulator (the default without --live).")] = False,
     live: Annotated[bool, flag(
-        "--live", help="Call the real providers; an error if any key is missing.")] = False,
+        "--live", help="Call the real providers (the only way anything is called); an error if any key "
+        "is missing.")] = False,
     resume: Annotated[bool, flag(
         "--resume", help="Continue the run recorded in --out (after a crash or an interruption).")] = False,
     budget: Annotated[float | None, typer.Option(
         "--budget", help="Budget in USD (default: the plan's budget; none = unlimited).")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Calls in flight across all models.")] = 32,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulator's noise and faults.")] = 0,
-    time_scale: Annotated[float, typer.Option(
-        "--time-scale", help="Simulator: real seconds per simulated second (0 = no waiting).")] = 0.0,
-    fail_rate: Annotated[float, typer.Option(
-        "--fail-rate", help="Simulator: probability of an injected fault per attempt.")] = 0.0,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Seed of the simulator's noise and faults [default: 0; a resumed run keeps its own].",
+        show_default=False)] = None,
+    time_scale: Annotated[float | None, typer.Option(
+        "--time-scale", help="Simulator: real seconds per simulated second, 0 = no waiting "
+        "[default: 0; a resumed run keeps its own].", show_default=False)] = None,
+    fail_rate: Annotated[float | None, typer.Option(
+        "--fail-rate", help="Simulator: probability of an injected fault per attempt "
+        "[default: 0; a resumed run keeps its own].", show_default=False)] = None,
     max_retries: Annotated[int, typer.Option(
         "--max-retries", help="Retries per model on transient errors before the next fallback.")] = 3,
+    grace: Annotated[float, typer.Option(
+        "--grace", help="On Ctrl-C: seconds to wait for calls in flight to answer before writing them "
+        "off (a second Ctrl-C stops at once).")] = 10.0,
 ) -> None:
-    """Run a plan: live through litellm, or simulated when no provider keys are set.
+    """Run a plan: simulated unless --live (keys in the environment alone never make a live run).
 
-    Every call's worst case is reserved against the budget before it is sent, so spend never exceeds it; every attempt is in OUT/ledger.sqlite, and OUT/report.md compares projected with actual.
+    Every call's worst case is reserved against the budget before it is sent, so spend never exceeds it; every attempt is in OUT/ledger.sqlite, and OUT/report.md compares projected with actual. Exit status: 0 every task done or queued by the budget, 1 some task failed, 2 bad input or an output folder that cannot be written, 130 interrupted.
     """
     from planner.executor.options import RetryPolicy, RunOptions
     from planner.executor.run import run_plan
@@ -43,14 +52,15 @@ def run_command(
         raise InputError("--simulate and --live: choose one")
     options = RunOptions(mode="simulate" if simulate else "live" if live else "auto", budget_usd=budget,
                          resume=resume, concurrency=concurrency, seed=seed, time_scale=time_scale,
-                         fail_rate=fail_rate, retry=RetryPolicy(max_retries=max_retries))
+                         fail_rate=fail_rate, retry=RetryPolicy(max_retries=max_retries), grace_s=grace)
     out_dir = out or Path(f"run-{plan.stem}")
     try:
         result = run_plan(plan, out_dir, options)
     except KeyboardInterrupt:
         if (out_dir / "ledger.sqlite").exists():
-            typer.echo(f"interrupted: finished tasks are kept in {out_dir / 'ledger.sqlite'}; continue with "
-                       f"`routeplan run {plan} -o {out_dir} --resume`", err=True)
+            again = f"routeplan run {plan} -o {out_dir} --resume" + (" --live" if live else "")
+            typer.echo(f"interrupted: finished tasks are kept in {out_dir / 'ledger.sqlite'}; continue "
+                       f"with `{again}`", err=True)
         raise
     for line in summary_lines(simulated=result.simulated, mode_reason=result.mode_reason,
                               counts=result.counts, spent_usd=result.spent_usd,
@@ -59,6 +69,10 @@ def run_command(
                               ran=(result.ran_tasks, result.wall_s),
                               graded=(result.graded, result.passed, result.grade_errors)):
         typer.echo(line)
+    failed = result.counts.get("failed", 0)
+    if failed:
+        typer.echo(f"exit status 1: {failed} task(s) failed (reasons in the report)", err=True)
+        raise typer.Exit(1)
 
 
 def summary_lines(*, simulated: bool, mode_reason: str, counts: dict[str, int], spent_usd: float,

@@ -22,11 +22,13 @@ from planner.commands._options import (
     WeightsOpt,
     check_common,
     check_number,
+    check_out_file,
     parse_models,
     parse_shares,
     parse_weights,
 )
 from planner.errors import InputError
+from planner.plan import check_budget
 
 if TYPE_CHECKING:
     from planner.plan import Plan
@@ -66,7 +68,8 @@ def solve_command(
     from planner.solve import make_plan
 
     check_format(fmt, max_rows)
-    check_number("--budget", budget)
+    if budget is not None:
+        check_budget(budget)
     check_number("--deadline", deadline, positive=True)
     check_common(max_latency=max_latency, min_quality=min_quality, avg_quality=avg_quality,
                  time_limit=time_limit, gap=gap)
@@ -77,9 +80,12 @@ def solve_command(
     limits = Limits(budget_usd=budget, deadline_s=deadline, max_latency_s=max_latency,
                     min_quality=min_quality, avg_quality=avg_quality, weights=parsed_weights,
                     allow_queue=allow_queue, share_caps=parse_shares(share_cap))
+    target = Path("plan.json") if out is None else out
+    check_out_file(target)
+    if str(target) != "-" and target.suffix.lower() not in (".json", ".csv", ".parquet"):
+        raise InputError(f"--out: expected a .json, .csv or .parquet file name, got {target.name!r}")
     plan = make_plan(tasks, catalog, goal=goal, limits=limits, solver=solver,
                      time_limit_s=time_limit, models=parse_models(models), rel_gap=gap)
-    target = Path("plan.json") if out is None else out
     written = None if str(target) == "-" else write_plan(plan, target)
     show_plan(plan, fmt, max_rows, written)
 

@@ -26,12 +26,14 @@ from planner.commands._options import (
     TasksArg,
     WeightsOpt,
     check_common,
+    check_out_file,
     flag,
     parse_models,
     parse_shares,
     parse_weights,
 )
 from planner.errors import InputError
+from planner.plan import MAX_BUDGET_USD, check_budget
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -134,10 +136,11 @@ def sweep_command(
                  time_limit=time_limit, gap=gap)
     if out is not None and out.suffix.lower() not in (".csv", ".json", ".parquet"):
         raise InputError(f"--out: expected a .csv, .json or .parquet file name, got {out.name!r}")
+    check_out_file(out)
 
     axes: dict[str, list[float]] = {}
     if option == "--budget":
-        axes["budget"] = parse_range(option, text, log=log)
+        axes["budget"] = parse_range(option, text, log=log, hi=MAX_BUDGET_USD)
     elif option == "--deadline":
         axes["deadline"] = parse_range(option, text, log=log, positive=True)
     else:
@@ -146,7 +149,10 @@ def sweep_command(
     from planner.plan import Limits
     from planner.whatif import sweep
 
-    limits = Limits(budget_usd=None if option == "--budget" else _fixed("--budget", budget),
+    fixed_budget = None if option == "--budget" else _fixed("--budget", budget)
+    if fixed_budget is not None:
+        check_budget(fixed_budget)
+    limits = Limits(budget_usd=fixed_budget,
                     deadline_s=None if option == "--deadline" else _fixed("--deadline", deadline, positive=True),
                     max_latency_s=max_latency, min_quality=min_quality, avg_quality=avg_quality,
                     weights=parse_weights(weights), allow_queue=allow_queue, share_caps=parse_shares(share_cap))

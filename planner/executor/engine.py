@@ -90,6 +90,8 @@ class Engine:
     seed: int = 0
     on_finish: Callable[[str, int], None] | None = None
     grading: Grading | None = None  # grades each answer of a task with a check as it arrives
+    stop: asyncio.Event | None = None  # set on Ctrl-C: start no new attempt, end backoff waits
+    inflight: int = 0  # attempts committed and not yet answered
 
     def reserve_input_tokens(self, a: Assignment) -> int:
         if self.simulated:
@@ -108,6 +110,8 @@ class Engine:
             retries = 0
             next_idx = idx + 1
             while True:
+                if self._stopping():
+                    return "stopped"  # left pending (or running) in the ledger for --resume
                 worst = call_cost_pusd(in_tok, link.max_tokens, link.in_price_pusd, link.out_price_pusd)
                 if not await self.budget.reserve(worst):
                     remaining = self.budget.remaining_pusd() or 0
@@ -118,8 +122,16 @@ class Engine:
                 timeout_s, latency_bound = self._timeout(a)
                 failure, result = None, None
                 async with self.limiters[link.model.name].slot(in_tok + link.max_tokens) as lease:
+                    if self._stopping():
+                        self.budget.settle(worst, 0)  # never sent
+                        return "stopped"
                     attempt_id = self.ledger.begin_attempt(a.task_id, attempts, link.model.name, worst)
-                    await self.ledger.commit()  # durable before the call can cost anything
+                    try:
+                        await self.ledger.commit()  # durable before the call can cost anything
+                    except BaseException:
+                        self.budget.settle(worst, 0)  # not recorded, so never sent
+                        raise
+                    self.inflight += 1
                     try:
                         result = await self.caller.call(link.model, CallRequest(
                             a.task_id, attempts, a.messages, link.max_tokens, a.projected_input_tokens,
@@ -128,6 +140,8 @@ class Engine:
                         raise  # the attempt stays 'inflight' and is counted as spent on resume
                     except Exception as exc:  # every provider error is classified, none escapes
                         failure = classify(exc)
+                    finally:
+                        self.inflight -= 1
                     if result is not None:
                         lease.used(result.input_tokens + result.output_tokens)
                 if result is not None:
@@ -165,7 +179,7 @@ class Engine:
                     next_idx = faster
                     break
                 if retries < self.policy.max_retries:
-                    await self.clock.sleep(self._backoff_s(retries, failure, jitter))
+                    await self._pause(self._backoff_s(retries, failure, jitter))
                     retries += 1
                     continue
                 if failure.kind == "malformed":
@@ -175,6 +189,22 @@ class Engine:
             idx = next_idx
         return self._finish(a.task_id, "failed", chain[-1].model.name if chain else None, attempts,
                             cost_pusd, reason=f"every model in the chain failed; last: {last_error}")
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Back off for ``seconds`` (clock time), ending early when the run is stopping."""
+        if self.stop is None:
+            await self.clock.sleep(seconds)
+            return
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
 
     def _timeout(self, a: Assignment) -> tuple[float, bool]:
         """(timeout for the call, whether it is the task's latency limit)."""

@@ -72,6 +72,8 @@ class Grading:
     redactor: Redactor
     seed: int = 0
     counts: GradeCounts = field(default_factory=GradeCounts)
+    stop: asyncio.Event | None = None  # set on Ctrl-C: no new judge call (the task stays ungraded)
+    inflight: int = 0  # judge calls committed and not yet answered
     _pool: ThreadPoolExecutor | None = None
 
     async def grade(self, task_id: str, check: Any, task_text: str, answer: str, model: str) -> Grade | None:
@@ -131,6 +133,9 @@ class Grading:
         rng = random.Random(f"{self.seed}|{task_id}|judge-backoff")
         retries, last = 0, "no call made"
         while True:
+            if self.stop is not None and self.stop.is_set():
+                self._set_grade_cost(task_id, spent)
+                return None  # left ungraded: a resumed run grades it first
             if not await self.budget.reserve(worst):
                 remaining = self.budget.remaining_pusd() or 0
                 self._record_failure(task_id, "judge", f"budget: ${to_usd(remaining):.6f} left cannot cover "
@@ -142,7 +147,12 @@ class Grading:
             result = None
             async with self.limiters[judge.name].slot(in_tok + max_tokens) as lease:
                 attempt_id = self.ledger.begin_grade_attempt(task_id, n, judge.name, worst)
-                await self.ledger.commit()  # durable before the call can cost anything
+                try:
+                    await self.ledger.commit()  # durable before the call can cost anything
+                except BaseException:
+                    self.budget.settle(worst, 0)  # not recorded, so never sent
+                    raise
+                self.inflight += 1
                 try:
                     result = await self.caller.call(judge, CallRequest(
                         task_id, n, messages, max_tokens, in_tok, JUDGE_EXPECTED_OUTPUT_TOKENS,
@@ -151,6 +161,8 @@ class Grading:
                     raise
                 except Exception as exc:
                     failure = classify(exc)
+                finally:
+                    self.inflight -= 1
                 if result is not None:
                     lease.used(result.input_tokens + result.output_tokens)
             if result is not None:

@@ -18,6 +18,12 @@ Crash rules (what makes ``--resume`` safe after ``kill -9``):
   again, and a graded one is never graded again by a paid call (a lost judge call is
   counted as grading cost and the judge asked again).
 
+Storage faults: every commit also checks that the ledger file is still the one the run opened
+(device and inode). A failed commit (full disk, read-only folder) or a ledger deleted or
+replaced mid-run stops the run: the commit barrier raises ``StorageError``, so no further
+call is sent. A deleted ledger's record is first rescued from the open connection into
+``ledger.rescued.sqlite``.
+
 Durability: ``synchronous=NORMAL`` for simulated runs (survives any process crash, may lose
 the last commits on power loss), ``FULL`` for live runs (every commit is fsynced).
 """
@@ -26,13 +32,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from planner.errors import StorageError
+
 LEDGER_NAME = "ledger.sqlite"
+RESCUED_NAME = "ledger.rescued.sqlite"  # a deleted ledger's record, copied from the open connection
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -93,11 +103,15 @@ class Ledger:
 
     def __init__(self, path: Path, *, durable: bool = False) -> None:
         self.path = Path(path)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        self.conn.executescript(SCHEMA)
-        migrate(self.conn)
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self.conn.executescript(SCHEMA)
+            migrate(self.conn)
+            self._identity = _identity(self.path)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"cannot open the run ledger: {_why(exc)}", file=str(self.path)) from None
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
@@ -110,14 +124,14 @@ class Ledger:
         return dict(self.conn.execute("SELECT key, value FROM meta"))
 
     def set_meta(self, values: dict[str, str]) -> None:
-        with self._tx():
+        with self._setup_tx():
             self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
 
     def insert_tasks(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Rows in ``TASK_COLUMNS`` order; tasks already present are left as they are."""
         cols = ", ".join(TASK_COLUMNS)
         marks = ", ".join("?" * len(TASK_COLUMNS))
-        with self._tx():
+        with self._setup_tx():
             self.conn.executemany(f"INSERT OR IGNORE INTO tasks ({cols}) VALUES ({marks})", rows)
 
     def recover(self) -> int:
@@ -125,7 +139,7 @@ class Ledger:
         spent; their tasks (and any left ``running``) go back to ``pending``. Returns the
         number of lost attempts."""
         now = time.time()
-        with self._tx():
+        with self._setup_tx():
             lost = self.conn.execute(
                 "UPDATE attempts SET state='lost', cost_pusd=reserved_pusd, ended_at=?, "
                 "error='interrupted in flight: may have been billed, reservation counted' "
@@ -142,7 +156,7 @@ class Ledger:
 
     def requeue_budget_queued(self) -> int:
         """Tasks queued earlier for lack of budget may run on resume (they were never sent)."""
-        with self._tx():
+        with self._setup_tx():
             return self.conn.execute("UPDATE tasks SET status='pending', reason=NULL "
                                      "WHERE status='queued' AND reason LIKE 'budget:%'").rowcount
 
@@ -245,29 +259,66 @@ class Ledger:
         self._schedule()
 
     def flush(self) -> None:
-        """Commit queued writes now (the run's end, or a synchronous caller)."""
+        """Commit queued writes now (the run's end, or a synchronous caller), then check that
+        the ledger file is still the run's own. Any failure stops the run (StorageError)."""
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
         waiters, self._waiters = self._waiters, []
         try:
+            if self._error is not None:
+                raise self._error
             if pending:
                 with self._tx():
                     for sql, params in pending:
                         self.conn.execute(sql, params)
+            self.check_identity()
         except Exception as exc:  # a full disk must stop the run, not be ignored
-            self._error = exc
+            error = self._error or self._storage_error(exc)
+            self._error = error
             for w in waiters:
                 if not w.done():
-                    w.set_exception(exc)
-            raise
+                    w.set_exception(error)
+            raise error from None
         for w in waiters:
             if not w.done():
                 w.set_result(None)
 
+    def check_identity(self) -> None:
+        """Raise StorageError when the ledger file was deleted or replaced since it was opened."""
+        if _identity(self.path) != self._identity:
+            raise self._storage_error(None)
+
     def close(self) -> None:
-        if self._pending:
-            self.flush()
-        self.conn.close()
+        try:
+            if self._pending and self._error is None:
+                self.flush()
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+
+    def _storage_error(self, exc: BaseException | None) -> StorageError:
+        """One line for a failed commit, or for a ledger deleted/replaced (its record rescued)."""
+        if isinstance(exc, StorageError):
+            return exc
+        if _identity(self.path) != self._identity:
+            where = self.path.parent / RESCUED_NAME
+            try:
+                if where.exists():
+                    raise FileExistsError(f"{where} exists")
+                dst = sqlite3.connect(where)
+                try:
+                    self.conn.backup(dst)
+                finally:
+                    dst.close()
+                saved = f"its record so far was rescued to {where}"
+            except (sqlite3.Error, OSError) as err:
+                saved = f"its record could not be rescued ({_why(err)})"
+            gone = "deleted" if not self.path.exists() else "replaced"
+            return StorageError(f"the run ledger was {gone} mid-run: stopped sending calls at once; "
+                                f"{saved}", file=str(self.path))
+        return StorageError(f"cannot record the run ({_why(exc)}): stopped sending calls at once; what "
+                            f"was recorded is kept: fix the folder (space, permissions) and continue with "
+                            f"--resume", file=str(self.path))
 
     # -- internals -------------------------------------------------------------------------------
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
@@ -286,6 +337,30 @@ class Ledger:
     def _tx(self) -> _Transaction:
         return _Transaction(self.conn)
 
+    @contextlib.contextmanager
+    def _setup_tx(self) -> Iterator[sqlite3.Connection]:
+        """A transaction of the run's synchronous set-up: a storage fault is one StorageError."""
+        try:
+            with self._tx() as conn:
+                yield conn
+        except (sqlite3.Error, OSError) as exc:
+            raise self._storage_error(exc) from None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _why(exc: BaseException | None) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
 
 class _Transaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -300,5 +375,8 @@ class _Transaction:
 
 
 def open_ledger(out_dir: Path, *, durable: bool) -> Ledger:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the output folder: {_why(exc)}", file=str(out_dir)) from None
     return Ledger(out_dir / LEDGER_NAME, durable=durable)

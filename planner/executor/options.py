@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 from planner.errors import InputError
+from planner.plan import check_budget
 
 Mode = Literal["auto", "simulate", "live"]
 
@@ -34,11 +36,16 @@ class RetryPolicy:
 class RunOptions:
     """How to run a plan.
 
+    ``mode``: ``live`` calls the providers; ``simulate`` and ``auto`` (the default) use the
+    simulator (``auto`` says why, and resumes a run the way it ran: a live run must be resumed
+    with ``live``). Nothing calls a provider unless ``mode="live"``.
     ``budget_usd``: None takes the plan's ``limits.budget_usd``; ``unlimited=True`` ignores
     both. ``concurrency``: calls in flight across all models (each model's own
     ``concurrency`` also applies). ``time_scale``: real seconds per simulated second
     (simulator only; 0 = never sleep). ``fail_rate``: probability that a simulated attempt
-    hits an injected fault.
+    hits an injected fault. ``seed``, ``time_scale`` and ``fail_rate`` left at None take the
+    resumed run's settings, or 0 for a new run. ``grace_s``: on the first Ctrl-C, how long to
+    wait for calls in flight to answer (their real cost is recorded) before writing them off.
     """
 
     mode: Mode = "auto"
@@ -46,20 +53,40 @@ class RunOptions:
     unlimited: bool = False
     resume: bool = False
     concurrency: int = 32
-    seed: int = 0
-    time_scale: float = 0.0
-    fail_rate: float = 0.0
+    seed: int | None = None
+    time_scale: float | None = None
+    fail_rate: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress: bool = True
+    grace_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "simulate", "live"):
             raise InputError(f"--mode: expected auto, simulate or live, got {self.mode!r}")
-        if self.budget_usd is not None and self.budget_usd < 0:
-            raise InputError(f"--budget: expected a non-negative amount in USD, got {self.budget_usd}")
+        if self.budget_usd is not None:
+            check_budget(self.budget_usd)
         if self.concurrency < 1:
             raise InputError(f"--concurrency: expected >= 1, got {self.concurrency}")
-        if self.time_scale < 0:
-            raise InputError(f"--time-scale: expected >= 0, got {self.time_scale}")
-        if not 0.0 <= self.fail_rate <= 1.0:
+        if self.time_scale is not None and not (0 <= self.time_scale < math.inf):
+            raise InputError(f"--time-scale: expected a number >= 0, got {self.time_scale}")
+        if self.fail_rate is not None and not 0.0 <= self.fail_rate <= 1.0:
             raise InputError(f"--fail-rate: expected a probability in [0, 1], got {self.fail_rate}")
+        if not 0 <= self.grace_s < math.inf:
+            raise InputError(f"--grace: expected seconds >= 0, got {self.grace_s}")
+
+    def settled(self, previous: dict[str, str]) -> RunOptions:
+        """Seed, time scale and fail rate made concrete: as given, else the resumed run's
+        (``previous`` is its ledger meta), else 0."""
+        import dataclasses
+
+        def pick(given: float | None, key: str, kind: type) -> float:
+            if given is not None:
+                return given
+            try:
+                return kind(float(previous[key])) if previous.get(key) else kind(0)
+            except ValueError:
+                return kind(0)
+
+        return dataclasses.replace(self, seed=int(pick(self.seed, "seed", int)),
+                                   time_scale=pick(self.time_scale, "time_scale", float),
+                                   fail_rate=pick(self.fail_rate, "fail_rate", float))

@@ -31,3 +31,13 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+    def note(self, text: str) -> None:
+        """A line for the user (stderr), above the bar when there is one."""
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
+            import sys
+
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()

@@ -68,8 +68,9 @@ def check_environment(models: list[ModelSnapshot]) -> EnvCheck:
 
 
 def decide_simulated(plan: Plan, mode: str) -> tuple[bool, str]:
-    """(simulated?, a one-line reason). ``--live`` without keys is an InputError, never a
-    silent simulation."""
+    """(simulated?, a one-line reason). Only ``live`` calls providers: keys in the environment
+    alone never make a run live. ``--live`` without keys is an InputError, never a silent
+    simulation."""
     if mode == "simulate":
         return True, "simulated (--simulate)"
     models = models_in_use(plan)
@@ -83,12 +84,12 @@ def decide_simulated(plan: Plan, mode: str) -> tuple[bool, str]:
                 f"--live: batch offerings need the provider's batch API, which run does not drive: "
                 f"{', '.join(batch)} (re-solve without batch offerings, or use --simulate)")
         return False, "live"
-    if not models:  # every task is queued: nothing will be called, so nothing is "live"
+    if not models:  # every task is queued: nothing will be called
         return True, "simulated (no task to call: every task in the plan is queued)"
     if check.ready and not batch:
-        return False, "live (provider keys found)"
+        return True, "simulated (provider keys found, but only --live calls providers)"
     why = check.describe() or f"batch offerings {', '.join(batch)}"
-    return True, f"simulated (not set: {why}; set them and use --live for real calls)"
+    return True, f"simulated (use --live for real calls; not set: {why})"
 
 
 def _header_vars(m: ModelSnapshot) -> list[str]:

@@ -17,16 +17,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.errors import InputError
+from planner.errors import InputError, StorageError
 from planner.executor.budget import BudgetGuard
 from planner.executor.caller import Caller, InlineSetupExecutor
 from planner.executor.clock import Clock
 from planner.executor.engine import Engine
 from planner.executor.grading import Grading, messages_text
-from planner.executor.ledger import LEDGER_NAME, Ledger, open_ledger
+from planner.executor.interrupt import Interrupt
+from planner.executor.ledger import Ledger, open_ledger
 from planner.executor.limits import ModelLimiter
 from planner.executor.money import budget_pusd, price_pusd, to_usd
 from planner.executor.options import RunOptions
+from planner.executor.outdir import (
+    RUN_ID_NAME,
+    check_out_dir,
+    check_startable,
+    read_meta,
+    record_run_id,
+)
 from planner.executor.progress import Progress
 from planner.executor.providers import decide_simulated, models_in_use, secrets_of
 from planner.executor.redact import Redactor
@@ -85,28 +93,28 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
     options = options or RunOptions()
     if simulate is not None:
         options = _replace(options, mode="simulate" if simulate else "live")
+    out = Path(out_dir)
+    check_out_dir(out)
     plan_file = "" if isinstance(plan, Plan) else str(plan)
     if not isinstance(plan, Plan):
         plan = Plan.load(plan)
-    out = Path(out_dir)
-    ledger_path = out / LEDGER_NAME
-    previous = _read_meta(ledger_path)
-    if previous and not options.resume:
-        raise InputError(f"{out}: holds the ledger of an earlier run; pass --resume to continue it, "
-                         f"or choose another --out")
+    previous = read_meta(out)
+    check_startable(out, previous, resume=options.resume)
     digest = plan_digest(plan)
     if previous and previous.get("plan_sha256") != digest:
         raise InputError(f"{out}: the ledger belongs to another plan; resume it with the plan it "
                          f"was started with ({previous.get('plan_file') or 'unknown'}), or choose another --out")
-    mode = options.mode
-    if previous and mode == "auto":
-        mode = "simulate" if previous.get("simulated") == "1" else "live"
-    simulated, mode_reason = decide_simulated(plan, mode)  # before any file is written
+    was_live = previous.get("simulated") == "0"
+    if was_live and options.mode != "live":
+        raise InputError(f"{out}: this run was live; resume it with --live (without it nothing calls a "
+                         f"provider)")
+    if previous.get("simulated") == "1" and options.mode == "live":
+        raise InputError(f"{out}: this run was simulated; resume it the same way (without --live)")
+    simulated, mode_reason = decide_simulated(plan, options.mode)  # before any file is written
     if previous and options.mode == "auto" and previous.get("mode_reason"):
         mode_reason = previous["mode_reason"]  # resumed the way it ran; the user passed no --simulate
-    if previous and (previous.get("simulated") == "1") != simulated:
-        was = "simulated" if previous.get("simulated") == "1" else "live"
-        raise InputError(f"{out}: this run was {was}; resume it the same way")
+    options = options.settled(previous)
+    run_id = previous.get("run_id") or uuid.uuid4().hex
     ledger = open_ledger(out, durable=not simulated)
     try:
         budget_usd = _choose_budget(options, previous, plan)
@@ -117,32 +125,47 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
                          "budget_usd": "" if budget_usd is None else repr(budget_usd),
                          "seed": str(options.seed), "fail_rate": repr(options.fail_rate),
                          "time_scale": repr(options.time_scale), "catalog": plan.catalog,
-                         "models": json.dumps({m.name: m.model_dump(mode="json") for m in plan.models})})
+                         "models": json.dumps({m.name: m.model_dump(mode="json") for m in plan.models}),
+                         "run_id": run_id})
+        _record_run_id(out, run_id)
         lost = ledger.recover()
         if previous:
             ledger.requeue_budget_queued()
         if simulated and _owns_loop:  # litellm's set-up step in this thread: see InlineSetupExecutor
             asyncio.get_running_loop().set_default_executor(InlineSetupExecutor())
-        result = await _execute(plan, ledger, options, simulated, budget_usd)
+        result = await _execute(plan, ledger, options, simulated, budget_usd, catch_sigint=_owns_loop)
     finally:
         ledger.close()
     result.out_dir, result.mode_reason, result.lost_attempts = out, mode_reason, lost
     if report:
         from planner.executor.report import write_report
 
-        result.report_files = write_report(out)
+        try:
+            result.report_files = write_report(out)
+        except OSError as exc:
+            raise StorageError(f"cannot write the report ({exc.strerror or exc}); the run is complete "
+                               f"in the ledger: fix the folder, then `routeplan report {out}`",
+                               file=str(exc.filename or out)) from None
     return result
 
 
+def _record_run_id(out: Path, run_id: str) -> None:
+    try:
+        record_run_id(out, run_id)
+    except OSError as exc:
+        raise StorageError(f"cannot write {RUN_ID_NAME}: {exc.strerror or exc}", file=str(out)) from None
+
+
 async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: bool,
-                   budget_usd: float | None) -> RunResult:
+                   budget_usd: float | None, *, catch_sigint: bool = False) -> RunResult:
     models = {m.name: m for m in plan.models}
-    clock = Clock(options.time_scale if simulated else 1.0)
-    run_id = uuid.uuid4().hex
+    seed, fail_rate, time_scale = int(options.seed or 0), options.fail_rate or 0.0, options.time_scale or 0.0
+    clock = Clock(time_scale if simulated else 1.0)
+    call_tag = uuid.uuid4().hex  # ties simulated calls to this process's settings
     if simulated:
         from planner.executor.simulator import SimConfig, register_run
 
-        register_run(run_id, SimConfig(models, options.seed, options.fail_rate, clock, expectations(plan)))
+        register_run(call_tag, SimConfig(models, seed, fail_rate, clock, expectations(plan)))
     guard = BudgetGuard(budget_pusd(budget_usd), spent_pusd=ledger.spent_pusd())
     n_pending = ledger.count_pending()
     progress = Progress(n_pending, options.progress,
@@ -151,15 +174,16 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     def on_finish(status: str, cost_pusd: int) -> None:
         progress.advance(f"${to_usd(guard.spent_pusd):.4f}")
 
+    stop = asyncio.Event()
     limiters = {m.name: ModelLimiter(clock, m.concurrency, m.rpm, m.tpm) for m in plan.models}
-    caller = Caller(simulated, run_id)
+    caller = Caller(simulated, call_tag)
     redactor = Redactor(secrets_of(models_in_use(plan)))
     grading = Grading(ledger=ledger, budget=guard, limiters=limiters, caller=caller, clock=clock,
                       policy=options.retry, models=models, simulated=simulated, redactor=redactor,
-                      seed=options.seed)
+                      seed=seed, stop=stop)
     engine = Engine(ledger=ledger, budget=guard, limiters=limiters, caller=caller, clock=clock,
                     policy=options.retry, models=models, simulated=simulated, redactor=redactor,
-                    seed=options.seed, on_finish=on_finish, grading=grading)
+                    seed=seed, on_finish=on_finish, grading=grading, stop=stop)
     # answers an interrupted run received but never graded are graded first (never re-asked)
     ungraded = [(seq, task_id, model, output) for seq, task_id, model, output in ledger.ungraded_tasks()
                 if seq < len(plan.assignments) and plan.assignments[seq].check is not None]
@@ -168,17 +192,28 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
 
     async def worker() -> None:
         for seq, task_id, model, output in to_grade:
+            if stop.is_set():
+                return
             a = plan.assignments[seq]
             await grading.grade(task_id, a.check, messages_text(a.messages), output, model)
         for seq, task_id, attempts, cost_pusd in queue:
+            if stop.is_set():
+                return
             a = plan.assignments[seq]  # assigned tasks are numbered first, in plan order
             assert a.task_id == task_id, (seq, task_id)
             await engine.run_task(a, attempts, cost_pusd)
 
     t0 = time.perf_counter()
+    n_workers = min(options.concurrency, max(1, n_pending + len(ungraded)))
+    workers = asyncio.gather(*(worker() for _ in range(n_workers)))
+    interrupt = Interrupt(workers, stop, lambda: engine.inflight + grading.inflight, options.grace_s, progress)
     try:
-        n_workers = min(options.concurrency, max(1, n_pending + len(ungraded)))
-        await asyncio.gather(*(worker() for _ in range(n_workers)))
+        with interrupt.catching(catch_sigint):
+            try:
+                await workers
+            except asyncio.CancelledError:
+                if not interrupt.cancelled:
+                    raise
         ledger.flush()
     finally:
         progress.close()
@@ -186,7 +221,9 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
         if simulated:
             from planner.executor.simulator import unregister_run
 
-            unregister_run(run_id)
+            unregister_run(call_tag)
+    if interrupt.count:
+        raise KeyboardInterrupt
     wall_s = time.perf_counter() - t0
     return RunResult(out_dir=ledger.path.parent, simulated=simulated, mode_reason="",
                      budget_usd=budget_usd, spent_usd=to_usd(ledger.spent_pusd()),
@@ -240,22 +277,6 @@ def _choose_budget(options: RunOptions, previous: dict[str, str], plan: Plan) ->
     if previous:
         return float(previous["budget_usd"]) if previous.get("budget_usd") else None
     return plan.limits.budget_usd
-
-
-def _read_meta(path: Path) -> dict[str, str]:
-    """The meta table of an existing ledger ({} when there is none or setup never finished)."""
-    import sqlite3
-
-    if not path.exists():
-        return {}
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return dict(conn.execute("SELECT key, value FROM meta"))
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return {}
 
 
 def _replace(options: RunOptions, **changes: object) -> RunOptions:

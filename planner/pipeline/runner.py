@@ -27,11 +27,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from planner.errors import InputError, RouteplanError
+from planner.errors import InputError, RouteplanError, StorageError
 from planner.pipeline import templating
 from planner.pipeline.budget import PipelineBudget
 from planner.pipeline.tools import ReportParams
 from planner.pipeline.validate import CheckedPipeline, param_error
+from planner.plan import check_budget
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def pipeline_budget(checked: CheckedPipeline, inputs: dict[str, Any]) -> float:
     if not budget_usd > 0:
         raise InputError(f"budget: ${budget_usd:g} cannot pay for any step; give a budget > 0",
                          file=p.source)
+    check_budget(budget_usd, "budget")
     return budget_usd
 
 
@@ -167,6 +169,9 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
 def claim_out_dir(out_dir: Path) -> None:
     """Make ``out_dir`` ready for a new run. An earlier *simulated* run there is replaced (it
     paid nothing); an earlier live run's ledgers are never touched: choose another folder."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("--out: expected a folder for the run's report, results and ledgers, but it "
+                         "is a file; choose another --out", file=str(out_dir))
     previous = out_dir / "results.json"
     steps = out_dir / "steps"
     if previous.exists() or steps.exists():
@@ -180,7 +185,11 @@ def claim_out_dir(out_dir: Path) -> None:
         shutil.rmtree(steps, ignore_errors=True)
         for name in ("results.json", "report.md"):
             (out_dir / name).unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"--out: cannot create the folder: {exc.strerror or exc}",
+                           file=str(out_dir)) from None
 
 
 def _naming_step(step_id: str, exc: BaseException) -> BaseException:
