@@ -164,11 +164,13 @@ def sweep_command(
     console = Console()
     console.print(sweep_table(df))
     if out is not None:
-        console.print(f"frontier written to {write_frame(df, out)}", style="dim", markup=False)
+        console.print(f"frontier written to {write_frame(df, out)}", style="dim", markup=False,
+                      soft_wrap=True)  # a path broken across lines cannot be copied
     if plot is not None:
         from planner.whatif_plot import save_sweep_plot
 
-        console.print(f"plot written to {save_sweep_plot(df, plot, log_x=log)}", style="dim", markup=False)
+        console.print(f"plot written to {save_sweep_plot(df, plot, log_x=log)}", style="dim", markup=False,
+                      soft_wrap=True)
 
 
 def write_frame(df: pd.DataFrame, path: Path) -> Path:

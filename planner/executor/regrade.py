@@ -55,7 +55,7 @@ async def _grade_run(out: Path, tasks_file: str | Path | None, live: bool, budge
                      catalog: str | Path | None, concurrency: int, seed: int | None) -> GradeResult:
     from planner.executor.ledger import LEDGER_NAME, Ledger
     from planner.executor.money import budget_pusd
-    from planner.executor.run import _read_meta
+    from planner.executor.outdir import read_meta
 
     if concurrency < 1:
         raise InputError(f"--concurrency: expected >= 1, got {concurrency}")
@@ -64,7 +64,7 @@ async def _grade_run(out: Path, tasks_file: str | Path | None, live: bool, budge
     path = out / LEDGER_NAME
     if not path.exists():
         raise InputError(f"{out}: no run ledger ({LEDGER_NAME}) here")
-    meta = _read_meta(path)
+    meta = read_meta(out)
     if not meta:
         raise InputError(f"{path}: not a routeplan run ledger, or its setup never finished")
     new_checks = _checks_from_file(tasks_file) if tasks_file is not None else {}

@@ -1,9 +1,11 @@
 """A tiny OpenAI chat-completions server on 127.0.0.1 for the executor's live-path tests.
 
 Each model has a script: a list of (status, headers, body) answers used in order, then
-successes. The server records every request (model, headers, body) it received. ``replies``
-gives a model's success text from the request body (a judge's 'SCORE: n'), ``delay_s`` makes
-a model slow (to kill a run while its calls are in flight).
+successes. The server records every request (model, headers, body, arrival time on
+``time.monotonic()``) it received. ``replies`` gives a model's success text from the request
+body (a judge's 'SCORE: n'), ``delay_s`` makes a model slow (to kill a run while its calls are
+in flight). ``required_headers`` makes it a server that wants a key: a request without those
+exact header values gets a 401.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +38,7 @@ class LoopbackServer:
     port: int = 0
     replies: dict[str, Callable[[dict[str, Any]], str]] = field(default_factory=dict)
     delay_s: dict[str, float] = field(default_factory=dict)
+    required_headers: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> LoopbackServer:
         ready = threading.Event()
@@ -43,7 +47,11 @@ class LoopbackServer:
         async def handle(request: web.Request) -> web.Response:
             body = await request.json()
             model = body.get("model", "")
-            self.requests.append({"model": model, "headers": dict(request.headers), "body": body})
+            self.requests.append({"model": model, "headers": dict(request.headers), "body": body,
+                                  "t": time.monotonic()})
+            for name, value in self.required_headers.items():
+                if request.headers.get(name) != value:
+                    return web.json_response({"error": {"message": f"missing or wrong {name}"}}, status=401)
             if self.delay_s.get(model):
                 await asyncio.sleep(self.delay_s[model])
             script = self.scripts.get(model) or []

@@ -106,3 +106,39 @@ def test_malformed_body_is_retried_then_fails(server, tmp_path):
     assert task["status"] == "failed" and "malformed" in task["reason"]
     # malformed answers count as billed: three reservations of (40 * 1.1 + 16 input + 100 output) tokens
     assert report["spent_usd"] == pytest.approx(3 * (60e-6 + 200e-6))
+
+
+@pytest.mark.parametrize("status, headers, wait_s", [
+    (429, {"Retry-After": "1"}, 1.0),
+    (503, {"Retry-After": "1"}, 1.0),
+    (500, {"Retry-After": "1"}, 1.0),
+    (503, {"retry-after-ms": "1200"}, 1.2),
+    (502, {"Retry-After": "0", "retry-after-ms": "900"}, 0.9),  # both sent: the longer wait wins
+])
+def test_retry_after_is_honoured_on_every_status(server, tmp_path, status, headers, wait_s):
+    """Retries once arrived 0.4-0.6 s after a 503 that asked for 1 s: only 429 read the header."""
+    server.scripts["primary"] = [(status, headers, {"error": {"message": "busy"}})]
+    report = run(server, tmp_path, 2)
+    task = report["tasks"][0]
+    assert task["status"] == "done" and task["model"] == "local/primary" and task["attempts"] == 2
+    first, second = [r["t"] for r in server.requests if r["model"] == "primary"][:2]
+    assert second - first >= wait_s  # the backoff is 0.01-0.05 s: only the header explains the gap
+
+
+def test_retry_after_headers_wherever_litellm_keeps_them():
+    """classify reads the header from the response, litellm's mapped headers or exc.headers."""
+    import httpx
+
+    from planner.executor.classify import classify
+
+    class Err(Exception):
+        status_code = 503
+
+    via_response, via_mapped, via_attr = Err("a"), Err("b"), Err("c")
+    via_response.response = httpx.Response(503, headers={"Retry-After": "7"})  # type: ignore[attr-defined]
+    via_mapped.litellm_response_headers = httpx.Headers({"retry-after-ms": "2500"})  # type: ignore[attr-defined]
+    via_attr.headers = {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}  # type: ignore[attr-defined]
+    assert classify(via_response).retry_after_s == 7
+    assert classify(via_mapped).retry_after_s == 2.5
+    assert classify(via_attr).retry_after_s > 1e9  # an HTTP date far ahead
+    assert classify(Err("none")).retry_after_s is None

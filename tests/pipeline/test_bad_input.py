@@ -227,3 +227,17 @@ def test_a_missing_catalog_fails_before_any_step(tmp_path, capsys):
     expect_error(capsys, ["pipeline", "run", str(DEMO), "-o", str(out), "--catalog",
                           str(tmp_path / "none.yaml")], "none.yaml", "no such catalog file")
     assert not out.exists()
+
+
+def test_run_out_an_existing_file_is_refused_and_kept(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    expect_error(capsys, ["pipeline", "run", str(DEMO), "--out", str(target)], "it is a file", str(target))
+    assert target.read_text() == "keep me"
+
+
+def test_an_absurd_budget_is_refused_before_any_step(tmp_path, capsys):
+    out = tmp_path / "o"
+    expect_error(capsys, ["pipeline", "run", str(DEMO), "-i", "task_budget=1e308", "-o", str(out)],
+                 "budget: $1e+308 is above")
+    assert not out.exists()

@@ -125,11 +125,33 @@ def test_output_formats(run_cli, tmp_path):
     (["plan", "show", ROOT / "catalogs" / "__init__.py", "--format", "xml"], "--format: expected table, json or csv"),
     (["plan", "show", ROOT / "README.md", "--rows", "-1"], "--rows: expected a number of rows >= 0"),
     (["report", ROOT / "examples"], "no run ledger (ledger.sqlite) here"),
+    # issue 15 (1-9): safety
+    (["solve", DEMO, "--share-cap", "gpt-4.1-mni=0.3"], "--share-cap gpt-4.1-mni=0.3: unknown model"),
+    (["solve", DEMO, "--share-cap", "gpt-4.1-mni=0.3"], "did you mean gpt-4.1-mini"),
+    (["solve", DEMO, "--budget", "1e308"], "--budget: $1e+308 is above the $1,000,000,000"),
+    (["sweep", DEMO, "--budget", "1:1e308:3"], "--budget: values must be in [0, 1e+09]"),
+    (["sweep", DEMO, "--budget", "1e308", "--deadline", "60:600:3"], "--budget: $1e+308 is above"),
 ])
 def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, args, expected):
     code, _, err = run_cli(*args, "-o", tmp_path / "p.json") if args[0] == "solve" else run_cli(*args)
     assert code == 2, err
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_solve_out_names_an_existing_folder(run_cli, tmp_path):
+    folder = tmp_path / "plan.json"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("keep")
+    code, _, err = run_cli("solve", DEMO, *ARGS, "-o", folder)
+    assert code == 2 and "it is a folder" in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert [p.name for p in folder.iterdir()] == ["mine.txt"]
+
+
+def test_share_cap_accepts_the_short_name_tables_print(run_cli, tmp_path):
+    plan, _ = solve_plan(run_cli, tmp_path, "--share-cap", "deepseek-chat=0.3")
+    assert plan.limits.share_caps == {"deepseek/deepseek-chat": 0.3}
+    assert sum(a.model == "deepseek/deepseek-chat" for a in plan.assignments) <= 2
 
 
 def test_task_no_model_can_serve(run_cli, tmp_path):

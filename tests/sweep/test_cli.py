@@ -125,3 +125,23 @@ def test_exit_status_2_from_the_console_script():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: --budget: START must not exceed STOP, got '3:1:4'"
+
+
+def test_plot_into_a_folder_or_without_a_suffix_names_the_file_written(capsys, tmp_path):
+    """`--plot DIR` once wrote DIR.png and said DIR."""
+    folder = tmp_path / "charts"
+    folder.mkdir()
+    code, out, err = run(capsys, str(DEMO), "--budget", "0.001:0.05:3", "--plot", str(folder))
+    assert code == 0, err
+    assert (folder / "frontier.png").exists() and f"plot written to {folder / 'frontier.png'}" in out
+    bare = tmp_path / "frontier"
+    code, out, err = run(capsys, str(DEMO), "--budget", "0.001:0.05:3", "--plot", str(bare))
+    assert code == 0, err
+    assert (tmp_path / "frontier.png").exists() and f"plot written to {tmp_path / 'frontier.png'}" in out
+
+
+def test_sweep_out_names_an_existing_folder(capsys, tmp_path):
+    folder = tmp_path / "f.csv"
+    folder.mkdir()
+    code, _, err = run(capsys, str(DEMO), "--budget", "0.001:0.05:3", "-o", str(folder))
+    assert code == 2 and "it is a folder" in err and "Traceback" not in err
