@@ -49,10 +49,20 @@ def check_run(out: Path, budget_usd: float | None) -> dict:
 
 def done_count(ledger: Path) -> int:
     """Tasks marked done in a ledger another process may be writing (0 while it is unreadable)."""
+    return live_count(ledger, "SELECT COUNT(*) FROM tasks WHERE status='done'")
+
+
+def inflight_count(ledger: Path) -> int:
+    """Attempts in flight in a ledger another process may be writing."""
+    return live_count(ledger, "SELECT COUNT(*) FROM attempts WHERE state='inflight'")
+
+
+def live_count(ledger: Path, query: str) -> int:
+    """A COUNT from a ledger another process may be writing (0 while it is unreadable)."""
     try:
         conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
         try:
-            return conn.execute("SELECT COUNT(*) FROM tasks WHERE status='done'").fetchone()[0]
+            return conn.execute(query).fetchone()[0]
         finally:
             conn.close()
     except sqlite3.Error:

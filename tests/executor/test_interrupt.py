@@ -6,28 +6,16 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
-from .helpers import check_run, ledger_facts
+from .helpers import check_run, inflight_count, ledger_facts
 from .plans import make_plan
 
 BUDGET_USD = 0.5
-
-
-def inflight(ledger) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM attempts WHERE state='inflight'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def start(tmp_path, time_scale: str, *extra: str):
@@ -39,7 +27,7 @@ def start(tmp_path, time_scale: str, *extra: str):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
-    while inflight(out / "ledger.sqlite") < 2:
+    while inflight_count(out / "ledger.sqlite") < 2:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never got going"
         time.sleep(0.02)

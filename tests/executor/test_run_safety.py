@@ -168,20 +168,26 @@ def fault_after(monkeypatch, n_done: int, fault) -> list[int]:
     return sent_after
 
 
-def test_full_disk_mid_run_is_one_line_and_resume_recovers(tmp_path, run_cli, no_keys, monkeypatch):
+def failing_commits(monkeypatch, message: str) -> dict[str, bool]:
+    """Every ledger transaction raises sqlite3.OperationalError(message) once switched on."""
     from planner.executor import ledger as ledger_mod
 
-    plan = make_plan(60, budget_usd=0.5).save(tmp_path / "plan.json")
-    out = tmp_path / "run"
-    full = {"on": False}
+    switch = {"on": False}
     enter = ledger_mod._Transaction.__enter__
 
-    def maybe_full(self):
-        if full["on"]:
-            raise sqlite3.OperationalError("database or disk is full")
+    def maybe_fail(self):
+        if switch["on"]:
+            raise sqlite3.OperationalError(message)
         return enter(self)
 
-    monkeypatch.setattr(ledger_mod._Transaction, "__enter__", maybe_full)
+    monkeypatch.setattr(ledger_mod._Transaction, "__enter__", maybe_fail)
+    return switch
+
+
+def test_full_disk_mid_run_is_one_line_and_resume_recovers(tmp_path, run_cli, no_keys, monkeypatch):
+    plan = make_plan(60, budget_usd=0.5).save(tmp_path / "plan.json")
+    out = tmp_path / "run"
+    full = failing_commits(monkeypatch, "database or disk is full")
     sent_after = fault_after(monkeypatch, 10, lambda: full.update(on=True))
     code, _, err = run_cli("run", plan, "-o", out, "--concurrency", "4")
     assert code == 2 and "database or disk is full" in one_line(err) and "--resume" in err
@@ -197,19 +203,9 @@ def test_full_disk_mid_run_is_one_line_and_resume_recovers(tmp_path, run_cli, no
 
 def test_read_only_ledger_mid_run_is_one_line(tmp_path, run_cli, no_keys, monkeypatch):
     """What a read-only folder does to SQLite (as root, chmod cannot show it: injected)."""
-    from planner.executor import ledger as ledger_mod
-
     plan = make_plan(30, budget_usd=0.5).save(tmp_path / "plan.json")
     out = tmp_path / "run"
-    ro = {"on": False}
-    enter = ledger_mod._Transaction.__enter__
-
-    def maybe_ro(self):
-        if ro["on"]:
-            raise sqlite3.OperationalError("attempt to write a readonly database")
-        return enter(self)
-
-    monkeypatch.setattr(ledger_mod._Transaction, "__enter__", maybe_ro)
+    ro = failing_commits(monkeypatch, "attempt to write a readonly database")
     fault_after(monkeypatch, 5, lambda: ro.update(on=True))
     code, _, err = run_cli("run", plan, "-o", out)
     assert code == 2 and "readonly database" in one_line(err)
