@@ -56,11 +56,12 @@ async def _grade_run(out: Path, tasks_file: str | Path | None, live: bool, budge
     from planner.executor.ledger import LEDGER_NAME, Ledger
     from planner.executor.money import budget_pusd
     from planner.executor.outdir import read_meta
+    from planner.plan import check_budget
 
     if concurrency < 1:
         raise InputError(f"--concurrency: expected >= 1, got {concurrency}")
-    if budget_usd is not None and budget_usd < 0:
-        raise InputError(f"--budget: expected a non-negative amount in USD, got {budget_usd}")
+    if budget_usd is not None:
+        check_budget(budget_usd)  # the same bounds as every --budget
     path = out / LEDGER_NAME
     if not path.exists():
         raise InputError(f"{out}: no run ledger ({LEDGER_NAME}) here")
