@@ -35,8 +35,9 @@ def run_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulator's noise.")] = 0,
     catalog: Annotated[Path | None, typer.Option(
         "--catalog", help="Model catalog YAML (default: the built-in catalog).")] = None,
-    solver: Annotated[str, typer.Option(
-        "--solver", help="Solver for every routing step: auto, cpsat, highs, cbc, fast.")] = "auto",
+    solver: Annotated[str | None, typer.Option(
+        "--solver", help="Solver for every routing step: auto, highs, cpsat, cbc or fast "
+        "(default: each step's own solver, else auto).")] = None,
 ) -> None:
     """Run a pipeline: each step in dependency order under one budget; print the report.
 
@@ -45,10 +46,13 @@ def run_command(
     from planner.pipeline import RunOptions, prepare, run_pipeline
     from planner.pipeline.schema import parse_assignments
 
-    checked, values = prepare(file, parse_assignments(inputs or []))
+    from planner.pipeline.runner import check_options
+
     out = out or Path(f"run-{file.stem}")
     options = RunOptions(out_dir=out, live=live, seed=seed,
                          catalog_path=str(catalog) if catalog else None, solver=solver)
+    check_options(options)  # before the pipeline is even read: nothing runs on a bad option
+    checked, values = prepare(file, parse_assignments(inputs or []))
     run = run_pipeline(checked, values, options)
     if run.report_markdown is not None:
         typer.echo(run.report_markdown)

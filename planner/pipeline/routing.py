@@ -84,8 +84,9 @@ def solve(tasks: list[Task], ctx: StepContext, *, goal: str, budget_usd: float,
     if blocked.size:
         raise InfeasibleError(f"no model can serve {f.explain_task(int(blocked[0]))}"
                               + (f" (and {blocked.size - 1} more tasks)" if blocked.size > 1 else ""))
+    # `pipeline run --solver` applies to every routing step; else the step's own, else auto
     plan = make_plan(tasks, catalog, goal=goal, limits=limits,
-                     solver=solver or ctx.run.options.solver)
+                     solver=ctx.run.options.solver or solver or "auto")
     plan.save(ctx.out_dir / "plan.json")
     return plan
 

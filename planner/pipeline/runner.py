@@ -41,7 +41,7 @@ class RunOptions:
     live: bool = False
     seed: int = 0
     catalog_path: str | None = None
-    solver: str = "auto"
+    solver: str | None = None  # every routing step's solver; None: each step's own (default auto)
 
 
 @dataclass
@@ -134,6 +134,7 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
                  ) -> PipelineRun:
     """Run every step in order; on a step's error, save what was done and re-raise it."""
     run = PipelineRun(checked, inputs, options, PipelineBudget(pipeline_budget(checked, inputs)))
+    check_options(options)
     run.catalog()  # a bad --catalog fails before any step runs
     claim_out_dir(options.out_dir)
     pipeline = checked.pipeline
@@ -164,6 +165,23 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
                                     path="outputs")
     write_results(run)
     return run
+
+
+def check_options(options: RunOptions) -> None:
+    """Every option checked before any step runs (a step's own parameters are checked by
+    ``validate``): a solver that is unknown or not installed is refused here, not after the
+    first steps have run."""
+    if options.solver is None:
+        return
+    from solvers.registry import BACKENDS
+
+    backend = BACKENDS.get(options.solver)
+    if backend is None:
+        raise InputError(f"--solver: unknown solver {options.solver!r}; expected one of "
+                         f"{', '.join(BACKENDS)}")
+    if not backend.is_available():
+        raise InputError(f"--solver: {options.solver} is not installed here; "
+                         f"expected one of {', '.join(b for b in BACKENDS if BACKENDS[b].is_available())}")
 
 
 def claim_out_dir(out_dir: Path) -> None:

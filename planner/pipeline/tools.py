@@ -51,6 +51,19 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _known_solver(name: str | None) -> str | None:
+    """A solver backend's name (auto, highs, cpsat, cbc, fast), checked when the step is."""
+    from solvers.registry import BACKENDS
+
+    if name is not None and name not in BACKENDS:
+        raise ValueError(f"unknown solver {name!r}; expected one of {', '.join(BACKENDS)}")
+    return name
+
+
+#: a step's own solver (None: `pipeline run --solver`, default auto)
+SolverName = Annotated[str | None, AfterValidator(_known_solver)]
+
+
 class RouteConstraints(_Params):
     total_budget: float | None = Field(default=None, gt=0, description="USD for the routed tasks")
     max_latency: float | None = Field(default=None, gt=0, description="seconds per task")
@@ -66,7 +79,7 @@ class RouteParams(_Params):
                               "minimize_cost", "minimize_latency", "maximize_quality"] = "balanced"
     constraints: RouteConstraints = Field(default_factory=RouteConstraints)
     top_k: int = Field(default=3, ge=1, description="ranked recommendations kept per task")
-    solver: str = "auto"
+    solver: SolverName = None
 
 
 class BatchConstraints(_Params):
@@ -83,7 +96,7 @@ class OptimizeBatchParams(_Params):
                                "balanced"] = "minimize_cost"
     constraints: BatchConstraints = Field(default_factory=BatchConstraints)
     max_tokens: int | None = Field(default=None, gt=0)
-    solver: str = "auto"
+    solver: SolverName = None
     check: CheckParam = Field(default=None, description="grades every task that has no check of its own")
 
 

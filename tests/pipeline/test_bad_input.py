@@ -241,3 +241,20 @@ def test_an_absurd_budget_is_refused_before_any_step(tmp_path, capsys):
     expect_error(capsys, ["pipeline", "run", str(DEMO), "-i", "task_budget=1e308", "-o", str(out)],
                  "budget: $1e+308 is above")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--solver", "gurobi"], "--solver: unknown solver 'gurobi'; expected one of highs, cpsat, cbc, fast, auto"),
+    (["--solver", "gurobi", "-i", "priority=nope"], "--solver: unknown solver 'gurobi'"),
+    (["--catalog", "missing.yaml"], "missing.yaml: no such catalog file"),
+])
+def test_a_bad_option_stops_before_any_step(tmp_path, capsys, args, fragment):
+    """Issue 15 item 12: options are checked before the first step runs; nothing is written."""
+    out = tmp_path / "out"
+    expect_error(capsys, ["pipeline", "run", str(DEMO), "-o", str(out), *args], fragment)
+    assert not out.exists()
+
+
+def test_an_unknown_solver_in_a_step_fails_validation(tmp_path, capsys):
+    path = write(tmp_path, ROUTE + "      solver: gurobi\n")
+    expect_error(capsys, ["pipeline", "validate", str(path)], "step route", "unknown solver 'gurobi'")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.pipeline.conftest import ROOT
+from tests.pipeline.conftest import DEMO, ROOT
 
 KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_AI_API_KEY", "MISTRAL_API_KEY")
@@ -48,3 +49,19 @@ def test_validate_prints_the_order(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "assess_requirements -> summarize_document" in proc.stdout
     assert "task_budget=10.0, priority=balanced" in proc.stdout
+
+
+def test_solver_option_reaches_every_routing_step(tmp_path, capsys):
+    """Issue 15 item 12: `--solver highs` was dropped (the steps' own default won)."""
+    from tests.pipeline.conftest import cli
+
+    out = tmp_path / "out"
+    code, _, err = cli(["pipeline", "run", str(DEMO), "-i", "task_budget=5", "-o", str(out),
+                        "--solver", "cbc"], capsys)
+    assert code == 0, err
+    routing = ("assess_requirements", "batch_processing")
+    for step in routing:
+        plan = json.loads((out / "steps" / step / "plan.json").read_text())
+        assert plan["solver"]["name"] == "cbc", (step, plan["solver"])
+    assert "Routing solver (assess_requirements): cbc" in (out / "report.md").read_text()
+
