@@ -147,6 +147,11 @@ class Offering:
     sources: Mapping[str, str] = field(default_factory=dict)
     api_key_env: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)  # header -> env variable name
+    # prompt-cache prices from the price map (realtime offerings only), for reference: the
+    # planner does not model caching yet
+    cache_read_cost_per_token: float | None = None
+    cache_write_cost_per_token: float | None = None
+    cache_price_source: str = ""
 
     def quality_for(self, task_type: str) -> float:
         return float(self.quality.get(task_type, self.quality.get("default", 0.0)))
@@ -480,9 +485,15 @@ def _offerings(p: ModelProfile, file: str, origin: Mapping[str, str]) -> list[Of
         share_cap=p.share_cap, api_base=p.api_base, sources=_credits(p, origin, entry),
         api_key_env=p.api_key_env, extra_headers=dict(p.extra_headers),
     )
+    cache: dict[str, Any] = {}
+    if entry is not None and not overridden and (entry.cache_read_input_token_cost is not None
+                                                 or entry.cache_creation_input_token_cost is not None):
+        cache = dict(cache_read_cost_per_token=entry.cache_read_input_token_cost,
+                     cache_write_cost_per_token=entry.cache_creation_input_token_cost,
+                     cache_price_source=pricing.price_source(entry.key) + " cache_*_input_token_cost")
     out = [Offering(name=p.id, mode="realtime", input_cost_per_token=pin, output_cost_per_token=pout,
                     price_source=src, concurrency=p.concurrency, rpm=p.rpm, tpm=p.tpm,
-                    batch_window_s=None, **common)]
+                    batch_window_s=None, **common, **cache)]
     batch = _batch_prices(p, entry, origin.get("batch_price", file)) if p.batch else None
     if batch is not None:
         bin_, bout, bsrc = batch

@@ -33,6 +33,8 @@ class PriceEntry:
     supports_vision: bool
     supports_function_calling: bool
     supports_response_schema: bool
+    cache_read_input_token_cost: float | None = None  # prompt caching, where the provider has it
+    cache_creation_input_token_cost: float | None = None
 
     @property
     def has_batch(self) -> bool:
@@ -104,6 +106,8 @@ def lookup(model: str) -> PriceEntry | None:
         supports_vision=bool(e.get("supports_vision", False)),
         supports_function_calling=bool(e.get("supports_function_calling", False)),
         supports_response_schema=bool(e.get("supports_response_schema", False)),
+        cache_read_input_token_cost=opt_float("cache_read_input_token_cost"),
+        cache_creation_input_token_cost=opt_float("cache_creation_input_token_cost"),
     )
 
 

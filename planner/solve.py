@@ -357,7 +357,10 @@ def plan_tasks_frame(plan: Plan) -> Any:
     """Per-task rows of a plan as a pandas DataFrame (assigned and queued)."""
     import pandas as pd
 
-    rows = [{"task_id": x.task_id, "type": x.type, "model": x.model, "status": "assigned",
+    from planner.catalog import short_name
+
+    rows = [{"task_id": x.task_id, "type": x.type, "model": x.model, "model_short": short_name(x.model),
+             "status": "assigned",
              "projected_input_tokens": x.projected_input_tokens,
              "projected_output_tokens": x.projected_output_tokens,
              "projected_cost_usd": x.projected_cost_usd, "projected_latency_s": x.projected_latency_s,
@@ -365,6 +368,6 @@ def plan_tasks_frame(plan: Plan) -> Any:
              "max_tokens": x.max_tokens, "priority": x.priority,
              "fallbacks": ",".join(fb.model for fb in x.fallbacks), "reason": ""}
             for x in plan.assignments]
-    rows += [{"task_id": q.task_id, "type": q.type, "model": "", "status": "queued",
+    rows += [{"task_id": q.task_id, "type": q.type, "model": "", "model_short": "", "status": "queued",
               "max_tokens": q.max_tokens, "priority": q.priority, "reason": q.reason} for q in plan.queued]
     return pd.DataFrame(rows)

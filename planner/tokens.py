@@ -152,15 +152,23 @@ def count_matrix(messages: Sequence[list[dict[str, Any]] | None], given: Sequenc
             out[i, :] = g
     if not need:
         return out
-    by_family: dict[str, list[int]] = {}
-    for j, m in enumerate(models):
-        by_family.setdefault(family(m), []).append(j)
-    for cols in by_family.values():
-        rep = models[cols[0]]
-        for i in need:
-            msgs = messages[i]
-            assert msgs is not None
-            out[i, cols] = count(rep, msgs)
+    from planner.status import status
+
+    # cold, this imports litellm and loads tokenizers: seconds with nothing else to see
+    what = f"counting input tokens of {len(need):,} task(s) with litellm's tokenizers"
+    with status(what) as say:
+        by_family: dict[str, list[int]] = {}
+        for j, m in enumerate(models):
+            by_family.setdefault(family(m), []).append(j)
+        total, done = len(by_family) * len(need), 0
+        for cols in by_family.values():
+            rep = models[cols[0]]
+            for i in need:
+                msgs = messages[i]
+                assert msgs is not None
+                out[i, cols] = count(rep, msgs)
+                done += 1
+                say(f"{what}: {done / total:.0%}")
     return out
 
 

@@ -17,12 +17,13 @@ CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="Catalog YAML
 
 @catalog_app.command("list")
 def list_command(catalog: CatalogOpt = None) -> None:
-    """One row per offering: prices per million tokens, speed, context, capabilities, quality."""
+    """One row per offering (by the short name tables print; `catalog show` gives the litellm id):
+    prices per million tokens, speed, context, capabilities, quality."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from planner.catalog import load_catalog
+    from planner.catalog import load_catalog, short_name
 
     cat = load_catalog(catalog)
     t = Table(title=f"catalog {cat.name}: {len(cat.offerings)} offerings", title_justify="left")
@@ -31,7 +32,7 @@ def list_command(catalog: CatalogOpt = None) -> None:
         t.add_column(col, justify="left" if col in ("model", "provider", "mode", "caps") else "right")
     for o in cat.offerings:
         q = [o.quality_for(k) for k in o.quality if k != "default"] or [o.quality_for("default")]
-        t.add_row(Text(o.name), Text(o.provider), o.mode, f"{o.input_cost_per_token * 1e6:.3f}",
+        t.add_row(Text(short_name(o.name)), Text(o.provider), o.mode, f"{o.input_cost_per_token * 1e6:.3f}",
                   f"{o.output_cost_per_token * 1e6:.3f}", f"{o.ttft_s:.2f}", f"{o.output_tokens_per_s:g}",
                   f"{o.context_window or '-'}", ",".join(sorted(o.capabilities)), f"{sum(q) / len(q):.3f}")
     console = Console()
@@ -44,10 +45,11 @@ def list_command(catalog: CatalogOpt = None) -> None:
 def show_command(model: Annotated[str, typer.Argument(help="Model id or the short name tables print, with or without @batch.")],
                  catalog: CatalogOpt = None) -> None:
     """Every number the planner uses for one model, with its source."""
-    from planner.catalog import load_catalog
+    from planner.catalog import load_catalog, short_name
 
     o = load_catalog(catalog).get(model)
-    lines = [f"{o.name}  ({o.vendor} via {o.provider}, {o.mode})",
+    lines = [f"{short_name(o.name)}  ({o.vendor} via {o.provider}, {o.mode})",
+             f"  litellm id     {o.model}" + ("  (through its batch API)" if o.mode == "batch" else ""),
              f"  price in/out   ${o.input_cost_per_token * 1e6:.4g} / ${o.output_cost_per_token * 1e6:.4g}"
              f" per million tokens  [{o.price_source}]",
              f"  ttft           {o.ttft_s} s  [{o.sources.get('ttft_s', '-')}]",
@@ -59,11 +61,19 @@ def show_command(model: Annotated[str, typer.Argument(help="Model id or the shor
              f"  capabilities   {', '.join(sorted(o.capabilities)) or 'none'}  [{o.sources.get('capabilities', '-')}]",
              f"  limits         concurrency {o.concurrency}, rpm {o.rpm}, tpm {o.tpm}"
              f"  [{o.sources.get('concurrency', '-')}]"]
+    if o.cache_read_cost_per_token is not None or o.cache_write_cost_per_token is not None:
+        lines.append(f"  prompt cache   read ${_per_m(o.cache_read_cost_per_token)} / write "
+                     f"${_per_m(o.cache_write_cost_per_token)} per million tokens  [{o.cache_price_source}; "
+                     f"shown, not yet used by the planner]")
     if o.batch_window_s:
         lines.append(f"  batch window   {o.batch_window_s:g} s  [{o.sources.get('batch_window_s', '-')}]")
     lines.append(f"  quality        [{o.sources.get('quality', '-')}]")
     lines += [f"    {k:<15}{v:.3f}" for k, v in o.quality.items()]
     typer.echo("\n".join(lines))
+
+
+def _per_m(usd_per_token: float | None) -> str:
+    return "-" if usd_per_token is None else f"{usd_per_token * 1e6:.4g}"
 
 
 def _context_source(o: Offering) -> str:

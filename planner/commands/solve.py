@@ -84,8 +84,11 @@ def solve_command(
     check_out_file(target)
     if str(target) != "-" and target.suffix.lower() not in (".json", ".csv", ".parquet"):
         raise InputError(f"--out: expected a .json, .csv or .parquet file name, got {target.name!r}")
-    plan = make_plan(tasks, catalog, goal=goal, limits=limits, solver=solver,
-                     time_limit_s=time_limit, models=parse_models(models), rel_gap=gap)
+    from planner.status import status
+
+    with status(f"planning {tasks} (goal {goal}, solver {solver})"):
+        plan = make_plan(tasks, catalog, goal=goal, limits=limits, solver=solver,
+                         time_limit_s=time_limit, models=parse_models(models), rel_gap=gap)
     written = None if str(target) == "-" else write_plan(plan, target)
     show_plan(plan, fmt, max_rows, written)
 
@@ -126,11 +129,13 @@ def validate_command(
     from planner.catalog import load_catalog
     from planner.formulation import formulate
     from planner.plan import Limits
+    from planner.status import status
     from planner.tasks import load_tasks
 
-    batch = load_tasks(tasks)
-    cat = load_catalog(catalog)
-    f = formulate(batch, cat, limits=Limits(allow_queue=True), models=parse_models(models))
+    with status(f"checking {tasks}"):
+        batch = load_tasks(tasks)
+        cat = load_catalog(catalog)
+        f = formulate(batch, cat, limits=Limits(allow_queue=True), models=parse_models(models))
     lonely = np.flatnonzero(~f.feasible.any(axis=1))
     if lonely.size:
         more = f" (and {lonely.size - 1} more)" if lonely.size > 1 else ""

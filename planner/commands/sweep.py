@@ -156,8 +156,13 @@ def sweep_command(
                     deadline_s=None if option == "--deadline" else _fixed("--deadline", deadline, positive=True),
                     max_latency_s=max_latency, min_quality=min_quality, avg_quality=avg_quality,
                     weights=parse_weights(weights), allow_queue=allow_queue, share_caps=parse_shares(share_cap))
-    df = sweep(tasks, catalog, goal=goal, limits=limits, solver=solver, time_limit_s=time_limit,
-               models=parse_models(models), parametric=False if per_point else None, rel_gap=gap, **axes)  # type: ignore[arg-type]
+    from planner.status import status
+
+    n_points = len(next(iter(axes.values())))
+    with status(f"sweeping {tasks}: {n_points} {option.removeprefix('--')} point(s)"):
+        df = sweep(tasks, catalog, goal=goal, limits=limits, solver=solver, time_limit_s=time_limit,
+                   models=parse_models(models), parametric=False if per_point else None, rel_gap=gap,
+                   **axes)  # type: ignore[arg-type]
 
     from rich.console import Console
 
@@ -169,8 +174,9 @@ def sweep_command(
     if plot is not None:
         from planner.whatif_plot import save_sweep_plot
 
-        console.print(f"plot written to {save_sweep_plot(df, plot, log_x=log)}", style="dim", markup=False,
-                      soft_wrap=True)
+        with status(f"drawing {plot}"):
+            written = save_sweep_plot(df, plot, log_x=log)
+        console.print(f"plot written to {written}", style="dim", markup=False, soft_wrap=True)
 
 
 def write_frame(df: pd.DataFrame, path: Path) -> Path:

@@ -1,4 +1,6 @@
-"""A rich progress bar on a terminal; nothing at all otherwise (logs and pipes stay clean)."""
+"""A rich progress bar on a terminal; nothing at all otherwise (logs and pipes stay clean).
+Inside a step that already shows a spinner (``planner.status``, e.g. a pipeline step), the
+progress is written on that spinner's line instead."""
 
 from __future__ import annotations
 
@@ -8,7 +10,13 @@ from typing import Any
 class Progress:
     def __init__(self, total: int, enabled: bool, label: str) -> None:
         self._bar: Any = None
+        self._line: Any = None
         if not enabled:
+            return
+        from planner.status import shown_line
+
+        self._line, self._label, self._total, self._done = shown_line(), label, total, 0
+        if self._line is not None:
             return
         from rich.console import Console
 
@@ -25,7 +33,10 @@ class Progress:
         self._bar.start()
 
     def advance(self, spend: str) -> None:
-        if self._bar is not None:
+        if self._line is not None:
+            self._done += 1
+            self._line(f"{self._label}: {self._done}/{self._total} tasks, {spend} spent")
+        elif self._bar is not None:
             self._bar.update(self._task, advance=1, spend=spend)
 
     def close(self) -> None:

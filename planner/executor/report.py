@@ -23,7 +23,7 @@ from planner.executor.ledger import LEDGER_NAME, columns_of
 from planner.executor.money import PUSD_PER_USD
 
 REPORT_SCHEMA = "routeplan.run-report/1"
-TASK_FIELDS = ["task_id", "status", "model", "planned_model", "attempts", "projected_input_tokens",
+TASK_FIELDS = ["task_id", "status", "model", "model_short", "planned_model", "planned_model_short", "attempts", "projected_input_tokens",
                "projected_output_tokens", "projected_cost_usd", "projected_latency_s", "actual_input_tokens",
                "actual_output_tokens", "actual_cost_usd", "actual_latency_s", "reason", "type",
                "projected_quality", "score", "passed", "grader", "grade_reason", "grade_cost_usd"]
@@ -84,6 +84,9 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     t["passed"] = [None if sc is None or sc != sc or ps is None else bool(sc >= ps)
                    for sc, ps in zip(t["score"], pass_at, strict=True)]
     checked = t["check_json"].notna()
+    # the litellm id for programs, the short name tables print beside it (catalog.short_name)
+    t["model_short"] = _shorts(t["model"])
+    t["planned_model_short"] = _shorts(t["planned_model"])
     t = t[TASK_FIELDS].copy()
     for col in ("attempts", "projected_input_tokens", "projected_output_tokens", "actual_input_tokens",
                 "actual_output_tokens"):
@@ -132,11 +135,14 @@ def build_report(out_dir: Path) -> dict[str, Any]:
                       "projected": _percentiles(done["projected_latency_s"])},
         "by_model": by_model,
         "quality": _quality(t, checked),
-        "largest_misses": _records(misses[["task_id", "model", "planned_model", "projected_cost_usd",
+        "largest_misses": _records(misses[["task_id", "model", "model_short", "planned_model",
+                                           "planned_model_short", "projected_cost_usd",
                                            "actual_cost_usd", "miss_usd", "projected_output_tokens",
                                            "actual_output_tokens"]]),
-        "failed": _records(t.loc[t["status"] == "failed", ["task_id", "model", "attempts", "reason"]]),
-        "queued": _records(t.loc[t["status"] == "queued", ["task_id", "planned_model", "reason"]]),
+        "failed": _records(t.loc[t["status"] == "failed",
+                                 ["task_id", "model", "model_short", "attempts", "reason"]]),
+        "queued": _records(t.loc[t["status"] == "queued",
+                                 ["task_id", "planned_model", "planned_model_short", "reason"]]),
         "tasks": _records(t),
     }
     return report
@@ -173,7 +179,16 @@ def _by_model(t: Any, attempts: Any) -> list[dict[str, Any]]:
     table["cost_error_fraction"] = [
         (a - p) / p if p else None for a, p in zip(table["actual_cost_usd"], table["projected_cost_usd"], strict=True)]
     table.index.name = "model"
-    return _records(table.reset_index())
+    table = table.reset_index()
+    table.insert(1, "model_short", _shorts(table["model"]))
+    return _records(table)
+
+
+def _shorts(ids: Any) -> Any:
+    """The short name of each litellm id in a column (None stays None)."""
+    from planner.catalog import short_name
+
+    return ids.map(lambda m: short_name(m) if isinstance(m, str) else None)
 
 
 def _served_quality(chain_json: Any, model: Any) -> float | None:
@@ -190,6 +205,7 @@ def _pass_score(check_json: Any) -> float | None:
 
 def _quality(t: Any, checked: Any) -> dict[str, Any]:
     """Projected against measured quality of the graded tasks, overall, per model and per type."""
+    from planner.catalog import short_name
     from planner.checks.stats import estimate
 
     done = t[t["status"] == "done"]
@@ -219,10 +235,12 @@ def _quality(t: Any, checked: Any) -> dict[str, Any]:
         "n_graded": len(graded),
         "n_ungraded": len(ungraded),
         "overall": row(graded) if len(graded) else None,
-        "by_model": [{"model": m, **row(g)} for m, g in graded.groupby("model", sort=True)],
+        "by_model": [{"model": m, "model_short": short_name(m), **row(g)}
+                     for m, g in graded.groupby("model", sort=True)],
         "by_type": [{"type": k, **row(g)} for k, g in graded.groupby("type", sort=True)],
-        "failed_checks": _records(failed[["task_id", "model", "type", "score", "grader", "grade_reason"]]),
-        "ungraded": _records(ungraded[["task_id", "model", "grader", "grade_reason"]]),
+        "failed_checks": _records(failed[["task_id", "model", "model_short", "type", "score", "grader",
+                                          "grade_reason"]]),
+        "ungraded": _records(ungraded[["task_id", "model", "model_short", "grader", "grade_reason"]]),
     }
 
 
@@ -269,13 +287,16 @@ def _write_csv(path: Path, report: dict[str, Any]) -> Path:
 
 def _write_outputs(path: Path) -> Path:
     """Each done task's answer, one JSON object a line (read straight from the ledger)."""
+    from planner.catalog import short_name
+
     conn = sqlite3.connect(f"file:{path.parent / LEDGER_NAME}?mode=ro", uri=True)
     tmp = path.with_suffix(".jsonl.tmp")
     try:
         with tmp.open("w") as f:
             for task_id, model, output in conn.execute(
                     "SELECT task_id, model, output FROM tasks WHERE status='done' ORDER BY seq"):
-                f.write(json.dumps({"task_id": task_id, "model": model, "output": output}) + "\n")
+                f.write(json.dumps({"task_id": task_id, "model": model, "model_short": short_name(model),
+                                    "output": output}) + "\n")
     finally:
         conn.close()
     tmp.replace(path)
@@ -283,25 +304,32 @@ def _write_outputs(path: Path) -> Path:
 
 
 def _write_chart(path: Path, report: dict[str, Any]) -> Path:
+    cost_chart(report).savefig(path, dpi=110)
+    return path
+
+
+def cost_chart(report: dict[str, Any]) -> Any:  # -> matplotlib.figure.Figure
+    """Projected vs actual cost by model: one pair of horizontal bars per model, labelled with
+    its short name, so the figure grows in height with the models and stays readable
+    (8 in wide; 2.6 in plus 0.42 in per model high, at most 12 in)."""
     # Figure, not pyplot: switching pyplot's backend would break a notebook's inline plots
     import numpy as np
     from matplotlib.figure import Figure
 
-    rows = report["by_model"]
-    names = [r["model"] for r in rows]
-    x = np.arange(len(names))
-    fig = Figure(figsize=(max(6.0, 1.4 * len(names) + 2), 4.5))
+    rows = report["by_model"][::-1]  # the first model on top
+    names = [r["model_short"] for r in rows]
+    y = np.arange(len(names))
+    fig = Figure(figsize=(8.0, min(12.0, 2.6 + 0.42 * len(names))), layout="constrained")
     ax = fig.subplots()
-    ax.bar(x - 0.2, [r["projected_cost_usd"] for r in rows], 0.4, label="projected")
-    ax.bar(x + 0.2, [r["actual_cost_usd"] for r in rows], 0.4, label="actual (all attempts)")
-    ax.set_xticks(x, names, rotation=20, ha="right")
-    ax.set_ylabel("cost (USD)")
+    ax.barh(y + 0.2, [r["projected_cost_usd"] for r in rows], 0.4, label="projected")
+    ax.barh(y - 0.2, [r["actual_cost_usd"] for r in rows], 0.4, label="actual (all attempts)")
+    ax.set_yticks(y, names)
+    ax.set_xlabel("cost (USD)")
+    ax.grid(axis="x", alpha=0.3)
     kind = "simulated run" if report["simulated"] else "live run"
     ax.set_title(f"Projected vs actual cost by model ({kind})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
 
 
 def _write_markdown(path: Path, report: dict[str, Any]) -> Path:

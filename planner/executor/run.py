@@ -97,7 +97,10 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
     check_out_dir(out)
     plan_file = "" if isinstance(plan, Plan) else str(plan)
     if not isinstance(plan, Plan):
-        plan = Plan.load(plan)
+        from planner.status import status
+
+        with status(f"loading {plan}"):  # a 100k-task plan takes seconds
+            plan = Plan.load(plan)
     previous = read_meta(out)
     check_startable(out, previous, resume=options.resume)
     digest = plan_digest(plan)
@@ -139,9 +142,11 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
     result.out_dir, result.mode_reason, result.lost_attempts = out, mode_reason, lost
     if report:
         from planner.executor.report import write_report
+        from planner.status import status
 
         try:
-            result.report_files = write_report(out)
+            with status(f"writing the report in {out}"):
+                result.report_files = write_report(out)
         except OSError as exc:
             raise StorageError(f"cannot write the report ({exc.strerror or exc}); the run is complete "
                                f"in the ledger: fix the folder, then `routeplan report {out}`",

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from planner.catalog import short_name
 from planner.pipeline.budget import StepSpend
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def _ledger_tasks(path: Any, plan: Plan) -> list[dict[str, Any]]:
          output, score, grader, grade_reason) in rows:
         out.append({
             "task_id": task_id, "status": status, "model": model or planned,
+            "model_short": short_name(model or planned) if model or planned else None,
             "projected_cost_usd": (projected or 0) / PUSD_PER_USD,
             "actual_cost_usd": (cost or 0) / PUSD_PER_USD,
             "input_tokens": tin, "output_tokens": tout, "latency_s": latency,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from planner.catalog import short_name
 from planner.errors import InputError
 from planner.pipeline.budget import StepSpend
 
@@ -28,7 +29,7 @@ def generate_text(p: GenerateTextParams, ctx: StepContext) -> dict[str, Any]:
         reason = "its routing step queued it, so no model was recommended"
         ctx.run.budget.record(StepSpend(ctx.step_id, available_usd=ctx.remaining_usd, n_queued=1,
                                         queued=[(ctx.step_id, reason)]))
-        return {**base, "status": "queued", "model": None, "result": None, "reason": reason,
+        return {**base, "status": "queued", "model": None, "model_short": None, "result": None, "reason": reason,
                 "estimated_cost_usd": None, "actual_cost_usd": 0.0, "latency_s": None,
                 "input_tokens": None, "output_tokens": None, "quality": None, "score": None,
                 "grader": None, "grade_reason": None}
@@ -51,7 +52,8 @@ def generate_text(p: GenerateTextParams, ctx: StepContext) -> dict[str, Any]:
     outcome = execute(plan, ctx)
     t = outcome.tasks[0]
     a = plan.assignments[0] if plan.assignments else None
-    return {**base, "status": t["status"], "model": t["model"] or p.model, "result": t["result"],
+    return {**base, "status": t["status"], "model": t["model"] or p.model,
+            "model_short": short_name(t["model"] or p.model), "result": t["result"],
             "reason": t["reason"] if t["status"] != "done" else None,
             "estimated_cost_usd": a.projected_cost_usd if a else None,
             "actual_cost_usd": t["actual_cost_usd"], "latency_s": t["latency_s"],

@@ -94,6 +94,13 @@ def _configuration(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
     return [*lines, ""]
 
 
+def _name(model: str | None) -> str | None:
+    """A model as tables print it (catalog.short_name); results.json keeps the litellm id."""
+    from planner.catalog import short_name
+
+    return short_name(model) if model else None
+
+
 def _task_routing(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
     lines = ["## Task Routing", ""]
     for step_id in steps["route"]:
@@ -104,17 +111,17 @@ def _task_routing(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
                   "| # | Task | Recommended model | Est. cost | Latency | Quality | Next best | Reason |",
                   "|---|------|-------------------|-----------|---------|---------|-----------|--------|"]
         for i, rec in enumerate(r["recommendations"]):
-            nxt = ", ".join(alt["model"] for alt in rec["ranked"][1:3]) or "-"
+            nxt = ", ".join(_name(alt["model"]) for alt in rec["ranked"][1:3]) or "-"
             lat = f"{rec['latency_s']:.1f} s" if rec["latency_s"] is not None else "-"
             q = f"{rec['quality']:.2f}" if rec["quality"] is not None else "-"
-            lines.append(f"| {i} | {rec['task']} | {rec['model'] or 'queued'} | "
+            lines.append(f"| {i} | {rec['task']} | {_name(rec['model']) or 'queued'} | "
                          f"{_usd(rec['estimated_cost_usd'])} | {lat} | {q} | {nxt} | "
                          f"{rec['reason']} |")
         lines.append("")
     for step_id in steps["generate_text"]:
         g = run.results[step_id]
         lines += [f"### {step_id}", "",
-                  f"- Assigned model: {g['model'] or '(none: queued by routing)'}",
+                  f"- Assigned model: {_name(g['model']) or '(none: queued by routing)'}",
                   f"- Status: {g['status']}" + (f" ({g['reason']})" if g.get("reason") else ""),
                   f"- Estimated cost: {_usd(g['estimated_cost_usd'])}",
                   f"- Actual cost: {_usd(g['actual_cost_usd'])}"]
@@ -149,7 +156,7 @@ def _batch(step_id: str, b: dict[str, Any]) -> list[str]:
              f"- Optimization goal: `{b['goal']}`",
              f"- Total tasks: {b['total_tasks']} ({b['n_done']} done, {b['n_queued']} queued, "
              f"{b['n_failed']} failed)",
-             f"- Models used: {', '.join(b['models_used']) or 'none'}",
+             f"- Models used: {', '.join(_name(m) for m in b['models_used']) or 'none'}",
              f"- Total cost: {_usd(b['total_cost_usd'])} (projected {_usd(b['projected_cost_usd'])})",
              f"- Average per task: {_usd(b['average_cost_per_task_usd'])}", "",
              "| Task | Model | Cost | Check | Result |", "|------|-------|------|-------|--------|"]
@@ -157,7 +164,7 @@ def _batch(step_id: str, b: dict[str, Any]) -> list[str]:
         out = (t.get("result") or t.get("reason") or "").strip().replace("\n", " ").replace("|", "\\|")
         out = out if len(out) <= 120 else out[:117] + "..."
         check = "-" if not t.get("grader") else f"{t['grader']} {_score(t.get('score'))}"
-        lines.append(f"| {t['prompt']} | {t['model'] or t['status']} | "
+        lines.append(f"| {t['prompt']} | {_name(t['model']) or t['status']} | "
                      f"{_usd(t['actual_cost_usd'])} | {check} | {out} |")
     return [*lines, ""]
 

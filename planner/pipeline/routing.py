@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from planner.catalog import short_name
 from planner.errors import InfeasibleError, InputError
 from planner.pipeline.tools import PRIORITY_GOALS
 
@@ -113,16 +114,18 @@ def route(p: RouteParams, ctx: StepContext) -> dict[str, Any]:
         a = by_task.get(task.id)
         if a is None:
             recs.append({"task_id": task.id, "task": task.text, "type": task.type, "model": None,
+                         "model_short": None,
                          "estimated_cost_usd": None, "latency_s": None, "quality": None,
                          "queued": True, "reason": f"queued: {queued[task.id].reason}",
                          "ranked": []})
             continue
-        ranked = [{"model": a.model, "estimated_cost_usd": a.projected_cost_usd,
+        ranked = [{"model": a.model, "model_short": short_name(a.model), "estimated_cost_usd": a.projected_cost_usd,
                    "latency_s": a.projected_latency_s, "quality": a.projected_quality}]
-        ranked += [{"model": f.model, "estimated_cost_usd": f.projected_cost_usd,
+        ranked += [{"model": f.model, "model_short": short_name(f.model), "estimated_cost_usd": f.projected_cost_usd,
                     "latency_s": f.projected_latency_s, "quality": f.projected_quality}
                    for f in a.fallbacks]
         recs.append({"task_id": task.id, "task": task.text, "type": task.type, "model": a.model,
+                     "model_short": short_name(a.model),
                      "estimated_cost_usd": a.projected_cost_usd,
                      "latency_s": a.projected_latency_s, "quality": a.projected_quality,
                      "queued": False, "reason": _reason(goal, ranked, plan),

@@ -33,6 +33,7 @@ from planner.pipeline.budget import PipelineBudget
 from planner.pipeline.tools import ReportParams
 from planner.pipeline.validate import CheckedPipeline, param_error
 from planner.plan import check_budget
+from planner.status import status
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,8 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
             except ValidationError as exc:
                 raise InputError(f"step {step_id}: {param_error('parameters', exc)}") from None
             step_dir = options.out_dir / "steps" / step_id
-            result = action.run(params, StepContext(step_id, run, step_dir))
+            with status(f"step {step_id} ({action.tool}.{action.name})"):
+                result = action.run(params, StepContext(step_id, run, step_dir))
         except BaseException as exc:
             err = _naming_step(step_id, exc)
             run.records.append(StepRecord(step_id, action.tool, action.name, "failed",

@@ -158,7 +158,7 @@ ROUTE_OUTPUTS = frozenset({"strategy", "goal", "recommendations", "projected_cos
 BATCH_OUTPUTS = frozenset({"goal", "task_type", "total_tasks", "n_done", "n_queued", "n_failed", "models_used",
                            "projected_cost_usd", "total_cost_usd", "average_cost_per_task_usd",
                            "results", "plan_path", "run_dir", "simulated"})
-GENERATE_OUTPUTS = frozenset({"task_type", "status", "model", "result", "reason", "estimated_cost_usd",
+GENERATE_OUTPUTS = frozenset({"task_type", "status", "model", "model_short", "result", "reason", "estimated_cost_usd",
                               "actual_cost_usd", "latency_s", "input_tokens", "output_tokens",
                               "quality", "score", "grader", "grade_reason", "run_dir", "simulated"})
 REPORT_OUTPUTS = frozenset({"path", "markdown"})

@@ -157,7 +157,7 @@ def test_share_cap_accepts_the_short_name_tables_print(run_cli, tmp_path):
 def test_task_no_model_can_serve(run_cli, tmp_path):
     p = tmp_path / "t.yaml"
     p.write_text("- id: pic\n  type: qa\n  prompt: describe\n  input_tokens: 5\n  capabilities: [vision]\n"
-                 "  deny_providers: [openai, gemini, bedrock]\n")
+                 "  deny_providers: [openai, gemini, bedrock, anthropic]\n")
     code, _, err = run_cli("validate", p)
     assert code == 2 and "task 'pic'" in err and "needs vision" in err, err
     code, _, err = run_cli("solve", p, "-o", "-")

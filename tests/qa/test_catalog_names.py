@@ -32,7 +32,15 @@ def test_every_rendered_short_name_resolves() -> None:
 def test_catalog_show_short_name(run_cli) -> None:
     code, out, err = run_cli("catalog", "show", "llama3-1-8b")
     assert code == 0, err
-    assert out.startswith(LLAMA + "  ")
+    # the short name tables print, then the litellm id (issue 15 item 14)
+    assert out.startswith("llama3-1-8b  (Meta via bedrock, realtime)\n")
+    assert out.splitlines()[1].split() == ["litellm", "id", LLAMA]
+
+
+def test_catalog_list_prints_short_names(run_cli) -> None:
+    code, out, _ = run_cli("catalog", "list")
+    assert code == 0 and "llama3-1-8b@batch" in out and "claude-haiku-4-5" in out
+    assert "bedrock/" not in out and "anthropic/" not in out
 
 
 def test_unknown_name_lists_close_matches(run_cli) -> None:
