@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from planner.catalog import short_name
 from planner.errors import InputError
 
 if TYPE_CHECKING:
@@ -96,8 +97,6 @@ def _configuration(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
 
 def _name(model: str | None) -> str | None:
     """A model as tables print it (catalog.short_name); results.json keeps the litellm id."""
-    from planner.catalog import short_name
-
     return short_name(model) if model else None
 
 
@@ -111,7 +110,7 @@ def _task_routing(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
                   "| # | Task | Recommended model | Est. cost | Latency | Quality | Next best | Reason |",
                   "|---|------|-------------------|-----------|---------|---------|-----------|--------|"]
         for i, rec in enumerate(r["recommendations"]):
-            nxt = ", ".join(_name(alt["model"]) for alt in rec["ranked"][1:3]) or "-"
+            nxt = ", ".join(short_name(alt["model"]) for alt in rec["ranked"][1:3]) or "-"
             lat = f"{rec['latency_s']:.1f} s" if rec["latency_s"] is not None else "-"
             q = f"{rec['quality']:.2f}" if rec["quality"] is not None else "-"
             lines.append(f"| {i} | {rec['task']} | {_name(rec['model']) or 'queued'} | "
@@ -156,7 +155,7 @@ def _batch(step_id: str, b: dict[str, Any]) -> list[str]:
              f"- Optimization goal: `{b['goal']}`",
              f"- Total tasks: {b['total_tasks']} ({b['n_done']} done, {b['n_queued']} queued, "
              f"{b['n_failed']} failed)",
-             f"- Models used: {', '.join(_name(m) for m in b['models_used']) or 'none'}",
+             f"- Models used: {', '.join(short_name(m) for m in b['models_used']) or 'none'}",
              f"- Total cost: {_usd(b['total_cost_usd'])} (projected {_usd(b['projected_cost_usd'])})",
              f"- Average per task: {_usd(b['average_cost_per_task_usd'])}", "",
              "| Task | Model | Cost | Check | Result |", "|------|-------|------|-------|--------|"]
