@@ -180,3 +180,24 @@ def test_plan_csv_has_the_id_and_the_short_name(run_cli, tmp_path):
     assert list(df.columns[2:4]) == ["model", "model_short"]
     assigned = df[df["status"] == "assigned"]
     assert len(assigned) and (assigned["model_short"] == assigned["model"].map(short_name)).all()
+
+
+# ---------------------------------------------------------------- 13: the README's tour
+def test_readme_tour_gives_each_plan_its_own_file_and_runs_the_first():
+    """The tour once wrote plan.json three times (solve's default -o), so `run plan.json` ran
+    the 10,000-task plan. Each solve now names its own file and `run` reads the first one."""
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    tour = readme.split("## The tour", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line.split("#", 1)[0]) for line in tour.splitlines() if line.startswith("routeplan")]
+    written: list[str] = []
+    for argv in commands:
+        if argv[1] == "solve":
+            assert "-o" in argv or "--out" in argv, f"{' '.join(argv)} writes plan.json by default"
+            written.append(argv[argv.index("-o" if "-o" in argv else "--out") + 1])
+    assert len(written) == len(set(written)) >= 3, written
+    run = next(a for a in commands if a[1] == "run")
+    assert run[2] == written[0] and "demo_batch.yaml" in commands[0][2]
+    shown = next(a for a in commands if a[1:3] == ["plan", "show"])
+    assert shown[3] in written
