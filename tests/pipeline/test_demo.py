@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from planner.catalog import short_name
 from tests.pipeline.conftest import PRIORITIES, ledger_spend_usd, run_demo
 
 LLM_STEPS = ("summarize_document", "generate_code", "analyze_data")
@@ -104,7 +105,8 @@ def test_report_has_every_section_with_real_figures(demo_runs, priority):
     for step in LLM_STEPS:
         g = run["results"][step]
         section = report[report.index(f"### {step}"):]
-        assert f"Assigned model: {g['model']}" in section
+        assert g["model_short"] == short_name(g["model"])  # results.json: the id and the short name
+        assert f"Assigned model: {g['model_short']}" in section  # the report: the short name
         assert money(section, "Actual cost") == pytest.approx(g["actual_cost_usd"], abs=1e-6)
         assert money(section, "Estimated cost") == pytest.approx(g["estimated_cost_usd"], abs=1e-6)
     assert "```python" in report[report.index("### generate_code"):]
@@ -114,7 +116,7 @@ def test_report_has_every_section_with_real_figures(demo_runs, priority):
     assert money(report, "Total cost") == pytest.approx(batch["total_cost_usd"], abs=1e-6)
     assert money(report, "Average per task") == pytest.approx(batch["total_cost_usd"] / 4, abs=1e-6)
     for model in batch["models_used"]:
-        assert model in report
+        assert short_name(model) in report
     for word in ("Hello World", "Good morning", "Thank you", "Goodbye"):
         assert word in report
     # Budget: initial, per step, remaining = initial - spent
