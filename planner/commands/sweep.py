@@ -180,7 +180,14 @@ def sweep_command(
 
 
 def write_frame(df: pd.DataFrame, path: Path) -> Path:
-    """The sweep's table by suffix: .csv, .json (records) or .parquet."""
+    """The sweep's table by suffix: .csv, .json (records) or .parquet. The per-model counts
+    ``n_<litellm id>`` get the same mix by short name beside them, ``models_short``
+    ("deepseek-chat=3; llama3-3-70b=2"), the names the tables print."""
+    from planner.catalog import short_name
+
+    models = df.attrs.get("models", [])
+    df = df.assign(models_short=["; ".join(f"{short_name(m)}={int(r[f'n_{m}'])}" for m in models
+                                           if r[f"n_{m}"] > 0) for _, r in df.iterrows()])
     suffix = path.suffix.lower()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -201,3 +201,18 @@ def test_readme_tour_gives_each_plan_its_own_file_and_runs_the_first():
     assert run[2] == written[0] and "demo_batch.yaml" in commands[0][2]
     shown = next(a for a in commands if a[1:3] == ["plan", "show"])
     assert shown[3] in written
+
+
+def test_sweep_csv_names_the_mix_by_short_name_beside_the_id_counts(run_cli, tmp_path):
+    import pandas as pd
+
+    from planner.catalog import short_name
+
+    path = tmp_path / "frontier.csv"
+    code, _, err = run_cli("sweep", DEMO, "--budget", "0.01:1:3", "--solver", "highs", "-o", path)
+    assert code == 0, err
+    df = pd.read_csv(path)
+    for _, row in df.iterrows():
+        counts = {short_name(c.removeprefix("n_")): int(row[c]) for c in df.columns
+                  if c.startswith("n_") and row[c] > 0}
+        assert dict((k, int(v)) for k, v in (p.split("=") for p in row["models_short"].split("; "))) == counts
