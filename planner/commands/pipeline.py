@@ -57,7 +57,8 @@ def run_command(
         typer.echo(run.report_markdown)
     b = run.budget
     n_done, n_failed = sum(s.n_done for s in b.steps), sum(s.n_failed for s in b.steps)
-    _err.print(f"{'live' if live else 'simulated'} run: tasks: {n_done} done, {n_failed} failed, "
+    mode = "live run" if live else "simulated run (only --live calls providers)"
+    _err.print(f"{mode}: tasks: {n_done} done, {n_failed} failed, "
                f"{b.n_queued} queued; spent ${b.spent_usd:.6f} of ${b.initial_usd:g}; "
                f"report: {run.report_path or '(no report step)'}; results: {out / 'results.json'}",
                markup=False)

@@ -31,7 +31,7 @@ def test_the_readme_command_runs_offline_and_prints_the_report(tmp_path):
     assert "# Model Routing Demonstration Results" in proc.stdout
     assert "Simulated run" in proc.stdout
     assert (tmp_path / "run-model_routing_demo" / "report.md").read_text().strip() == proc.stdout.strip()
-    assert "simulated run: tasks: " in proc.stderr and "spent $" in proc.stderr
+    assert "simulated run (only --live calls providers): tasks: " in proc.stderr and "spent $" in proc.stderr
     assert wall_s < 120  # seconds on a loaded 2-core machine; about 5 s when idle
 
 
