@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from planner import pricing
 from planner.errors import InputError
 from planner.plan import ModelSnapshot
-from planner.tasks import CAPABILITIES, TASK_TYPES
+from planner.tasks import CAPABILITIES, TASK_TYPES, category_label
 
 BATCH_SUFFIX = "@batch"
 
@@ -43,10 +43,13 @@ class ModelProfile(BaseModel):
     id: str = Field(description="litellm model id, e.g. gpt-4.1-mini or bedrock/us.meta...")
     vendor: str | None = None
     provider: str | None = Field(None, description="default: the id's provider prefix, else the price map's")
-    ttft_s: float = Field(ge=0)
-    output_tokens_per_s: float = Field(gt=0)
+    ttft_s: float | None = Field(None, ge=0, description="time to first token; None: no latency data")
+    output_tokens_per_s: float | None = Field(None, gt=0, description="None: no latency data")
     reasoning_tokens: int = Field(0, ge=0, description="hidden reasoning tokens per call, billed as output")
-    quality: dict[str, float]
+    quality: dict[str, float] = Field(description="category label (or 'default') -> score in [0, 1]")
+    output_tokens: dict[str, float] = Field(
+        default_factory=dict, description="category label -> this model's expected visible output tokens "
+                                          "(measured; replaces the task type's default x verbosity)")
     verbosity: float = Field(1.0, gt=0)
     concurrency: int | None = Field(None, gt=0)
     rpm: int | None = Field(None, gt=0)
@@ -90,15 +93,28 @@ class ModelProfile(BaseModel):
     @field_validator("quality")
     @classmethod
     def _quality(cls, q: dict[str, float]) -> dict[str, float]:
+        if not q:
+            raise ValueError("expected at least one category score (a label such as code, or default)")
+        out: dict[str, float] = {}
         for k, v in q.items():
-            if k != "default" and k not in TASK_TYPES:
-                raise ValueError(f"unknown task type {k!r}; expected default or one of {', '.join(TASK_TYPES)}")
             if not 0 <= v <= 1:
                 raise ValueError(f"{k}: expected a score in [0, 1], got {v}")
-        missing = [t for t in TASK_TYPES if t not in q]
-        if missing and "default" not in q:
-            raise ValueError(f"no score for {', '.join(missing)}; give them or a 'default' score")
-        return q
+            out[category_label(k)] = float(v)
+        return out
+
+    @field_validator("output_tokens")
+    @classmethod
+    def _output_tokens(cls, q: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k, v in q.items():
+            if not v >= 0 or v == float("inf"):
+                raise ValueError(f"{k}: expected a number of tokens >= 0, got {v}")
+            out[category_label(k)] = float(v)
+        return out
+
+    @property
+    def has_latency(self) -> bool:
+        return self.ttft_s is not None and self.output_tokens_per_s is not None
 
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -130,11 +146,12 @@ class Offering:
     input_cost_per_token: float
     output_cost_per_token: float
     price_source: str
-    ttft_s: float
-    output_tokens_per_s: float
+    ttft_s: float | None
+    output_tokens_per_s: float | None
     reasoning_tokens: int
     verbosity: float
     quality: Mapping[str, float]
+    output_tokens: Mapping[str, float]
     capabilities: frozenset[str]
     context_window: int | None
     max_output_tokens: int | None
@@ -153,8 +170,15 @@ class Offering:
     cache_write_cost_per_token: float | None = None
     cache_price_source: str = ""
 
-    def quality_for(self, task_type: str) -> float:
-        return float(self.quality.get(task_type, self.quality.get("default", 0.0)))
+    def quality_for(self, category: str) -> float | None:
+        """The model's score for a category label, else its ``default`` score, else None."""
+        q = self.quality.get(category, self.quality.get("default"))
+        return None if q is None else float(q)
+
+    @property
+    def has_latency(self) -> bool:
+        """False when the catalog has no speed data for the model (it plans without latency)."""
+        return self.ttft_s is not None and self.output_tokens_per_s is not None
 
     def snapshot(self) -> ModelSnapshot:
         return ModelSnapshot(
@@ -177,6 +201,23 @@ class Catalog:
     name: str
     offerings: tuple[Offering, ...]
     profiles: tuple[ModelProfile, ...]
+    #: the category a task label that no model scores falls back to (None: such a label is an error)
+    default_category: str | None = None
+    #: a per-prompt quality predictor saved by ``calibrate`` (path), used where it was kept
+    predictor: str | None = None
+
+    @property
+    def categories(self) -> frozenset[str]:
+        """The category labels the catalog knows: the built-in task types and every label a
+        model scores explicitly."""
+        return frozenset(TASK_TYPES) | {c for o in self.offerings for c in o.quality if c != "default"}
+
+    def category_of(self, label: str) -> str | None:
+        """The category whose profile a task of type ``label`` uses: the label itself when the
+        catalog knows it or a model has a ``default`` score, else ``default_category``, else None."""
+        if label in self.categories or any("default" in o.quality for o in self.offerings):
+            return label
+        return self.default_category
 
     @property
     def names(self) -> list[str]:
@@ -215,7 +256,7 @@ class Catalog:
         names = {o.name for o in wanted}
         realtime = {o.model for o in wanted if o.mode == "realtime"}
         keep = tuple(o for o in self.offerings if o.name in names or o.model in realtime)
-        return Catalog(self.name, keep, self.profiles)
+        return replace(self, offerings=keep)
 
 
 def short_name(name: str) -> str:
@@ -268,11 +309,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(f"{where}malformed YAML: {exc.problem}", file=str(path)) from None
     if not isinstance(data, dict):
         raise InputError("expected a mapping with a 'models' list", file=str(path))
-    extra = set(data) - {"version", "sources", "defaults", "models", "extends", "remove"}
+    extra = set(data) - set(_TOP_KEYS)
     if extra:
-        raise InputError(f"unknown top-level key {sorted(extra)[0]!r}; expected version, sources, "
-                         f"defaults, models, extends, remove", file=str(path))
+        raise InputError(f"unknown top-level key {sorted(extra)[0]!r}; expected {', '.join(_TOP_KEYS)}",
+                         file=str(path))
     return data
+
+
+_TOP_KEYS = ("version", "sources", "defaults", "models", "extends", "remove", "default_category",
+             "predictor", "calibration")
 
 
 # A raw profile (or a defaults block) is a dict of field values plus "sources" (the texts the
@@ -316,8 +361,11 @@ def _with_defaults(defaults: dict[str, Any], prof: dict[str, Any]) -> dict[str, 
     return out
 
 
-def _raw_catalog(path: Path, depth: int = 0) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """(defaults, id -> raw profile) of a catalog file, following ``extends``.
+def _raw_catalog(path: Path, depth: int = 0) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
+    """(defaults, id -> raw profile, catalog settings) of a catalog file, following ``extends``.
+
+    Settings (``default_category``, ``predictor``) are inherited unless this file sets them; a
+    predictor path is relative to the file that names it.
 
     Defaults layer like profiles: the extended catalog's, then this file's. They are applied
     to every profile (inherited or new) by :func:`_with_defaults` once all files are read.
@@ -327,10 +375,19 @@ def _raw_catalog(path: Path, depth: int = 0) -> tuple[dict[str, Any], dict[str, 
     data = _read_yaml(path)
     defaults: dict[str, Any] = _empty_layer()
     base: dict[str, dict[str, Any]] = {}
+    settings: dict[str, Any] = {}
     parent = data.get("extends")
     if parent:
         ppath = default_catalog_path() if parent == "default" else (path.parent / str(parent))
-        defaults, base = _raw_catalog(ppath, depth + 1)
+        defaults, base, settings = _raw_catalog(ppath, depth + 1)
+    settings = dict(settings)
+    if data.get("default_category") is not None:
+        try:
+            settings["default_category"] = category_label(str(data["default_category"]))
+        except ValueError as exc:
+            raise InputError(f"default_category: {exc}", file=str(path)) from None
+    if data.get("predictor") is not None:
+        settings["predictor"] = str(path.parent / str(data["predictor"]))
     for rid in data.get("remove") or []:
         if rid not in base:
             raise InputError(f"remove: {_unknown_model(str(rid), list(base), str(parent))}", file=str(path))
@@ -350,7 +407,7 @@ def _raw_catalog(path: Path, depth: int = 0) -> tuple[dict[str, Any], dict[str, 
         _set_fields(layer, rec, str(path), f"models[{idx}] (id {mid!r})")
         layer["_file"], layer["_index"] = str(path), idx
         base[mid] = layer
-    return defaults, base
+    return defaults, base, settings
 
 
 def _apply_overrides(raw: dict[str, dict[str, Any]], overrides: Mapping[str, Any] | str | Path) -> None:
@@ -364,7 +421,7 @@ def _apply_overrides(raw: dict[str, dict[str, Any]], overrides: Mapping[str, Any
         where = "overrides"
     for mid, fields in items.items():
         if mid not in raw:
-            if "quality" in fields and "ttft_s" in fields:  # a whole new profile
+            if "quality" in fields:  # a whole new profile
                 raw[mid] = {**_empty_layer(), "id": mid, "_file": where, "_index": 0}
             else:
                 raise InputError(f"{where}: {_unknown_model(mid, list(raw), 'being overridden')}")
@@ -379,7 +436,7 @@ def load_catalog(path: str | Path | None = None,
     merged over the catalog's profiles by id.
     """
     cpath = Path(path) if path is not None else default_catalog_path()
-    defaults, raw = _raw_catalog(cpath)
+    defaults, raw, settings = _raw_catalog(cpath)
     if overrides:
         _apply_overrides(raw, overrides)
     profiles: list[ModelProfile] = []
@@ -403,7 +460,12 @@ def load_catalog(path: str | Path | None = None,
     if not offerings:
         raise InputError("no enabled models: expected at least one", file=str(cpath))
     name = "default" if path is None else str(path)
-    return Catalog(name, tuple(offerings), tuple(profiles))
+    cat = Catalog(name, tuple(offerings), tuple(profiles), default_category=settings.get("default_category"),
+                  predictor=settings.get("predictor"))
+    if cat.default_category is not None and cat.default_category not in cat.categories:
+        raise InputError(f"default_category: {cat.default_category!r} is not a category any model scores; "
+                         f"expected one of {', '.join(sorted(cat.categories))}", file=str(cpath))
+    return cat
 
 
 # fields whose source ``catalog show`` prints; the last three fall back to the price map
@@ -479,7 +541,7 @@ def _offerings(p: ModelProfile, file: str, origin: Mapping[str, str]) -> list[Of
     common: dict[str, Any] = dict(
         model=p.id, vendor=p.vendor or provider, provider=provider, ttft_s=p.ttft_s,
         output_tokens_per_s=p.output_tokens_per_s, reasoning_tokens=p.reasoning_tokens,
-        verbosity=p.verbosity, quality=dict(p.quality), capabilities=caps,
+        verbosity=p.verbosity, quality=dict(p.quality), output_tokens=dict(p.output_tokens), capabilities=caps,
         context_window=p.context_window or (entry.max_input_tokens if entry else None),
         max_output_tokens=p.max_output_tokens or (entry.max_output_tokens if entry else None),
         share_cap=p.share_cap, api_base=p.api_base, sources=_credits(p, origin, entry),

@@ -35,12 +35,12 @@ from planner import tokens
 from planner.catalog import Catalog, Offering, aliases
 from planner.errors import InfeasibleError, InputError
 from planner.plan import Limits
-from planner.tasks import CAPABILITIES, TASK_TYPES, Task
+from planner.tasks import CAPABILITIES, OTHER_TYPE_TOKENS, TASK_TYPES, Task
 
 GOALS = tuple(g.value for g in solvers.Goal)
 DEFAULT_CONCURRENCY = 16
 CRITERIA = ("allow/deny lists", "capabilities", "context window", "max_tokens", "min_quality",
-            "max_latency_s", "batch deadline", "max_cost_usd")
+            "max_latency_s", "batch deadline", "max_cost_usd", "category profile", "latency data")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class Formulation:
     excluded: dict[str, NDArray[np.bool_]]  # criterion -> (n, k) True where it excludes the pair
     max_tokens: NDArray[np.float64]  # (n, k) the executor's cap: min(task max_tokens, model max output)
     problem: solvers.Problem
+    categories: list[str]  # per task: the category whose profile it uses (its type, or the default)
+    notes: list[str]  # what the plan assumed, in words (e.g. models without latency data)
 
     def explain_task(self, i: int) -> str:
         """Why task ``i`` has no feasible offering, with the least change that would give it one."""
@@ -141,8 +143,9 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     # ---- per-offering vectors, shape (k,)
     pin = np.array([o.input_cost_per_token for o in offs])
     pout = np.array([o.output_cost_per_token for o in offs])
-    ttft = np.array([o.ttft_s for o in offs])
-    tps = np.array([o.output_tokens_per_s for o in offs])
+    ttft = np.array([np.nan if o.ttft_s is None else o.ttft_s for o in offs], dtype=np.float64)
+    tps = np.array([np.nan if o.output_tokens_per_s is None else o.output_tokens_per_s for o in offs],
+                   dtype=np.float64)
     reason = np.array([o.reasoning_tokens for o in offs], dtype=np.float64)
     verb = np.array([o.verbosity for o in offs])
     ctx = np.array([o.context_window or np.inf for o in offs], dtype=np.float64)
@@ -150,18 +153,30 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     is_batch = np.array([o.mode == "batch" for o in offs])
     window = np.array([o.batch_window_s or 0.0 for o in offs])
     ocaps = np.array([sum(1 << b for b, c in enumerate(CAPABILITIES) if c in o.capabilities) for o in offs])
-    type_names = list(TASK_TYPES)
-    qtab = np.array([[o.quality_for(t) for o in offs] for t in type_names])  # (types, k)
+    has_lat = np.array([o.mode == "batch" or o.has_latency for o in offs])
+    cats = task_categories(tasks, catalog)
+    cat_names = sorted(set(cats))
+    cidx = np.searchsorted(np.array(cat_names), np.array(cats))
+    nan = float("nan")
+
+    def per_cat(value) -> NDArray[np.float64]:  # (categories, k), NaN where the model has no value
+        return np.array([[nan if (v := value(o, c)) is None else v for o in offs] for c in cat_names],
+                        dtype=np.float64).reshape(len(cat_names), k)
+
+    qtab = per_cat(lambda o, c: o.quality_for(c))
+    otab = per_cat(lambda o, c: o.output_tokens.get(c))  # measured visible output tokens
+    type_out = np.array([TASK_TYPES.get(c, OTHER_TYPE_TOKENS)[0] for c in cat_names], dtype=np.float64)
+    type_max = np.array([TASK_TYPES.get(c, OTHER_TYPE_TOKENS)[1] for c in cat_names], dtype=np.float64)
 
     # ---- per-task vectors, shape (n,)
     def opt(values: list[float | None], default: float) -> NDArray[np.float64]:
         return np.array([default if v is None else v for v in values], dtype=np.float64)
 
-    exp_out = np.array([t.output_tokens for t in tasks], dtype=np.float64)
-    max_tok = np.array([t.max_output_tokens for t in tasks], dtype=np.float64)
+    exp_out = opt([t.expected_output_tokens for t in tasks], nan)  # NaN: not given by the task
+    max_tok = np.where(opt([t.max_tokens for t in tasks], nan) > 0,
+                       opt([t.max_tokens for t in tasks], 0.0), type_max[cidx])
     cplx = np.array([t.complexity for t in tasks])
     tcaps = np.array([sum(1 << b for b, c in enumerate(CAPABILITIES) if c in t.capabilities) for t in tasks])
-    tidx = np.array([type_names.index(t.type) for t in tasks])
     prio = np.array([t.priority for t in tasks])
     # a global limit applies to every task; a task's own limit may be stricter
     g_lat = np.inf if limits.max_latency_s is None else limits.max_latency_s
@@ -176,14 +191,36 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     given = [t.input_tokens for t in tasks]
     msgs = [t.chat_messages if t.input_tokens is None else None for t in tasks]
     in_tok = tokens.count_matrix(msgs, given, [o.model for o in offs])
-    visible = exp_out[:, None] * verb[None, :]
+    # the task's own expected length x verbosity, else the model's measured length for the
+    # category, else the type's default x verbosity
+    measured = otab[cidx]
+    visible = np.where(~np.isnan(exp_out)[:, None], np.nan_to_num(exp_out)[:, None] * verb[None, :],
+                       np.where(np.isnan(measured), type_out[cidx][:, None] * verb[None, :], measured))
     out_tok = visible + reason[None, :]
     cap_tok = np.minimum(max_tok[:, None], mout[None, :])
     cost = in_tok * pin + out_tok * pout
     worst = in_tok * pin + cap_tok * pout
-    latency = np.where(is_batch[None, :], window[None, :], ttft[None, :] + visible / tps[None, :])
+    with np.errstate(invalid="ignore"):
+        latency = np.where(is_batch[None, :], window[None, :],
+                           np.nan_to_num(ttft)[None, :] + visible / np.where(has_lat, tps, 1.0)[None, :])
+    latency = np.where(has_lat[None, :], latency, 0.0)
     gamma = 4.0 ** (cplx - 0.5)
-    quality = np.clip(qtab[tidx], 0.0, 1.0) ** gamma[:, None]
+    q = qtab[cidx]
+    no_profile = np.isnan(q)
+    quality = np.clip(np.nan_to_num(q), 0.0, 1.0) ** gamma[:, None]
+    notes: list[str] = []
+    needs_latency = np.isfinite(time_cap) | (goal == "minimize_latency")
+    if not has_lat.all():
+        names = [o.name for o in offs if not (o.mode == "batch" or o.has_latency)]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        notes.append(f"no latency data (ttft_s, output_tokens_per_s) for {shown}: their latency is not "
+                     f"projected (shown as 0 s) and they serve no task with a latency limit or deadline")
+        if goal == "balanced" and has_lat.any() and limits.weights.get("speed", 0.0) > 0:
+            known = np.where(has_lat[None, :], latency, np.nan)
+            stand_in = np.nanmean(known, axis=1)
+            latency = np.where(has_lat[None, :], latency, stand_in[:, None])
+            notes.append("for the balanced score, a model without latency data counts as the mean "
+                         "latency of the models with data")
 
     excluded = {
         "allow/deny lists": _list_mask(tasks, offs),
@@ -194,6 +231,8 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
         "max_latency_s": latency > time_cap[:, None],
         "batch deadline": is_batch[None, :] & ~np.isfinite(time_cap)[:, None],
         "max_cost_usd": cost > max_cost[:, None],
+        "category profile": no_profile,
+        "latency data": needs_latency[:, None] & ~has_lat[None, :],
     }
     feasible = ~np.logical_or.reduce(list(excluded.values()))
 
@@ -216,7 +255,7 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     f = Formulation(tasks=tasks, offerings=offs, goal=goal, limits=limits, in_tok=in_tok,
                     visible_tok=visible, out_tok=out_tok, cost_usd=cost, worst_cost_usd=worst,
                     latency_s=latency, quality=quality, feasible=feasible, excluded=excluded,
-                    max_tokens=cap_tok, problem=None)  # type: ignore[arg-type]
+                    max_tokens=cap_tok, problem=None, categories=cats, notes=notes)  # type: ignore[arg-type]
 
     empty = np.flatnonzero(~feasible.any(axis=1))
     if empty.size and not limits.allow_queue:
@@ -253,6 +292,25 @@ def _known_share_caps(limits: Limits, catalog: Catalog) -> Limits:
         except InputError as exc:
             raise InputError(f"--share-cap {name}={share:g}: {exc}") from None
     return limits.model_copy(update={"share_caps": caps})
+
+
+def task_categories(tasks: Sequence[Task], catalog: Catalog) -> list[str]:
+    """Per task, the category whose profile it uses: its type when the catalog knows the label,
+    else the catalog's ``default_category``; an unknown label without one is an InputError."""
+    out: list[str] = []
+    resolved: dict[str, str | None] = {}
+    for i, t in enumerate(tasks):
+        if t.type not in resolved:
+            resolved[t.type] = catalog.category_of(t.type)
+        cat = resolved[t.type]
+        if cat is None:
+            known = sorted(catalog.categories)
+            shown = ", ".join(known[:15]) + (f", ... ({len(known)} in all)" if len(known) > 15 else "")
+            raise InputError(f"task {t.id!r} (record {i}): type {t.type!r} is not a category catalog "
+                             f"{catalog.name} knows ({shown}); use one of those, or declare "
+                             f"'default_category: <label>' in the catalog, or calibrate it from outcomes")
+        out.append(cat)
+    return out
 
 
 def limits_share(o: Offering, limits: Limits) -> float:
@@ -298,6 +356,12 @@ def explain(f: Formulation, i: int) -> str:
                          f"{int(np.ceil(f.out_tok[i, j]))} tokens ({names[j]})")
         elif c == "batch deadline":
             parts.append("batch models need a deadline (--deadline) no shorter than their window")
+        elif c == "category profile":
+            parts.append(f"no model scores category {f.categories[i]!r} (give those models a quality "
+                         f"for it, or a default)")
+        elif c == "latency data":
+            parts.append("it has a latency limit or deadline, and the catalog has no latency data "
+                         f"(ttft_s, output_tokens_per_s) for {names[cand[0]]} and others that could serve it")
         else:
             parts.append("its allow/deny lists exclude every model that meets its other limits")
     if not parts:

@@ -55,8 +55,8 @@ class ModelSnapshot(_Finite):
     input_cost_per_token: float = Field(ge=0)
     output_cost_per_token: float = Field(ge=0)
     price_source: str
-    ttft_s: float
-    output_tokens_per_s: float
+    ttft_s: float | None = Field(default=None, description="None: the catalog has no latency data for it")
+    output_tokens_per_s: float | None = None
     verbosity: float = 1.0
     batch_window_s: float | None = None
     concurrency: int | None = None
@@ -165,6 +165,7 @@ class Plan(_Model):
     totals: Totals
     solver: SolverInfo
     binding_limits: list[BindingLimit] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="what the plan assumed, in words")
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:

@@ -88,6 +88,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
         parts.append(Text("Limits: " + "; ".join(
             f"{b.name} {'BINDING' if b.binding else 'slack'} {b.slack:.6g} (used {b.used:.6g} of {b.limit:.6g})"
             for b in shown[:8]), style="yellow" if any(b.binding for b in shown) else "dim"))
+    parts += [Text("Note: " + note, style="dim") for note in plan.notes]
     return Group(*parts)
 
 

@@ -301,7 +301,7 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
                       budget_shadow_price=_finite(sol.budget_shadow_price), stats=_plain(dict(sol.stats)))
     return Plan(tasks_file=tasks_file, catalog=catalog_name, goal=f.goal, limits=f.limits,
                 models=[offs[j].snapshot() for j in sorted(used)], assignments=assignments,
-                queued=queued, totals=totals, solver=info, binding_limits=binding)
+                queued=queued, totals=totals, solver=info, binding_limits=binding, notes=list(f.notes))
 
 
 def _finite(x: float | None) -> float | None:

@@ -31,9 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from planner.checks.schema import Check, parse_check
 from planner.errors import InputError
 
-#: Known task types with their default expected output tokens and default max_tokens.
-#: max_tokens defaults leave room for reasoning models' hidden reasoning tokens (billed as
-#: output); set a lower ``max_tokens`` to bound the worst-case cost.
+#: The built-in task types with their default expected output tokens and default max_tokens.
+#: A task's ``type`` is any category label (``mmlu-physics``, ``arc-challenge``); these 11 keep
+#: their defaults, any other label takes the catalog's calibrated output length or
+#: :data:`OTHER_TYPE_TOKENS`. max_tokens defaults leave room for reasoning models' hidden
+#: reasoning tokens (billed as output); set a lower ``max_tokens`` to bound the worst-case cost.
 TASK_TYPES: dict[str, tuple[int, int]] = {
     "summarize": (150, 8192),
     "code": (400, 8192),
@@ -47,6 +49,9 @@ TASK_TYPES: dict[str, tuple[int, int]] = {
     "writing": (600, 8192),
     "qa": (120, 8192),
 }
+
+#: (expected output tokens, max_tokens) of a category label that is not a built-in type
+OTHER_TYPE_TOKENS: tuple[int, int] = (250, 8192)
 
 COMPLEXITY_LEVELS: dict[str, float] = {"low": 0.2, "medium": 0.5, "high": 0.8}
 CAPABILITIES = ("json", "tools", "vision")
@@ -93,11 +98,8 @@ class Task(BaseModel):
 
     @field_validator("type")
     @classmethod
-    def _known_type(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v not in TASK_TYPES:
-            raise ValueError(f"unknown task type {v!r}; expected one of {', '.join(TASK_TYPES)}")
-        return v
+    def _category_label(cls, v: str) -> str:
+        return category_label(v)
 
     @field_validator("check", mode="before")
     @classmethod
@@ -164,12 +166,21 @@ class Task(BaseModel):
         """Expected visible output tokens (the type's default unless given)."""
         if self.expected_output_tokens is not None:
             return self.expected_output_tokens
-        return TASK_TYPES[self.type][0]
+        return TASK_TYPES.get(self.type, OTHER_TYPE_TOKENS)[0]
 
     @property
     def max_output_tokens(self) -> int:
         """The executor's hard cap on output tokens (the type's default unless given)."""
-        return self.max_tokens or TASK_TYPES[self.type][1]
+        return self.max_tokens or TASK_TYPES.get(self.type, OTHER_TYPE_TOKENS)[1]
+
+
+def category_label(v: str) -> str:
+    """A task type / category as every part of routeplan compares it: trimmed, lower case, inner
+    whitespace as single spaces. Tasks, catalogs and outcome history all go through this."""
+    label = " ".join(str(v).split()).lower()
+    if not label:
+        raise ValueError("expected a category label (e.g. code, summarize, arc-challenge), got an empty text")
+    return label
 
 
 # ---------------------------------------------------------------------- loading

@@ -31,9 +31,9 @@ def list_command(catalog: CatalogOpt = None) -> None:
                 "caps", "mean quality"):
         t.add_column(col, justify="left" if col in ("model", "provider", "mode", "caps") else "right")
     for o in cat.offerings:
-        q = [o.quality_for(k) for k in o.quality if k != "default"] or [o.quality_for("default")]
+        q = [v for k, v in o.quality.items() if k != "default"] or [o.quality["default"]]
         t.add_row(Text(short_name(o.name)), Text(o.provider), o.mode, f"{o.input_cost_per_token * 1e6:.3f}",
-                  f"{o.output_cost_per_token * 1e6:.3f}", f"{o.ttft_s:.2f}", f"{o.output_tokens_per_s:g}",
+                  f"{o.output_cost_per_token * 1e6:.3f}", _num(o.ttft_s, ".2f"), _num(o.output_tokens_per_s, "g"),
                   f"{o.context_window or '-'}", ",".join(sorted(o.capabilities)), f"{sum(q) / len(q):.3f}")
     console = Console()
     if not console.is_terminal:
@@ -52,8 +52,9 @@ def show_command(model: Annotated[str, typer.Argument(help="Model id or the shor
              f"  litellm id     {o.model}" + ("  (through its batch API)" if o.mode == "batch" else ""),
              f"  price in/out   ${o.input_cost_per_token * 1e6:.4g} / ${o.output_cost_per_token * 1e6:.4g}"
              f" per million tokens  [{o.price_source}]",
-             f"  ttft           {o.ttft_s} s  [{o.sources.get('ttft_s', '-')}]",
-             f"  output speed   {o.output_tokens_per_s:g} tokens/s  [{o.sources.get('output_tokens_per_s', '-')}]",
+             f"  ttft           {_num(o.ttft_s, 'g', ' s')}  [{o.sources.get('ttft_s', '-')}]",
+             f"  output speed   {_num(o.output_tokens_per_s, 'g', ' tokens/s')}"
+             f"  [{o.sources.get('output_tokens_per_s', '-')}]",
              f"  reasoning      {o.reasoning_tokens} hidden tokens per call  [{o.sources.get('reasoning_tokens', '-')}]",
              f"  verbosity      {o.verbosity:g}  [{o.sources.get('verbosity', '-')}]",
              f"  context        {o.context_window} input, {o.max_output_tokens} output tokens"
@@ -68,12 +69,26 @@ def show_command(model: Annotated[str, typer.Argument(help="Model id or the shor
     if o.batch_window_s:
         lines.append(f"  batch window   {o.batch_window_s:g} s  [{o.sources.get('batch_window_s', '-')}]")
     lines.append(f"  quality        [{o.sources.get('quality', '-')}]")
-    lines += [f"    {k:<15}{v:.3f}" for k, v in o.quality.items()]
+    lines += [_per_category(o, k, f"{v:.3f}", "quality") for k, v in o.quality.items()]
+    if o.output_tokens:
+        lines.append(f"  output tokens  per category  [{o.sources.get('output_tokens', '-')}]")
+        lines += [_per_category(o, k, f"{v:g}", "output_tokens") for k, v in o.output_tokens.items()]
     typer.echo("\n".join(lines))
 
 
 def _per_m(usd_per_token: float | None) -> str:
     return "-" if usd_per_token is None else f"{usd_per_token * 1e6:.4g}"
+
+
+def _num(v: float | None, fmt: str, unit: str = "") -> str:
+    """A speed figure, or 'no data' when the catalog has none (the model plans without latency)."""
+    return "no data" if v is None else f"{v:{fmt}}{unit}"
+
+
+def _per_category(o: Offering, category: str, value: str, key: str) -> str:
+    """One category's value, with its own source when the catalog credits it (calibrated values)."""
+    src = o.sources.get(f"{key}.{category}")
+    return f"    {category:<15}{value}" + (f"  [{src}]" if src else "")
 
 
 def _context_source(o: Offering) -> str:

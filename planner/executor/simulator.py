@@ -94,9 +94,15 @@ def draw_output_tokens(rng: random.Random, expected: float, max_tokens: int) -> 
     return max(1, min(max_tokens, round(expected * _lognormal(rng, TOKENS_SIGMA))))
 
 
+#: speed of a model the catalog has no latency data for (a typical hosted chat model)
+UNKNOWN_TTFT_S, UNKNOWN_TOKENS_PER_S = 0.6, 60.0
+
+
 def draw_latency_s(rng: random.Random, m: ModelSnapshot, output_tokens: int) -> float:
-    ttft = m.ttft_s * _lognormal(rng, TTFT_SIGMA)
-    speed = max(m.output_tokens_per_s, 1e-6) * _lognormal(rng, SPEED_SIGMA)
+    base_ttft = UNKNOWN_TTFT_S if m.ttft_s is None else m.ttft_s
+    base_speed = UNKNOWN_TOKENS_PER_S if m.output_tokens_per_s is None else m.output_tokens_per_s
+    ttft = base_ttft * _lognormal(rng, TTFT_SIGMA)
+    speed = max(base_speed, 1e-6) * _lognormal(rng, SPEED_SIGMA)
     latency = ttft + output_tokens / speed
     return latency * SLOW_TAIL_X if rng.random() < SLOW_TAIL_P else latency
 

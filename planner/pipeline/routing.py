@@ -53,13 +53,12 @@ def build_tasks(items: list[Any], default_type: str | None, step_id: str, *,
 
 def realtime_catalog(ctx: StepContext, allow_batch_api: bool = False) -> Catalog:
     """The run's catalog, without the batch-API offerings unless asked for."""
-    from planner.catalog import Catalog
+    from dataclasses import replace
 
     catalog = ctx.run.catalog()
     if allow_batch_api:
         return catalog
-    return Catalog(catalog.name, tuple(o for o in catalog.offerings if o.mode == "realtime"),
-                   catalog.profiles)
+    return replace(catalog, offerings=tuple(o for o in catalog.offerings if o.mode == "realtime"))
 
 
 def solve(tasks: list[Task], ctx: StepContext, *, goal: str, budget_usd: float,

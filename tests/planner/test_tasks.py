@@ -49,7 +49,7 @@ def test_every_format_loads_the_same_tasks(tmp_path, fmt):
 
 @pytest.mark.parametrize("content, fmt, expected", [
     ("- id: a\n  type: summarize\n  prompt: x\n  colour: red\n", "yaml", "record 0 (id 'a'), line 4: unknown field 'colour'"),
-    ("- id: a\n  type: poetry\n  prompt: x\n", "yaml", "line 2: field type: unknown task type 'poetry'; expected one of summarize"),
+    ("- id: a\n  type: '  '\n  prompt: x\n", "yaml", "line 2: field type is required"),
     ("- id: a\n  type: code\n", "yaml", "record 0 (id 'a'), line 1: expected exactly one of prompt or messages"),
     ("- id: a\n  type: code\n  prompt: [x\n", "yaml", "malformed YAML"),
     ('[{"id": "a", "type": "code", "prompt": "x",}]', "json", "line 1, column"),
