@@ -27,6 +27,9 @@ _LAZY: dict[str, str] = {
     "Limits": "planner.plan",
     "sweep": "planner.whatif",
     "model_mix": "planner.whatif",
+    "read_history": "planner.history",
+    "calibrate": "planner.calibrate",
+    "evaluate": "planner.evaluate",
 }
 
 

@@ -122,13 +122,21 @@ def _relative(target: Path, start: Path) -> str:
         return str(target)
 
 
-def calibrate(frame: pd.DataFrame, base: str | Path | None = None, *,
+def calibrate(history: Any, base: str | Path | None = None, *,
               prior_strength: float = DEFAULT_PRIOR_STRENGTH, interval: float = DEFAULT_INTERVAL,
               files: Sequence[str] = (), count_tokens: bool = True) -> Calibration:
-    """Fit profiles from outcome records (a :mod:`planner.history` frame) over ``base``.
+    """Fit profiles from outcome records over ``base`` (None: the built-in default catalog).
 
-    ``base``: the catalog the result extends (None: the built-in default).
+    ``history``: outcome files (paths), a :class:`planner.history.History`, or its DataFrame.
+    ``Calibration.write(path)`` saves the catalog; ``Calibration.table`` is the fit.
     """
+    from planner.evaluate import _frame_of
+
+    if not isinstance(history, pd.DataFrame):
+        if not files and not hasattr(history, "frame"):
+            files = [str(history)] if isinstance(history, str | Path) else [str(h) for h in history]
+        history = _frame_of(history)
+    frame = history
     if not (math.isfinite(prior_strength) and prior_strength >= 0):
         raise InputError(f"--prior-strength: expected a number >= 0, got {prior_strength!r}")
     if not (0 < interval < 1):

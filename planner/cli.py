@@ -51,6 +51,8 @@ COMMAND_MODULES: list[str] = [
     "run",
     "grade",
     "sweep",
+    "calibrate",
+    "evaluate",
 ]
 
 

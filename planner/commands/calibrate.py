@@ -1,0 +1,85 @@
+"""``routeplan calibrate``: learn a catalog's quality, output length, prices and speeds from outcomes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planner.commands._options import CatalogOpt
+from planner.errors import InputError
+
+HistoryArg = Annotated[list[Path], typer.Argument(
+    help="Outcome history: long tables (.csv, .jsonl, .json, .parquet), RouterBench-style wide tables, "
+         "or run folders of graded runs.")]
+MapOpt = Annotated[list[str] | None, typer.Option(
+    "--map", help="column=field: read a long table's column as a history field (repeatable), e.g. correct=score.")]
+
+
+def calibrate_command(
+    history: HistoryArg,
+    *,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the calibrated catalog (YAML).")],
+    catalog: CatalogOpt = None,
+    mapping: MapOpt = None,
+    prior_strength: Annotated[float, typer.Option(
+        "--prior-strength", help="Weight of the base catalog's score, in observations (0: the data alone).")] = 10.0,
+    interval: Annotated[float, typer.Option(
+        "--interval", help="Credible interval level reported for each score.")] = 0.9,
+    predictor: Annotated[bool, typer.Option(
+        "--predictor/--no-predictor", help="Fit a per-prompt quality predictor where the history has "
+        "prompts, and keep it only where cross-validation says it beats the category profile.")] = True,
+) -> None:
+    """Fit per (model, category) profiles from outcome history into a catalog that extends --catalog."""
+    from planner.calibrate import calibrate, summary_rows
+    from planner.history import parse_map, read_history
+
+    if out.suffix.lower() not in (".yaml", ".yml"):
+        raise InputError(f"--out: expected a .yaml file name for the calibrated catalog, got {out.name!r}")
+    if out.is_dir():
+        raise InputError("--out: expected a file, got a directory", file=str(out))
+    hist = read_history(history, parse_map(mapping or []))
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    console.print(hist.summary(), markup=False)
+    cal = calibrate(hist.frame, catalog, prior_strength=prior_strength, interval=interval,
+                    files=[str(p) for p in history])
+    if predictor:
+        from planner.predictor import fit_predictor
+
+        fit_predictor(hist.frame, cal, out)
+    cal.write(out)
+    _print_summary(cal, summary_rows(cal))
+    for line in cal.notes:
+        console.print(f"note: {line}", markup=False)
+    for line in cal.warnings:
+        console.print(f"warning: {line}", style="yellow", markup=False)
+    console.print(f"calibrated catalog written to {out} (use it with --catalog {out})", markup=False)
+
+
+def _print_summary(cal, rows) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from planner.render import _short
+
+    t = Table(title=f"calibrated from {cal.n_records:,} outcomes · prior strength {cal.prior_strength:g} · "
+                    f"{cal.interval:.0%} intervals", title_justify="left", show_edge=False)
+    for col in ("model", "category", "n", "observed", "prior", "calibrated", "interval", "out tokens"):
+        t.add_column(col, justify="left" if col in ("model", "category") else "right")
+    for r in rows:
+        t.add_row(_short(r["model"], 28), r["category"], f"{r['n']:,}", f"{r['observed']:.3f}",
+                  f"{r['prior']:.3f}", f"{r['calibrated']:.3f}", r["interval"], r["output_tokens"])
+    console = Console()
+    if not console.is_terminal:
+        console.width = 140
+    console.print(t)
+    pred = cal.extra.get("predictor_report")
+    if pred:
+        console.print(pred, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calibrate")(calibrate_command)
