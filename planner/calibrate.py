@@ -77,6 +77,7 @@ class Calibration:
     prior_strength: float = DEFAULT_PRIOR_STRENGTH
     interval: float = DEFAULT_INTERVAL
     extra: dict[str, Any] = field(default_factory=dict)  # further top-level catalog keys (predictor)
+    predictor_report: list[dict[str, Any]] = field(default_factory=list)  # per (model, category) CV figures
 
     def catalog_text(self, out_path: str | Path) -> str:
         """The calibrated catalog as YAML; ``extends`` is written relative to ``out_path``."""

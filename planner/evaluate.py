@@ -189,7 +189,6 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
     import solvers
     from planner.formulation import formulate
     from solvers.parametric import budget_frontier
-    from planner.predictor import apply_predictor
 
     truth = truth_from_history(frame)
     cat = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
@@ -213,7 +212,7 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
         notes.append(f"{int(unknown_cost.sum()):,} observations have a score but no cost: their projected "
                      f"cost stands in for the realised one")
         t_cost = np.where(unknown_cost, f.cost_usd, t_cost)
-    quality = apply_predictor(realtime, tasks, f)
+    quality = f.quality  # the category profiles, or the catalog's per-prompt predictor where it kept one
     feasible = f.feasible & ~np.isnan(t_score)
     if not feasible.any(axis=1).all():
         bad = int((~feasible.any(axis=1)).sum())

@@ -208,6 +208,11 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     q = qtab[cidx]
     no_profile = np.isnan(q)
     quality = np.clip(np.nan_to_num(q), 0.0, 1.0) ** gamma[:, None]
+    if catalog.predictor is not None:  # per-prompt scores where calibration kept a predictor
+        from planner.predictor import predict_quality
+
+        quality = np.where(no_profile, 0.0, predict_quality(catalog.predictor, [t.text for t in tasks], cats,
+                                                            offs, quality))
     notes: list[str] = []
     needs_latency = np.isfinite(time_cap) | (goal == "minimize_latency")
     if not has_lat.all():

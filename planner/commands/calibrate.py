@@ -76,9 +76,15 @@ def _print_summary(cal, rows) -> None:
     if not console.is_terminal:
         console.width = 140
     console.print(t)
-    pred = cal.extra.get("predictor_report")
-    if pred:
-        console.print(pred, markup=False)
+    if cal.predictor_report:
+        p = Table(title="per-prompt predictor against the category profile (5-fold cross-validated Brier "
+                        "score, lower is better)", title_justify="left", show_edge=False)
+        for col in ("model", "category", "n", "profile", "predictor", "kept"):
+            p.add_column(col, justify="left" if col in ("model", "category", "kept") else "right")
+        for r in cal.predictor_report:
+            p.add_row(_short(r["model"], 28), r["category"], f"{r['n']:,}", f"{r['brier_profile']:.4f}",
+                      f"{r['brier_predictor']:.4f}", "yes" if r["kept"] else "no")
+        console.print(p)
 
 
 def register(app: typer.Typer) -> None:
