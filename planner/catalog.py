@@ -270,6 +270,16 @@ def short_name(name: str) -> str:
     return short + ("@" + batch if batch else "")
 
 
+def short_names(names: Sequence[str]) -> dict[str, str]:
+    """Each name's short name, or the name itself where two names would share a short name
+    (``cheap/m`` and ``dear/m`` both shorten to ``m``)."""
+    short = {n: short_name(n) for n in names}
+    seen: dict[str, int] = {}
+    for s in short.values():
+        seen[s] = seen.get(s, 0) + 1
+    return {n: (s if seen[s] == 1 else n) for n, s in short.items()}
+
+
 def aliases(name: str) -> tuple[str, str]:
     """Every name the tool prints for an offering or model id: the id and its short name."""
     return name, short_name(name)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from planner.errors import InputError
 from planner.evaluate import HULL, ORACLE, ROUTEPLAN, Evaluation, upper_hull
-from planner.render import _short
+from planner.catalog import short_names
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -47,6 +47,7 @@ def curves_table(ev: Evaluation) -> Table:
     for col in ("curve", "AIQ", "best score", "at cost/task"):
         t.add_column(col, justify="left" if col == "curve" else "right")
     pts = ev.points[ev.points["score"].notna()]
+    names = short_names([c.removeprefix("model:") for c in ev.aiq if c.startswith("model:")])
     order = [ROUTEPLAN, HULL, ORACLE] + sorted((c for c in ev.aiq if c.startswith("model:")),
                                                 key=lambda c: -ev.aiq[c])
     for curve in order:
@@ -55,9 +56,9 @@ def curves_table(ev: Evaluation) -> Table:
             t.add_row(curve, f"{ev.aiq.get(curve, 0.0):.4f}", "-", "-")
             continue
         best = rows.sort_values(["score", "cost_per_task"], ascending=[False, True]).iloc[0]
-        name = "model " + _short(curve.removeprefix("model:"), 30) if curve.startswith("model:") else curve
+        name = "model " + names[curve.removeprefix("model:")] if curve.startswith("model:") else curve
         t.add_row(name, f"{ev.aiq[curve]:.4f}", f"{best['score']:.3f}", _usd(best["cost_per_task"]))
-    best = _short(ev.best_model, 30)
+    best = names[ev.best_model]
     if ev.match_cost is None:
         t.caption = f"routeplan does not reach {best}'s score ({ev.best_model_score:.3f}) in the budgets tried"
     else:
@@ -74,10 +75,11 @@ def plot_curves(ev: Evaluation, ax) -> None:  # ax: matplotlib Axes
     singles = pts[pts["curve"].str.startswith("model:")]
     oracle = pts[pts["curve"] == ORACLE].sort_values("cost_per_task")
     hc, hs = upper_hull(singles["cost_per_task"], singles["score"])
+    names = short_names([c.removeprefix("model:") for c in singles["curve"]])
     ax.plot(hc, hs, "--", color="grey", lw=1, label=f"single-model hull (AIQ {ev.aiq[HULL]:.3f})")
     ax.scatter(singles["cost_per_task"], singles["score"], s=14, color="grey")
     for r in singles.itertuples(index=False):
-        ax.annotate(_short(r.curve.removeprefix("model:"), 18), (r.cost_per_task, r.score), fontsize=6,
+        ax.annotate(names[r.curve.removeprefix("model:")], (r.cost_per_task, r.score), fontsize=6,
                     xytext=(3, 2), textcoords="offset points", color="dimgrey")
     ax.plot(plan["cost_per_task"], plan["score"], "o-", ms=3, color="tab:blue",
             label=f"routeplan (AIQ {ev.aiq[ROUTEPLAN]:.3f})")

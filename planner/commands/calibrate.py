@@ -63,14 +63,15 @@ def _print_summary(cal, rows) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from planner.render import _short
+    from planner.catalog import short_names
 
     t = Table(title=f"calibrated from {cal.n_records:,} outcomes · prior strength {cal.prior_strength:g} · "
                     f"{cal.interval:.0%} intervals", title_justify="left", show_edge=False)
     for col in ("model", "category", "n", "observed", "prior", "calibrated", "interval", "out tokens"):
         t.add_column(col, justify="left" if col in ("model", "category") else "right")
+    names = short_names(sorted({r["model"] for r in rows}))
     for r in rows:
-        t.add_row(_short(r["model"], 28), r["category"], f"{r['n']:,}", f"{r['observed']:.3f}",
+        t.add_row(names[r["model"]], r["category"], f"{r['n']:,}", f"{r['observed']:.3f}",
                   f"{r['prior']:.3f}", f"{r['calibrated']:.3f}", r["interval"], r["output_tokens"])
     console = Console()
     if not console.is_terminal:
@@ -82,7 +83,7 @@ def _print_summary(cal, rows) -> None:
         for col in ("model", "category", "n", "profile", "predictor", "kept"):
             p.add_column(col, justify="left" if col in ("model", "category", "kept") else "right")
         for r in cal.predictor_report:
-            p.add_row(_short(r["model"], 28), r["category"], f"{r['n']:,}", f"{r['brier_profile']:.4f}",
+            p.add_row(names[r["model"]], r["category"], f"{r['n']:,}", f"{r['brier_profile']:.4f}",
                       f"{r['brier_predictor']:.4f}", "yes" if r["kept"] else "no")
         console.print(p)
 
