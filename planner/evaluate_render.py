@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
+from planner.catalog import short_names
 from planner.errors import InputError
 from planner.evaluate import HULL, ORACLE, ROUTEPLAN, Evaluation, upper_hull
-from planner.catalog import short_names
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -217,8 +217,8 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     needs_latency = np.isfinite(time_cap) | (goal == "minimize_latency")
     if not has_lat.all():
         names = [o.name for o in offs if not (o.mode == "batch" or o.has_latency)]
-        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-        notes.append(f"no latency data (ttft_s, output_tokens_per_s) for {shown}: their latency is not "
+        listed = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        notes.append(f"no latency data (ttft_s, output_tokens_per_s) for {listed}: their latency is not "
                      f"projected (shown as 0 s) and they serve no task with a latency limit or deadline")
         if goal == "balanced" and has_lat.any() and limits.weights.get("speed", 0.0) > 0:
             known = np.where(has_lat[None, :], latency, np.nan)

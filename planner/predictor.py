@@ -125,7 +125,7 @@ def save(path: Path, kept: dict[str, dict[str, Any]]) -> None:
         arrays[f"idx{i}"], arrays[f"val{i}"] = kept[k]["idx"], kept[k]["val"]
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 
 
 @cache
@@ -162,13 +162,13 @@ def predict_quality(path: str | Path, texts: Sequence[str], categories: Sequence
     cats = np.asarray(categories)
     vec = _vectorizer()
     for (model, category), (idx, val, b, binary) in models.items():
-        cols = [j for j, o in enumerate(offerings) if o.model == model]
+        cols = np.array([j for j, o in enumerate(offerings) if o.model == model], dtype=np.int64)
         rows = np.flatnonzero(cats == category)
-        if not cols or rows.size == 0:
+        if cols.size == 0 or rows.size == 0:
             continue
         w = np.zeros(N_FEATURES, dtype=np.float64)
         w[idx] = val
-        z = vec.transform([texts[i] for i in rows]) @ w + b
+        z = vec.transform([texts[int(i)] for i in rows]) @ w + b
         p = 1.0 / (1.0 + np.exp(-z)) if binary else z
         out[np.ix_(rows, cols)] = np.clip(p, 0.0, 1.0)[:, None]
     return out
