@@ -52,7 +52,7 @@ def credible_interval(score_sum: Any, n: Any, prior: Any, strength: float,
                       level: float = DEFAULT_INTERVAL) -> tuple[Any, Any]:
     """Central ``level`` interval of the Beta posterior (scores in [0, 1] count as fractional
     successes, the usual approximation for graded scores)."""
-    from scipy.stats import beta
+    from scipy.special import betaincinv  # the Beta quantile; scipy.stats takes seconds to import
 
     prior = np.clip(np.asarray(prior, dtype=float), 1e-6, 1 - 1e-6)
     s = np.asarray(score_sum, dtype=float)
@@ -60,7 +60,7 @@ def credible_interval(score_sum: Any, n: Any, prior: Any, strength: float,
     b = strength * (1 - prior) + np.asarray(n, dtype=float) - s
     a, b = np.maximum(a, 1e-9), np.maximum(b, 1e-9)
     tail = (1 - level) / 2
-    return beta.ppf(tail, a, b), beta.ppf(1 - tail, a, b)
+    return betaincinv(a, b, tail), betaincinv(a, b, 1 - tail)
 
 
 @dataclass
@@ -101,7 +101,8 @@ class Calibration:
         head = ("# Written by `routeplan calibrate`: quality, output length, prices and speeds learned "
                 "from outcomes.\n# Use it with `routeplan solve --catalog THIS_FILE`; `routeplan catalog "
                 "show MODEL --catalog THIS_FILE` credits each value.\n")
-        return head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        return head + yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
 
     def write(self, out_path: str | Path) -> Path:
         path = Path(out_path)
@@ -146,7 +147,8 @@ def calibrate(history: Any, base: str | Path | None = None, *,
         raise InputError("no outcome records to calibrate from")
     base_cat = load_catalog(base)
     df = frame.copy()
-    df["category"] = [category_label(c) for c in df["category"].astype(str)]
+    labels = df["category"].astype(str)
+    df["category"] = labels.map({c: category_label(c) for c in labels.unique()})
     df["score"] = df["score"].astype(float)
     cal = Calibration(table=pd.DataFrame(), profiles={}, base="default" if base is None else str(base),
                       files=[str(f) for f in files], n_records=len(df), prior_strength=prior_strength,
@@ -157,7 +159,8 @@ def calibrate(history: Any, base: str | Path | None = None, *,
     table = _quality_table(df, base_cat, prior_strength, interval)
     out_tok = _median_by(df, "output_tokens")
     table["output_tokens"] = [out_tok.get((m, c)) for m, c in zip(table["model"], table["category"], strict=True)]
-    src_files = df.groupby(["model", "category"])["source"].agg(lambda s: sorted(set(map(str, s))))
+    trio = df[["model", "category", "source"]].astype(str).drop_duplicates()
+    src_files = {k: sorted(g["source"]) for k, g in trio.groupby(["model", "category"])}
     cal.table = table
 
     by_model = {p.id: p for p in base_cat.profiles}

@@ -180,11 +180,11 @@ def _frame_of(history: Any, mapping: dict[str, str] | None = None) -> pd.DataFra
 def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None = None, *,
                      budgets: Sequence[float] | None = None, goal: str = "maximize_quality",
                      solver: str = "auto", plans_dir: str | Path | None = None,
-                     rel_gap: float = 1e-4) -> Evaluation:
+                     rel_gap: float = 1e-4, points: int = DEFAULT_POINTS) -> Evaluation:
     """Backtest the catalog's plans on the recorded outcomes in ``frame`` (see module doc).
 
-    ``budgets``: total USD for the whole batch (None: 20 geometric points from half the cheapest
-    single model's cost to the dearest's).
+    ``budgets``: total USD for the whole batch (None: ``points`` geometric points from the
+    cheapest plan the profiles allow to the dearest single model's cost).
     """
     import solvers
     from planner.formulation import formulate
@@ -225,7 +225,7 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
     n = len(tasks)
     if budgets is None:  # from the cheapest plan the profiles allow to the dearest single model
         cheapest = float(np.where(feasible, f.cost_usd, np.inf).min(axis=1).sum())
-        budgets = list(np.geomspace(max(cheapest, 1e-12), max(hi * n, cheapest * 1.01), DEFAULT_POINTS))
+        budgets = list(np.geomspace(max(cheapest, 1e-12), max(hi * n, cheapest * 1.01), points))
     sols = budget_frontier(problem, list(budgets), solvers.Options(rel_gap=rel_gap), backend=solver)
     rows = []
     plans = Path(plans_dir) if plans_dir is not None else None

@@ -18,7 +18,8 @@ from nbclient import NotebookClient
 from tests.sweep.conftest import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ("budget_sweep.ipynb", "strategy_comparison.ipynb")
+NAMES = ("budget_sweep.ipynb", "strategy_comparison.ipynb", "calibrate_and_evaluate.ipynb")
+ROUTERBENCH = ROOT.parent / "shared" / "data" / "routerbench"
 KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_AI_API_KEY", "MISTRAL_API_KEY")
 
@@ -64,9 +65,20 @@ def test_strategy_comparison_notebook_quick(monkeypatch, tmp_path):
     assert "both simulated" in md
 
 
+@pytest.mark.skipif(not ROUTERBENCH.is_dir(), reason="../shared/data/routerbench not present")
+def test_calibrate_and_evaluate_notebook_quick(monkeypatch, tmp_path):
+    nb = execute("calibrate_and_evaluate.ipynb", monkeypatch, tmp_path, fast=True)
+    check_report(nb, n_figures=1)
+    md = " ".join(o["data"]["text/markdown"] for o in outputs(nb, "text/markdown"))
+    assert "Reading the backtest" in md and "routeplan's category-level plans reach an AIQ" in md
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name, n_figures", [("budget_sweep.ipynb", 2), ("strategy_comparison.ipynb", 3)])
+@pytest.mark.parametrize("name, n_figures", [("budget_sweep.ipynb", 2), ("strategy_comparison.ipynb", 3),
+                                             ("calibrate_and_evaluate.ipynb", 1)])
 def test_full_notebooks(monkeypatch, tmp_path, name, n_figures):
+    if name == "calibrate_and_evaluate.ipynb" and not ROUTERBENCH.is_dir():
+        pytest.skip("../shared/data/routerbench not present")
     nb = execute(name, monkeypatch, tmp_path, fast=False)
     check_report(nb, n_figures)
 
