@@ -103,6 +103,10 @@ def fit_predictor(frame: pd.DataFrame, cal: Calibration, out_path: str | Path) -
             kept[f"{model}\t{category}"] = {"idx": nz.astype(np.int32), "val": w[nz].astype(np.float32),
                                             "b": float(np.ravel(m.intercept_)[0]), "binary": binary}
     cal.predictor_report = report
+    if not report:
+        cal.notes.append(f"per-prompt predictor: no (model, category) has the {MIN_TASKS} tasks with both "
+                         f"right and wrong answers it needs; category profiles only")
+        return None
     if not kept:
         cal.notes.append(f"per-prompt predictor: tried {len(report)} (model, category) pairs, none beat the "
                          f"category profile in {FOLDS}-fold cross-validation; profiles only")
