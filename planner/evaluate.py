@@ -212,6 +212,7 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
         notes.append(f"{int(unknown_cost.sum()):,} observations have a score but no cost: their projected "
                      f"cost stands in for the realised one")
         t_cost = np.where(unknown_cost, f.cost_usd, t_cost)
+        truth.cost[:, cols] = t_cost  # the single models and the oracle are costed the same way
     quality = f.quality  # the category profiles, or the catalog's per-prompt predictor where it kept one
     feasible = f.feasible & ~np.isnan(t_score)
     if not feasible.any(axis=1).all():

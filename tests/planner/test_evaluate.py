@@ -185,3 +185,11 @@ def test_predictor_not_kept_on_noise(tmp_path):
     assert fit_predictor(noise, cal, tmp_path / "n.yaml") is None
     assert cal.predictor_report and not any(r["kept"] for r in cal.predictor_report)
     assert "predictor" not in cal.extra
+
+
+def test_history_without_costs_uses_projected_costs(profiles):
+    t = _truth(seed=7).drop(columns=["cost_usd"])
+    ev = evaluate_history(t, profiles)
+    assert any("no cost" in n for n in ev.notes)
+    assert {"model:cheap/m", "model:dear/m"} <= set(ev.aiq)
+    assert ev.aiq[ROUTEPLAN] > ev.aiq[HULL]
