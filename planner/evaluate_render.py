@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from planner.catalog import short_names
 from planner.errors import InputError
 from planner.evaluate import HULL, ORACLE, ROUTEPLAN, Evaluation, upper_hull
@@ -75,16 +77,21 @@ def plot_curves(ev: Evaluation, ax) -> None:  # ax: matplotlib Axes
     oracle = pts[pts["curve"] == ORACLE].sort_values("cost_per_task")
     hc, hs = upper_hull(singles["cost_per_task"], singles["score"])
     names = short_names([c.removeprefix("model:") for c in singles["curve"]])
-    ax.plot(hc, hs, "--", color="grey", lw=1, label=f"single-model hull (AIQ {ev.aiq[HULL]:.3f})")
+    lo, hi = ev.cost_range
+    if hc.size:  # linear in cost between vertices: sampled densely so the log axis shows its true shape
+        xs = np.geomspace(hc[0], max(hi, hc[-1]), 200)
+        ax.plot(xs, np.interp(xs, hc, hs), "--", color="grey", lw=1,
+                label=f"single-model hull (AIQ {ev.aiq[HULL]:.3f})")
     ax.scatter(singles["cost_per_task"], singles["score"], s=14, color="grey")
     for r in singles.itertuples(index=False):
         ax.annotate(names[r.curve.removeprefix("model:")], (r.cost_per_task, r.score), fontsize=6,
                     xytext=(3, 2), textcoords="offset points", color="dimgrey")
     ax.plot(plan["cost_per_task"], plan["score"], "o-", ms=3, color="tab:blue",
             label=f"routeplan (AIQ {ev.aiq[ROUTEPLAN]:.3f})")
-    ax.plot(oracle["cost_per_task"], oracle["score"], "-", color="tab:green", lw=1,
-            label=f"oracle (AIQ {ev.aiq[ORACLE]:.3f})")
-    lo, hi = ev.cost_range
+    ox, oy = oracle["cost_per_task"].to_numpy(), oracle["score"].to_numpy()
+    if ox.size and ox[-1] < hi:  # the oracle keeps its best score right of its dearest point
+        ox, oy = np.append(ox, hi), np.append(oy, oy.max())
+    ax.plot(ox, oy, "-", color="tab:green", lw=1, label=f"oracle (AIQ {ev.aiq[ORACLE]:.3f})")
     ax.axvspan(lo, hi, color="tab:blue", alpha=0.04)
     ax.set_xscale("log")
     ax.set_xlabel("realised cost per task (USD, log scale)")
