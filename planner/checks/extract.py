@@ -42,17 +42,21 @@ def code_of(text: str) -> str:
 
 
 def choice_of(text: str, labels: list[str], option_texts: dict[str, str] | None = None) -> str | None:
-    """The option label an answer picks, or None when it picks none (or several equally)."""
+    """The option label an answer picks, or None when it picks none (or several equally).
+
+    Labels are read in either case after "answer is", in "(b)" or "**b**"; a lone lower-case
+    letter followed by a word ("answer is a bit ...") is the article, not an option.
+    """
     alt = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
     patterns = [
-        rf"(?i:answer|choice|option)\s*(?i:is|:)?\s*:?\s*\(?\**\s*({alt})\b",  # "the answer is (B)"
-        rf"^\s*\(?\**({alt})\**\)?\s*(?:[.):]|$)",                              # "B." / "(B)" / "B"
-        rf"\(({alt})\)",                                                       # "... (C) ..."
-        rf"\*\*({alt})\*\*",                                                   # "**C**"
+        (rf"(?i:answer|choice|option)\s*(?i:is|:)?\s*:?\s*[\(\[]?\**\s*((?i:{alt}))\b", 0),  # "answer is (B)"
+        (rf"^\s*[\(\[]?\**({alt})\**[\)\]]?\s*(?:[.):]|$)", re.MULTILINE),             # "B." / "(B)" / "B"
+        (rf"[\(\[]((?i:{alt}))[\)\]]", 0),                                                 # "... (c) ..."
+        (rf"\*\*((?i:{alt}))\*\*", 0),                                                       # "**C**"
     ]
-    for i, pattern in enumerate(patterns):
-        flags = re.MULTILINE if i == 1 else 0
-        found = [m.group(1).upper() for m in re.finditer(pattern, text, flags)]
+    for i, (pattern, flags) in enumerate(patterns):
+        found = [m.group(1).upper() for m in re.finditer(pattern, text, flags)
+                 if not (m.group(1).islower() and re.match(r"\s+[A-Za-z]", text[m.end():]))]
         if found:
             return found[-1] if i == 0 else found[0]  # the conclusion, or the first standalone label
     if option_texts:  # the option's text quoted instead of its letter
@@ -79,7 +83,24 @@ def number_of(text: str) -> float | None:
     return _last_number(text)
 
 
+_FRACTION = re.compile(r"\\[dt]?frac\{\s*(-?\d+(?:\.\d+)?)\s*\}\{\s*(-?\d+(?:\.\d+)?)\s*\}"
+                       r"|(?<![\w./])(-?\d+)\s*/\s*(\d+)(?![\w/]|\.\d)")
+
+
 def _numbers(text: str) -> list[float]:
+    """Numbers in order of appearance; ``\\frac{a}{b}`` and ``a/b`` count as one number."""
+    out: list[tuple[int, float]] = []
+    for m in _FRACTION.finditer(text):
+        num, den = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+        if float(den) != 0:
+            out.append((m.start(), float(num) / float(den)))
+    text = _FRACTION.sub(lambda m: " " * len(m.group(0)), text)
+    for value_at, value in _plain_numbers(text):
+        out.append((value_at, value))
+    return [v for _, v in sorted(out)]
+
+
+def _plain_numbers(text: str) -> list[tuple[int, float]]:
     out = []
     for m in _NUMBER.finditer(text):
         token = m.group(0)
@@ -91,7 +112,7 @@ def _numbers(text: str) -> list[float]:
             value = float(token)
         except ValueError:
             continue
-        out.append(value / 100 if pct else value)
+        out.append((m.start(), value / 100 if pct else value))
     return out
 
 

@@ -1,6 +1,7 @@
 """Run an answer's code and a task's asserts in a throw-away subprocess.
 
-The child runs ``python -I -S`` (no user site, no PYTHON* variables) in a fresh temporary
+The child runs ``python -I`` (isolated: no user site, no PYTHON* variables, no current
+directory on the path; the interpreter's installed packages stay importable) in a fresh temporary
 directory that is deleted afterwards, with an environment built from an allow-list (PATH,
 LANG, ...: never an API key, token or other secret of the parent), an address-space limit
 (``RLIMIT_AS``), a CPU-time limit and no core files (set by the runner itself before the
@@ -102,7 +103,7 @@ def run_tests(code: str, tests: list[str], *, setup: str | None = None, timeout_
         t0 = time.monotonic()
         ended = None
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "runner.py", RESULTS, "spec.json"], cwd=root, env=child_env(),
+            [sys.executable, "-I", "runner.py", RESULTS, "spec.json"], cwd=root, env=child_env(),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True)
         try:

@@ -206,6 +206,11 @@ class PythonTestsCheck(_Check):
     timeout_s: float = Field(10.0, gt=0, le=600, description="wall time for the whole run")
     memory_mb: int = Field(512, ge=64, le=65536, description="address-space limit of the process")
 
+    @field_validator("tests", mode="before")
+    @classmethod
+    def _one_test(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
     @field_validator("tests")
     @classmethod
     def _tests_compile(cls, v: list[str]) -> list[str]:

@@ -36,7 +36,7 @@ from planner.executor.redact import Redactor
 from planner.plan import ModelSnapshot
 
 JUDGE_EXPECTED_OUTPUT_TOKENS = 40
-CHARS_PER_TOKEN = 3.5  # a judge prompt's input tokens, reserved generously (litellm counts later)
+CHARS_PER_TOKEN = 3.5  # a simulated judge prompt's input tokens (a live one is counted)
 
 
 def messages_text(messages: list[dict[str, Any]]) -> str:
@@ -123,7 +123,7 @@ class Grading:
             self._record_failure(task_id, "judge", f"judge {check.model!r} is not among the run's models")
             return None
         messages = judge_messages(check, task_text, answer)
-        in_tok = math.ceil(sum(len(m["content"]) for m in messages) / CHARS_PER_TOKEN) + 16
+        in_tok = self._judge_input_tokens(judge, messages)
         in_price, out_price = price_pusd(judge.input_cost_per_token), price_pusd(judge.output_cost_per_token)
         max_tokens = max(1, min(check.max_tokens, judge.max_output_tokens or check.max_tokens))
         worst = call_cost_pusd(in_tok, max_tokens, in_price, out_price)
@@ -195,6 +195,16 @@ class Grading:
             backoff = min(self.policy.max_backoff_s, self.policy.base_s * 2**retries) * rng.uniform(0.75, 1.25)
             await self.clock.sleep(max(backoff, failure.retry_after_s or 0.0))
             retries += 1
+
+    def _judge_input_tokens(self, judge: ModelSnapshot, messages: list[dict[str, str]]) -> int:
+        """Tokens to reserve for the judge's prompt: counted with the judge's tokenizer plus
+        the executor's live margin (a simulated judge bills what is reserved: an estimate)."""
+        if self.simulated:
+            return math.ceil(sum(len(m["content"]) for m in messages) / CHARS_PER_TOKEN) + 16
+        from planner.executor.engine import LIVE_INPUT_EXTRA_TOKENS, LIVE_INPUT_MARGIN
+        from planner.tokens import count
+
+        return math.ceil(count(judge.litellm_model, messages) * LIVE_INPUT_MARGIN) + LIVE_INPUT_EXTRA_TOKENS
 
     def _set_grade_cost(self, task_id: str, cost_pusd: int) -> None:
         self.ledger._write("UPDATE tasks SET grade_cost_pusd=? WHERE task_id=?", (cost_pusd, task_id))

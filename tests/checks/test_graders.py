@@ -113,3 +113,23 @@ def test_bad_checks_are_one_line_errors(raw, message):
         parse_check(raw)
     text = str(info.value)
     assert message in text and "\n" not in text
+
+
+@pytest.mark.parametrize(("answer", "score"), [
+    ("the answer is b", 1.0), ("The answer is a bit unclear, but (b)", 1.0), ("Answer: (B)", 1.0),
+    ("the answer is a", 0.0), ("I pick option b.", 1.0)])
+def test_choice_reads_lower_case_labels_but_not_the_article(answer, score):
+    assert grade(parse_check({"kind": "choice", "answer": "B"}), answer).score == score
+
+
+@pytest.mark.parametrize(("answer", "score"), [
+    ("\\boxed{\\frac{1}{2}}", 1.0), ("The answer is 1/2.", 1.0), ("answer: 0.5", 1.0), ("answer: 2/3", 0.0)])
+def test_number_reads_fractions(answer, score):
+    assert grade(parse_check({"kind": "number", "answer": 0.5, "tolerance": 1e-9}), answer).score == score
+
+
+def test_python_tests_takes_one_test_as_text_and_sees_installed_packages():
+    check = parse_check({"kind": "python_tests", "tests": "assert total([1, 2]) == 3"})
+    assert check.tests == ["assert total([1, 2]) == 3"]
+    code = "import numpy as np\ndef total(xs):\n    return int(np.sum(xs))"
+    assert grade(check, code).score == 1.0

@@ -240,3 +240,39 @@ def test_python_tests_in_a_live_run_never_see_or_write_the_keys(server, tmp_path
         data = path.read_bytes()
         assert FAKE_KEY.encode() not in data, path.name
         assert b"RP_TEST_KEY" not in data or path.name == "ledger.sqlite", path.name
+
+
+def test_grade_interrupted_by_ctrl_c_exits_130_and_finishes_when_run_again(server, tmp_path):
+    plan = judged_plan(server.api_base, 8)
+    out = tmp_path / "out"
+    answers_worst = sum(a.worst_case_cost_usd for a in plan.assignments)
+    run_plan(plan, out, _options(budget_usd=answers_worst * 1.02))  # answers only: judges left for grade
+    assert all(g[0] is None for g in _grades(out).values())
+    answered = len([r for r in server.requests if r["model"] == "primary"])
+    server.delay_s["judge"] = 0.5
+    cmd = [sys.executable, "-m", "planner.cli", "grade", str(out), "--live", "--budget", "1",
+           "--concurrency", "2"]
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 90
+    while _grade_state(out / "ledger.sqlite").get("ok", 0) < 1:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "grading never got going"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "interrupted" in stderr and "routeplan grade" in stderr
+    graded_before = {t for t, g in _grades(out).items() if g[0] is not None}
+    calls_before = _count(_grade_attempts(out))
+    assert 1 <= len(graded_before) < 8
+
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"graded {8 - len(graded_before)} of {8 - len(graded_before)}" in again.stdout
+    assert all(g[0] is not None for g in _grades(out).values())
+    calls_after = _count(_grade_attempts(out))
+    assert all(calls_after[t] == calls_before[t] for t in graded_before)  # never judged twice
+    assert len([r for r in server.requests if r["model"] == "primary"]) == answered
+    check_run(out, None)
