@@ -20,6 +20,7 @@ from planner.checks.schema import (
     NumberCheck,
     PythonTestsCheck,
     RegexCheck,
+    parse_check,
 )
 
 REASON_CHARS = 300
@@ -129,6 +130,8 @@ _GRADERS: dict[str, Any] = {
 
 def grade(check: Any, answer: str) -> Grade:
     """Grade ``answer`` against ``check`` without any model call (every kind but judge)."""
+    if isinstance(check, dict | str):
+        check = parse_check(check)
     if isinstance(check, JudgeCheck):
         raise ValueError("a judge check is graded by a model call (see judge_messages)")
     return _GRADERS[check.kind](check, answer or "")

@@ -21,6 +21,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -58,6 +59,20 @@ class MatchCheck(_Check):
     answer: str | list[str]
     mode: Literal["equals", "contains"] = "equals"
     ignore_punctuation: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _contains_flag(cls, data: Any) -> Any:
+        """``contains: true`` is read as ``mode: contains``."""
+        if isinstance(data, dict) and "contains" in data:
+            data = dict(data)
+            flag = data.pop("contains")
+            if not isinstance(flag, bool):
+                raise ValueError("contains: expected true or false")
+            if flag and data.get("mode", "contains") != "contains":
+                raise ValueError("contains: true contradicts mode: equals")
+            data.setdefault("mode", "contains" if flag else "equals")
+        return data
 
     @property
     def answers(self) -> list[str]:
@@ -109,7 +124,8 @@ class ChoiceCheck(_Check):
 
     kind: Literal["choice"]
     answer: str
-    options: list[str] | dict[str, str] = Field(default_factory=lambda: ["A", "B", "C", "D"])
+    options: list[str] | dict[str, str] = Field(default_factory=lambda: ["A", "B", "C", "D"],
+                                                validation_alias=AliasChoices("options", "choices"))
 
     @property
     def labels(self) -> list[str]:
@@ -149,8 +165,10 @@ class NumberCheck(_Check):
 
     kind: Literal["number"]
     answer: float
-    tolerance: float = Field(0.0, ge=0, description="absolute")
-    rel_tolerance: float = Field(0.0, ge=0, description="relative to the answer")
+    tolerance: float = Field(0.0, ge=0, description="absolute",
+                             validation_alias=AliasChoices("tolerance", "abs_tolerance", "atol"))
+    rel_tolerance: float = Field(0.0, ge=0, description="relative to the answer",
+                                 validation_alias=AliasChoices("rel_tolerance", "relative_tolerance", "rtol"))
 
     @property
     def allowed_error(self) -> float:
@@ -200,7 +218,7 @@ class PythonTestsCheck(_Check):
     then each assert on its own; the score is the fraction that pass."""
 
     kind: Literal["python_tests"]
-    tests: list[str] = Field(min_length=1)
+    tests: list[str] = Field(min_length=1, validation_alias=AliasChoices("tests", "asserts"))
     setup: str | None = Field(None, description="run before the answer's code (imports, fixtures)")
     solution: str | None = Field(None, description="a reference solution; the simulator answers with it")
     timeout_s: float = Field(10.0, gt=0, le=600, description="wall time for the whole run")
@@ -255,6 +273,9 @@ def parse_check(value: Any) -> Any:
     kind = value.get("kind")
     if kind is None:
         raise ValueError(f"kind is required; expected one of {', '.join(KINDS)}")
+    if kind == "contains":  # the "contains" flavour of match, named as a kind
+        value = {**value, "kind": "match", "mode": "contains"}
+        kind = "match"
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     try:

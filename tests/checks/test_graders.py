@@ -133,3 +133,22 @@ def test_python_tests_takes_one_test_as_text_and_sees_installed_packages():
     assert check.tests == ["assert total([1, 2]) == 3"]
     code = "import numpy as np\ndef total(xs):\n    return int(np.sum(xs))"
     assert grade(check, code).score == 1.0
+
+
+@pytest.mark.parametrize("raw", [
+    {"kind": "contains", "answer": "hola"}, {"kind": "match", "answer": "hola", "contains": True},
+    {"kind": "match", "answer": "hola", "mode": "contains"}])
+def test_contains_spellings_are_one_check(raw):
+    check = parse_check(raw)
+    assert (check.kind, check.mode) == ("match", "contains")
+    assert grade(raw, "¡HOLA, amigo!").score == 1.0
+
+
+def test_alias_field_names_and_a_stored_check_round_trips():
+    from planner.checks.schema import check_to_json
+
+    for raw in ({"kind": "number", "answer": 2, "atol": 0.5}, {"kind": "choice", "answer": "b", "choices": ["a", "b"]},
+                {"kind": "python_tests", "asserts": ["assert True"]}, {"kind": "json_schema", "schema": {"type": "array"}}):
+        check = parse_check(raw)
+        assert parse_check(check_to_json(check)) == check
+    assert parse_check({"kind": "number", "answer": 2, "atol": 0.5}).tolerance == 0.5
