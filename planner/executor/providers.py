@@ -40,11 +40,14 @@ class EnvCheck:
 
 
 def models_in_use(plan: Plan) -> list[ModelSnapshot]:
-    """Snapshots of every model a run may call: assigned ones and their fallbacks."""
+    """Snapshots of every model a run may call: assigned ones, their fallbacks, and the
+    judges of the tasks' checks (so ``--live`` checks their keys before anything is spent)."""
     names: set[str] = set()
     for a in plan.assignments:
         names.add(a.model)
         names.update(f.model for f in a.fallbacks)
+        if a.check is not None and a.check.kind == "judge":
+            names.add(a.check.model)
     return [m for m in plan.models if m.name in names]
 
 

@@ -276,3 +276,15 @@ def test_grade_interrupted_by_ctrl_c_exits_130_and_finishes_when_run_again(serve
     assert all(calls_after[t] == calls_before[t] for t in graded_before)  # never judged twice
     assert len([r for r in server.requests if r["model"] == "primary"]) == answered
     check_run(out, None)
+
+
+def test_live_run_needs_the_judges_key_too(tmp_path, monkeypatch):
+    from planner.errors import InputError
+
+    models = _models("http://127.0.0.1:9/v1")
+    judge = models[1].model_copy(update={"api_key_env": "RP_JUDGE_KEY_NOT_SET"})
+    plan = judged_plan("http://127.0.0.1:9/v1", 2).model_copy(update={"models": [models[0], judge]})
+    monkeypatch.delenv("RP_JUDGE_KEY_NOT_SET", raising=False)
+    with pytest.raises(InputError, match="RP_JUDGE_KEY_NOT_SET"):
+        run_plan(plan, tmp_path / "out", _options())
+    assert not (tmp_path / "out").exists()
