@@ -224,8 +224,8 @@ def tasks_from_records(records: Sequence[Mapping[str, Any]], *, source: str = "<
             task = Task.model_validate(data)
         except ValidationError as exc:
             raise InputError(_describe(exc, idx, rec, yaml_text), file=source) from None
-        if task.check is None and task.type.strip().lower() in by_type:
-            task = task.model_copy(update={"check": by_type[task.type.strip().lower()]})
+        if task.check is None and task.type in by_type:  # type is already a category_label
+            task = task.model_copy(update={"check": by_type[task.type]})
         if task.id in seen:
             raise InputError(f"record {idx} (id {task.id!r}){_line(yaml_text, idx, 'id')}: field id: "
                              f"duplicate id, already used by record {seen[task.id]}", file=source)
@@ -244,7 +244,7 @@ def _checks_by_type(value: Any, source: str) -> dict[str, Any]:
     out = {}
     for task_type, raw in value.items():
         try:
-            out[str(task_type).strip().lower()] = parse_check(raw)
+            out[category_label(str(task_type))] = parse_check(raw)
         except ValueError as exc:
             raise InputError(f"defaults.checks.{task_type}: {exc}", file=source) from None
     return out

@@ -81,3 +81,11 @@ def test_solve_rejects_an_unknown_judge_before_anything_runs(tmp_path):
                                        "check: {kind: judge, model: no-such-model-xyz, rubric: ok}}]\n")
     with pytest.raises(InputError, match="task a: check.model"):
         make_plan(path)
+
+
+def test_per_type_checks_match_free_category_labels(tmp_path):
+    path = _write(tmp_path / "t.yaml", "defaults:\n  checks:\n    'ARC  Challenge': {kind: choice, answer: B}\n"
+                                       "tasks: [{id: a, type: arc challenge, prompt: x}, {id: b, type: other, prompt: y}]\n")
+    a, b = load_tasks(path)
+    assert a.check is not None and a.check.answer == "B"
+    assert b.check is None
