@@ -126,11 +126,13 @@ def _relative(target: Path, start: Path) -> str:
 
 def calibrate(history: Any, base: str | Path | None = None, *,
               prior_strength: float = DEFAULT_PRIOR_STRENGTH, interval: float = DEFAULT_INTERVAL,
-              files: Sequence[str] = (), count_tokens: bool = True) -> Calibration:
+              files: Sequence[str] = (), count_tokens: bool = True, cascades: bool = True) -> Calibration:
     """Fit profiles from outcome records over ``base`` (None: the built-in default catalog).
 
     ``history``: outcome files (paths), a :class:`planner.history.History`, or its DataFrame.
     ``Calibration.write(path)`` saves the catalog; ``Calibration.table`` is the fit.
+    ``cascades``: also fit cascade statistics (``cascades:`` in the catalog, see
+    :mod:`planner.cascade`) where the history holds several models' answers to the same prompts.
     """
     from planner.evaluate import _frame_of
 
@@ -162,6 +164,8 @@ def calibrate(history: Any, base: str | Path | None = None, *,
     trio = df[["model", "category", "source"]].astype(str).drop_duplicates()
     src_files = {k: sorted(g["source"]) for k, g in trio.groupby(["model", "category"])}
     cal.table = table
+    if cascades:
+        _fit_cascades(df, cal)
 
     by_model = {p.id: p for p in base_cat.profiles}
     for mid, rows in table.groupby("model", sort=False):
@@ -192,6 +196,22 @@ def calibrate(history: Any, base: str | Path | None = None, *,
         fields["sources"] = sources
         cal.profiles[str(mid)] = fields
     return cal
+
+
+def _fit_cascades(df: pd.DataFrame, cal: Calibration) -> None:
+    from planner.cascade import fit_cascades
+
+    quality = {(str(r.model), str(r.category)): float(r.quality) for r in cal.table.itertuples(index=False)}
+    fit = fit_cascades(df, quality, prior_strength=cal.prior_strength)
+    cal.notes.extend(fit.notes)
+    for cat, why in sorted(fit.skipped.items()):
+        cal.notes.append(f"no cascades for {cat}: {why}")
+    if fit.cascades:
+        cal.extra["cascades"] = fit.block()
+        cats = sorted({c.category for c in fit.cascades})
+        cal.notes.append(f"{len(fit.cascades)} cascades kept (first -> agree(first, witness) -> second) "
+                         f"for {', '.join(cats)}; probabilities from joint outcomes, shrunk toward "
+                         f"independence (strength {cal.prior_strength:g})")
 
 
 def _quality_table(df: pd.DataFrame, base: Catalog, strength: float, level: float) -> pd.DataFrame:

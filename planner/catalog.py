@@ -205,6 +205,8 @@ class Catalog:
     default_category: str | None = None
     #: a per-prompt quality predictor saved by ``calibrate`` (path), used where it was kept
     predictor: str | None = None
+    #: cascade statistics fitted by ``calibrate`` (:class:`planner.cascade.CascadeStats`), if any
+    cascades: Any = None
 
     @property
     def categories(self) -> frozenset[str]:
@@ -327,7 +329,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 _TOP_KEYS = ("version", "sources", "defaults", "models", "extends", "remove", "default_category",
-             "predictor", "calibration")
+             "predictor", "calibration", "cascades")
 
 
 # A raw profile (or a defaults block) is a dict of field values plus "sources" (the texts the
@@ -398,6 +400,10 @@ def _raw_catalog(path: Path, depth: int = 0) -> tuple[dict[str, Any], dict[str, 
             raise InputError(f"default_category: {exc}", file=str(path)) from None
     if data.get("predictor") is not None:
         settings["predictor"] = str(path.parent / str(data["predictor"]))
+    if data.get("cascades") is not None:
+        from planner.cascade import parse_block
+
+        settings["cascades"] = parse_block(data["cascades"], str(path))
     for rid in data.get("remove") or []:
         if rid not in base:
             raise InputError(f"remove: {_unknown_model(str(rid), list(base), str(parent))}", file=str(path))
@@ -471,7 +477,7 @@ def load_catalog(path: str | Path | None = None,
         raise InputError("no enabled models: expected at least one", file=str(cpath))
     name = "default" if path is None else str(path)
     cat = Catalog(name, tuple(offerings), tuple(profiles), default_category=settings.get("default_category"),
-                  predictor=settings.get("predictor"))
+                  predictor=settings.get("predictor"), cascades=settings.get("cascades"))
     if cat.default_category is not None and cat.default_category not in cat.categories:
         raise InputError(f"default_category: {cat.default_category!r} is not a category any model scores; "
                          f"expected one of {', '.join(sorted(cat.categories))}", file=str(cpath))

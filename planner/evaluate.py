@@ -47,6 +47,7 @@ class Truth:
     cost: np.ndarray
     input_tokens: np.ndarray  # per task: the median recorded count, NaN when none
     prompts: list[str | None]
+    response: np.ndarray | None = None  # (task x model) recorded answers, None where not recorded
 
 
 def truth_from_history(frame: pd.DataFrame) -> Truth:
@@ -75,7 +76,12 @@ def truth_from_history(frame: pd.DataFrame) -> Truth:
         for t, p in zip(task_codes[has], df["prompt"].to_numpy()[has], strict=True):
             if prompts[t] is None:
                 prompts[t] = str(p)
-    return Truth(list(map(str, task_ids)), list(cats), list(map(str, models)), score, cost, tok, prompts)
+    response = None
+    if "response" in df and df["response"].notna().any():
+        response = np.full((n, k), None, dtype=object)
+        response[task_codes, model_codes] = df["response"].to_numpy(dtype=object)
+    return Truth(list(map(str, task_ids)), list(cats), list(map(str, models)), score, cost, tok, prompts,
+                 response)
 
 
 def upper_hull(cost: Sequence[float], score: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +160,8 @@ class Evaluation:
 
 def evaluate(history: Any, catalog: Catalog | str | Path | None = None, *,
              budgets: Sequence[float] | None = None, goal: str = "maximize_quality", solver: str = "auto",
-             plans_dir: str | Path | None = None, mapping: dict[str, str] | None = None) -> pd.DataFrame:
+             plans_dir: str | Path | None = None, mapping: dict[str, str] | None = None,
+             cascades: bool | None = None) -> pd.DataFrame:
     """Backtest as a DataFrame: one row per scored point (``curve``: routeplan, model:<id>,
     oracle), with realised ``score`` and ``cost_usd``/``cost_per_task`` and the curve's ``aiq``;
     ``df.attrs`` holds the AIQs, the cost range and the cost that matches the best model.
@@ -163,7 +170,7 @@ def evaluate(history: Any, catalog: Catalog | str | Path | None = None, *,
     :class:`planner.history.History`, or its DataFrame.
     """
     return evaluate_history(_frame_of(history, mapping), catalog, budgets=budgets, goal=goal,
-                            solver=solver, plans_dir=plans_dir).frame()
+                            solver=solver, plans_dir=plans_dir, cascades=cascades).frame()
 
 
 def _frame_of(history: Any, mapping: dict[str, str] | None = None) -> pd.DataFrame:
@@ -180,11 +187,14 @@ def _frame_of(history: Any, mapping: dict[str, str] | None = None) -> pd.DataFra
 def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None = None, *,
                      budgets: Sequence[float] | None = None, goal: str = "maximize_quality",
                      solver: str = "auto", plans_dir: str | Path | None = None,
-                     rel_gap: float = 1e-4, points: int = DEFAULT_POINTS) -> Evaluation:
+                     rel_gap: float = 1e-4, points: int = DEFAULT_POINTS,
+                     cascades: bool | None = None) -> Evaluation:
     """Backtest the catalog's plans on the recorded outcomes in ``frame`` (see module doc).
 
     ``budgets``: total USD for the whole batch (None: ``points`` geometric points from the
     cheapest plan the profiles allow to the dearest single model's cost).
+    ``cascades``: plan the catalog's cascades too (None: when it has cascade statistics), see
+    :mod:`planner.evaluate_cascades`.
     """
     import solvers
     from planner.formulation import formulate
@@ -219,13 +229,26 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
         bad = int((~feasible.any(axis=1)).sum())
         raise InputError(f"{bad} tasks have no model that is both recorded in the history and allowed by "
                          f"the catalog; evaluate needs at least one per task")
-    problem = dataclasses.replace(f.problem, feasible=feasible, quality=quality, budget=None)
+    cc = _cascades(truth, f, cat, cascades, t_cost, t_score, notes)
+    proj_cost, worst = f.cost_usd, f.worst_cost_usd
+    if cc is not None and cc.cascades:
+        k0 = len(f.offerings)
+        proj_cost, worst = np.hstack([f.cost_usd, cc.cost]), np.hstack([f.worst_cost_usd, cc.worst_cost])
+        quality = np.hstack([quality, cc.quality])
+        feasible = np.hstack([feasible, cc.feasible])
+        t_cost, t_score = np.hstack([t_cost, cc.real_cost]), np.hstack([t_score, cc.real_score])
+        problem = solvers.Problem(cost=proj_cost, quality=quality,
+                                  latency=np.hstack([f.latency_s, cc.latency]), feasible=feasible,
+                                  priority=f.problem.priority, goal=f.problem.goal, weights=f.problem.weights)
+    else:
+        k0 = len(f.offerings)
+        problem = dataclasses.replace(f.problem, feasible=feasible, quality=quality, budget=None)
 
     singles = _single_models(truth)
     lo, hi = float(singles["cost_per_task"].min()), float(singles["cost_per_task"].max())
     n = len(tasks)
     if budgets is None:  # from the cheapest plan the profiles allow to the dearest single model
-        cheapest = float(np.where(feasible, f.cost_usd, np.inf).min(axis=1).sum())
+        cheapest = float(np.where(feasible, proj_cost, np.inf).min(axis=1).sum())
         budgets = list(np.geomspace(max(cheapest, 1e-12), max(hi * n, cheapest * 1.01), points))
     sols = budget_frontier(problem, list(budgets), solvers.Options(rel_gap=rel_gap), backend=solver)
     rows = []
@@ -234,19 +257,22 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
         if plans.exists() and not plans.is_dir():
             raise InputError("--plans: expected a directory, got a file", file=str(plans))
         plans.mkdir(parents=True, exist_ok=True)
-    names = [o.name for o in f.offerings]
+    names = [o.name for o in f.offerings] + (cc.names if cc is not None else [])
     for idx, (b, sol) in enumerate(zip(budgets, sols, strict=True)):
         row: dict[str, Any] = {"curve": ROUTEPLAN, "budget_usd": float(b), "status": sol.status.value}
         if sol.status.has_plan:
             a = np.asarray(sol.assignment)
             i = np.arange(n)
-            row.update(projected_cost_usd=float(f.cost_usd[i, a].sum()),
+            on_cascade = a >= k0
+            row.update(projected_cost_usd=float(proj_cost[i, a].sum()),
                        projected_quality=float(quality[i, a].mean()),
                        cost_usd=float(t_cost[i, a].sum()), score=float(t_score[i, a].mean()),
-                       models_used=int(np.unique(a).size))
+                       models_used=int(np.unique(a).size), worst_cost_usd=float(worst[i, a].sum()))
+            if cc is not None:
+                row.update(cascade_tasks=int(on_cascade.sum()),
+                           escalated=int((on_cascade & ~cc.accept[i, np.where(on_cascade, a - k0, 0)]).sum()))
             if plans is not None:
-                pd.DataFrame({"task_id": truth.task_ids, "model": [names[j] for j in a]}).to_csv(
-                    plans / f"plan_{idx:03d}_budget_{b:.6g}.csv", index=False)
+                _write_plan(plans / f"plan_{idx:03d}_budget_{b:.6g}.csv", truth, f, cc, a, k0, names)
         rows.append(row)
     pts = pd.DataFrame(rows)
     pts["cost_per_task"] = pts.get("cost_usd", np.nan) / n
@@ -264,6 +290,38 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
     return Evaluation(points=pts, aiq=scores, cost_range=(lo, hi), best_model=str(best["model"]),
                       best_model_score=float(best["score"]), best_model_cost=float(best["cost_per_task"]),
                       match_cost=_match_cost(plan_pts, float(best["score"])), notes=notes)
+
+
+def _cascades(truth: Truth, f: Any, cat: Catalog, use: bool | None, t_cost: np.ndarray, t_score: np.ndarray,
+              notes: list[str]) -> Any:
+    """The cascade columns to plan with, or None (off, or no statistics in the catalog)."""
+    stats = cat.cascades
+    if use is False:
+        return None
+    if stats is None or not stats.cascades:
+        if use:
+            notes.append(f"catalog {cat.name} has no cascade statistics: planned without cascades "
+                         f"(routeplan calibrate fits them from outcomes with every model's answers)")
+        return None
+    from planner.evaluate_cascades import cascade_columns
+
+    cc = cascade_columns(truth, f, stats, t_cost, t_score)
+    notes.extend(cc.notes)
+    return cc
+
+
+def _write_plan(path: Path, truth: Truth, f: Any, cc: Any, a: np.ndarray, k0: int, names: list[str]) -> None:
+    """One budget's plan: per task the offering, every model called in order and the one kept."""
+    called, final = [], []
+    for i, j in enumerate(a):
+        if j >= k0:
+            models, keep = cc.called(i, int(j) - k0)
+        else:
+            models, keep = [f.offerings[j].model], f.offerings[j].model
+        called.append(";".join(models))
+        final.append(keep)
+    pd.DataFrame({"task_id": truth.task_ids, "model": [names[j] for j in a], "offering": [names[j] for j in a],
+                  "called_models": called, "final_model": final}).to_csv(path, index=False)
 
 
 def _tasks(truth: Truth, notes: list[str]) -> list[Task]:

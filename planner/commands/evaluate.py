@@ -29,7 +29,12 @@ def evaluate_command(
         "--out", "-o", help="Write every scored point: .csv, .json or .parquet.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw the cost-score curves to this PNG.")] = None,
     plans: Annotated[Path | None, typer.Option(
-        "--plans", help="Write each budget's assignment (task_id,model) as CSV into this directory.")] = None,
+        "--plans", help="Write each budget's assignment as CSV into this directory: task_id, offering, "
+        "called_models (in order, ';' between), final_model.")] = None,
+    cascades: Annotated[bool | None, typer.Option(
+        "--cascades/--no-cascades", help="Plan the catalog's cascades (first -> agree(first, witness) -> "
+        "second) as extra offerings, scored from the recorded answers (default: when the catalog has "
+        "cascade statistics).")] = None,
 ) -> None:
     """Plan held-out tasks with the catalog's profiles, score the plans with the recorded truth, and
     compare with every single model, their hull and the oracle (AIQ)."""
@@ -53,7 +58,7 @@ def evaluate_command(
     err = Console(stderr=True, highlight=False)
     err.print(hist.summary(), markup=False)
     ev = evaluate_history(hist.frame, catalog, budgets=budgets, goal=goal, solver=solver,
-                          plans_dir=plans, rel_gap=gap)
+                          plans_dir=plans, rel_gap=gap, cascades=cascades)
     console = Console()
     if not console.is_terminal:
         console.width = 140

@@ -135,10 +135,15 @@ def test_routerbench_split_by_prompt(tmp_path):
     test = hist[~hist["task_id"].isin(train_ids)]
     prof = tmp_path / "profiles.yaml"
     calibrate(train, files=["routerbench"]).write(prof)
-    ev = evaluate_history(test, prof)
+    ev = evaluate_history(test, prof, cascades=False)
     assert ev.aiq[ROUTEPLAN] > ev.aiq[HULL] + 0.01
     assert 0.95 < ev.aiq[ORACLE] < 1
     assert ev.best_model == "gpt-4-1106-preview"
+    # cascades (fitted by calibrate on the training prompts, on by default) do not lower AIQ
+    with_cascades = evaluate_history(test, prof)
+    assert any("cascades planned" in n for n in with_cascades.notes)
+    assert with_cascades.points["cascade_tasks"].max() > 0
+    assert with_cascades.aiq[ROUTEPLAN] >= ev.aiq[ROUTEPLAN] - 0.002
 
 
 def _worded_truth(seed: int, n: int = 300) -> pd.DataFrame:
