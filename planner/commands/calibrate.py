@@ -30,6 +30,9 @@ def calibrate_command(
     predictor: Annotated[bool, typer.Option(
         "--predictor/--no-predictor", help="Fit a per-prompt quality predictor where the history has "
         "prompts, and keep it only where cross-validation says it beats the category profile.")] = True,
+    cascades: Annotated[bool, typer.Option(
+        "--cascades/--no-cascades", help="Fit cascade statistics (first -> agree(first, witnesses) -> "
+        "second) where the history has several models' answers to the same prompts.")] = True,
 ) -> None:
     """Fit per (model, category) profiles from outcome history into a catalog that extends --catalog."""
     from planner.calibrate import calibrate, summary_rows
@@ -45,7 +48,7 @@ def calibrate_command(
     console = Console(stderr=True, highlight=False)
     console.print(hist.summary(), markup=False)
     cal = calibrate(hist.frame, catalog, prior_strength=prior_strength, interval=interval,
-                    files=[str(p) for p in history])
+                    files=[str(p) for p in history], cascades=cascades)
     if predictor:
         from planner.predictor import fit_predictor
 

@@ -10,7 +10,15 @@ import pytest
 import yaml
 
 from planner.calibrate import calibrate
-from planner.cascade import Cascade, _prune, answer_of, choose_extractor, independence, labels_in, pareto
+from planner.cascade import (
+    Cascade,
+    _prune,
+    answer_of,
+    choose_extractor,
+    independence,
+    labels_in,
+    pareto,
+)
 from planner.errors import InputError
 from planner.evaluate import ROUTEPLAN, evaluate_history
 
