@@ -38,6 +38,10 @@ from planner.errors import InputError
 VERIFIER = "agree"
 MAX_PER_CATEGORY = 20
 MAX_WITNESSES = 3
+#: models per category the candidates are drawn from (the best by quality), so fitting stays quick
+MAX_POOL = 12
+#: prompts per category the statistics are counted on (a seeded sample beyond), so fitting stays quick
+MAX_TASKS = 20_000
 EXTRACTORS = ("choice", "number", "match")
 #: share of a category's responses an extractor must read for ``agree`` to be used there
 MIN_READ = 0.6
@@ -180,6 +184,20 @@ def fit_cascades(frame: pd.DataFrame, quality: Mapping[tuple[str, str], float], 
         if len(models) < 3:
             fit.skipped[cat] = "fewer than three models recorded"
             continue
+        if len(tids) > MAX_TASKS:
+            chosen = np.random.default_rng(0).choice(len(tids), size=MAX_TASKS, replace=False)
+            sub = sub[np.isin(t_codes, chosen)]
+            tids, t_codes = np.unique(sub["task_id"].astype(str).to_numpy(), return_inverse=True)
+            models, m_codes = np.unique(sub["model"].astype(str).to_numpy(), return_inverse=True)
+            fit.notes.append(f"{cat}: cascade statistics counted on a sample of {MAX_TASKS:,} prompts")
+        if len(models) > MAX_POOL:
+            qual = [quality.get((str(m), cat), 0.0) for m in models]
+            pool = set(np.argsort(qual)[::-1][:MAX_POOL].tolist())
+            keep = np.isin(m_codes, sorted(pool))
+            sub = sub[keep]
+            models, m_codes = np.unique(sub["model"].astype(str).to_numpy(), return_inverse=True)
+            tids, t_codes = np.unique(sub["task_id"].astype(str).to_numpy(), return_inverse=True)
+            fit.notes.append(f"{cat}: cascades drawn from the {MAX_POOL} models of best quality there")
         n, k = len(tids), len(models)
         score = np.full((n, k), np.nan)
         cost = np.full((n, k), np.nan)

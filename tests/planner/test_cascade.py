@@ -209,3 +209,24 @@ def test_bad_cascade_block(tmp_path, block, message):
     p.write_text(f"version: 1\nextends: default\n{block}\n")
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_catalog(p)
+
+
+def test_many_models_draw_candidates_from_the_best(monkeypatch):
+    import planner.cascade as cascade
+
+    monkeypatch.setattr(cascade, "MAX_POOL", 2 + 1)
+    h = _mc_truth(300, seed=5)
+    extra = h[h["model"] == "cheap/a"].assign(model="poor/d", score=0.0, cost_usd=1e-6)
+    cal = calibrate(pd.concat([h, extra]), count_tokens=False)
+    assert any("3 models of best quality" in n for n in cal.notes)
+    assert all("poor/d" not in (c["first"], *c["witnesses"], c["second"])
+               for c in cal.extra["cascades"]["candidates"])
+
+
+def test_many_prompts_are_sampled(monkeypatch):
+    import planner.cascade as cascade
+
+    monkeypatch.setattr(cascade, "MAX_TASKS", 100)
+    cal = calibrate(_mc_truth(300, seed=6), count_tokens=False)
+    assert any("sample of 100 prompts" in n for n in cal.notes)
+    assert {c["n"] for c in cal.extra["cascades"]["candidates"]} == {100}
