@@ -203,12 +203,14 @@ def fit_cascades(frame: pd.DataFrame, quality: Mapping[tuple[str, str], float], 
         cost = np.full((n, k), np.nan)
         resp = np.full((n, k), None, dtype=object)
         score[t_codes, m_codes] = sub["score"].to_numpy(dtype=float)
-        cost[t_codes, m_codes] = sub["cost_usd"].to_numpy(dtype=float)
+        if "cost_usd" in sub:
+            cost[t_codes, m_codes] = sub["cost_usd"].to_numpy(dtype=float)
         resp[t_codes, m_codes] = sub["response"].to_numpy(dtype=object)
         prompts: list[str | None] = [None] * n
-        for t, p in zip(t_codes, sub["prompt"].to_numpy(dtype=object), strict=True):
-            if prompts[t] is None and p is not None:
-                prompts[t] = str(p)
+        if "prompt" in sub:
+            for t, p in zip(t_codes, sub["prompt"].to_numpy(dtype=object), strict=True):
+                if prompts[t] is None and isinstance(p, str):
+                    prompts[t] = p
         kind, why = choose_extractor(list(resp.ravel()), [prompts[t] for t in range(n) for _ in range(k)])
         if kind is None:
             fit.skipped[cat] = why

@@ -231,17 +231,18 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
                          f"the catalog; evaluate needs at least one per task")
     cc = _cascades(truth, f, cat, cascades, t_cost, t_score, notes)
     proj_cost, worst = f.cost_usd, f.worst_cost_usd
-    if cc is not None and cc.cascades:
-        k0 = len(f.offerings)
+    k0 = len(f.offerings)
+    if cc is not None:
         proj_cost, worst = np.hstack([f.cost_usd, cc.cost]), np.hstack([f.worst_cost_usd, cc.worst_cost])
         quality = np.hstack([quality, cc.quality])
         feasible = np.hstack([feasible, cc.feasible])
         t_cost, t_score = np.hstack([t_cost, cc.real_cost]), np.hstack([t_score, cc.real_score])
         problem = solvers.Problem(cost=proj_cost, quality=quality,
-                                  latency=np.hstack([f.latency_s, cc.latency]), feasible=feasible,
+                                  latency=np.hstack([f.problem.latency if f.problem.latency is not None
+                                                     else np.nan_to_num(f.latency_s), cc.latency]),
+                                  feasible=feasible,
                                   priority=f.problem.priority, goal=f.problem.goal, weights=f.problem.weights)
     else:
-        k0 = len(f.offerings)
         problem = dataclasses.replace(f.problem, feasible=feasible, quality=quality, budget=None)
 
     singles = _single_models(truth)
@@ -307,6 +308,9 @@ def _cascades(truth: Truth, f: Any, cat: Catalog, use: bool | None, t_cost: np.n
 
     cc = cascade_columns(truth, f, stats, t_cost, t_score)
     notes.extend(cc.notes)
+    if not cc.cascades:
+        notes.append("no cascade of the catalog applies to these tasks: planned without cascades")
+        return None
     return cc
 
 

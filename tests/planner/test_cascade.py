@@ -230,3 +230,16 @@ def test_many_prompts_are_sampled(monkeypatch):
     cal = calibrate(_mc_truth(300, seed=6), count_tokens=False)
     assert any("sample of 100 prompts" in n for n in cal.notes)
     assert {c["n"] for c in cal.extra["cascades"]["candidates"]} == {100}
+
+
+def test_history_without_prompts_or_tasks_of_the_cascade_category(hand_catalog):
+    cal = calibrate(_mc_truth(300, seed=7).drop(columns=["prompt"]), count_tokens=False)
+    # no prompts to list the options: the short answers are compared as normalised text
+    assert cal.extra["cascades"]["extractors"] == {"quiz": "match"} and cal.extra["cascades"]["candidates"]
+    doc = yaml.safe_load(hand_catalog.read_text())  # the catalog's only cascade is for another category
+    doc["cascades"]["extractors"] = {"trivia": "choice"}
+    doc["cascades"]["candidates"][0]["category"] = "trivia"
+    hand_catalog.write_text(yaml.safe_dump(doc, sort_keys=False))
+    ev = evaluate_history(_hand_history(), hand_catalog, budgets=[1.0])
+    assert any("no cascade of the catalog applies" in n for n in ev.notes)
+    assert "cascade_tasks" not in ev.points
