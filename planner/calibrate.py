@@ -134,12 +134,12 @@ def calibrate(history: Any, base: str | Path | None = None, *,
     ``cascades``: also fit cascade statistics (``cascades:`` in the catalog, see
     :mod:`planner.cascade`) where the history holds several models' answers to the same prompts.
     """
-    from planner.evaluate import _frame_of
+    from planner.history import history_frame
 
     if not isinstance(history, pd.DataFrame):
         if not files and not hasattr(history, "frame"):
             files = [str(history)] if isinstance(history, str | Path) else [str(h) for h in history]
-        history = _frame_of(history)
+        history = history_frame(history)
     frame = history
     if not (math.isfinite(prior_strength) and prior_strength >= 0):
         raise InputError(f"--prior-strength: expected a number >= 0, got {prior_strength!r}")

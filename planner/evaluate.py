@@ -169,19 +169,10 @@ def evaluate(history: Any, catalog: Catalog | str | Path | None = None, *,
     ``history``: outcome files (paths, as ``routeplan evaluate`` takes), a
     :class:`planner.history.History`, or its DataFrame.
     """
-    return evaluate_history(_frame_of(history, mapping), catalog, budgets=budgets, goal=goal,
+    from planner.history import history_frame
+
+    return evaluate_history(history_frame(history, mapping), catalog, budgets=budgets, goal=goal,
                             solver=solver, plans_dir=plans_dir, cascades=cascades).frame()
-
-
-def _frame_of(history: Any, mapping: dict[str, str] | None = None) -> pd.DataFrame:
-    if isinstance(history, pd.DataFrame):
-        return history
-    if hasattr(history, "frame"):
-        return history.frame
-    from planner.history import read_history
-
-    paths = [history] if isinstance(history, str | Path) else list(history)
-    return read_history(paths, mapping).frame
 
 
 def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None = None, *,

@@ -165,6 +165,17 @@ def check_mapping(mapping: Mapping[str, str]) -> None:
 
 
 # ----------------------------------------------------------------------- reading
+def history_frame(history: Any, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The records of ``history`` given as paths (read here), a :class:`History` or its frame:
+    what the Python API of ``calibrate`` and ``evaluate`` accepts."""
+    if isinstance(history, pd.DataFrame):
+        return history
+    if isinstance(history, History):
+        return history.frame
+    paths = [history] if isinstance(history, str | Path) else list(history)
+    return read_history(paths, mapping).frame
+
+
 def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None = None) -> History:
     """Read outcome records from each path (long table, RouterBench-wide table or run folder).
 
