@@ -10,13 +10,10 @@ import numpy as np
 from planner.catalog import short_names
 from planner.errors import InputError
 from planner.evaluate import HULL, ORACLE, ROUTEPLAN, Evaluation, upper_hull
+from planner.money import usd
 
 if TYPE_CHECKING:
     from rich.table import Table
-
-
-def _usd(x: float) -> str:
-    return "-" if x != x else (f"${x:.4g}" if x >= 0.01 else f"${x:.6f}")
 
 
 def points_table(ev: Evaluation) -> Table:
@@ -31,10 +28,10 @@ def points_table(ev: Evaluation) -> Table:
         t.add_column(col, justify="left" if col == "status" else "right")
     for r in p.itertuples(index=False):
         if r.status in ("optimal", "feasible", "time_limit_feasible"):
-            t.add_row(_usd(r.budget_usd), r.status, _usd(r.projected_cost_usd), _usd(r.cost_usd),
-                      _usd(r.cost_per_task), f"{r.projected_quality:.3f}", f"{r.score:.3f}", f"{int(r.models_used)}")
+            t.add_row(usd(r.budget_usd), r.status, usd(r.projected_cost_usd), usd(r.cost_usd),
+                      usd(r.cost_per_task), f"{r.projected_quality:.3f}", f"{r.score:.3f}", f"{int(r.models_used)}")
         else:
-            t.add_row(_usd(r.budget_usd), r.status, "below the cheapest plan", "", "", "", "", "")
+            t.add_row(usd(r.budget_usd), r.status, "below the cheapest plan", "", "", "", "", "")
     return t
 
 
@@ -43,7 +40,7 @@ def curves_table(ev: Evaluation) -> Table:
     from rich.table import Table
 
     lo, hi = ev.cost_range
-    t = Table(title=f"AIQ over cost per task {_usd(lo)} .. {_usd(hi)} (cheapest to dearest single model)",
+    t = Table(title=f"AIQ over cost per task {usd(lo)} .. {usd(hi)} (cheapest to dearest single model)",
               title_justify="left", show_edge=False)
     for col in ("curve", "AIQ", "best score", "at cost/task"):
         t.add_column(col, justify="left" if col == "curve" else "right")
@@ -58,13 +55,13 @@ def curves_table(ev: Evaluation) -> Table:
             continue
         best = rows.sort_values(["score", "cost_per_task"], ascending=[False, True]).iloc[0]
         name = "model " + names[curve.removeprefix("model:")] if curve.startswith("model:") else curve
-        t.add_row(name, f"{ev.aiq[curve]:.4f}", f"{best['score']:.3f}", _usd(best["cost_per_task"]))
+        t.add_row(name, f"{ev.aiq[curve]:.4f}", f"{best['score']:.3f}", usd(best["cost_per_task"]))
     best = names[ev.best_model]
     if ev.match_cost is None:
         t.caption = f"routeplan does not reach {best}'s score ({ev.best_model_score:.3f}) in the budgets tried"
     else:
         t.caption = (f"routeplan matches the best single model, {best} ({ev.best_model_score:.3f}), at "
-                     f"{_usd(ev.match_cost)} per task: {ev.match_cost / ev.best_model_cost:.0%} of its cost")
+                     f"{usd(ev.match_cost)} per task: {ev.match_cost / ev.best_model_cost:.0%} of its cost")
     t.caption_justify = "left"
     return t
 

@@ -11,13 +11,10 @@ from rich.text import Text
 
 from planner.catalog import short_name
 from planner.errors import InputError
+from planner.money import usd
 from planner.plan import Plan
 
 MAX_TASK_ROWS = 25
-
-
-def _usd(x: float) -> str:
-    return f"${x:.4f}" if x >= 0.01 else f"${x:.6f}"
 
 
 def _short(name: str, width: int = 30) -> str:
@@ -31,7 +28,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
     t, s = plan.totals, plan.solver
     gap = "n/a" if s.gap is None else ("0 (proven optimal)" if s.gap == 0 else f"{s.gap:.2g}")
     lim = plan.limits
-    limits = [f"budget {_usd(lim.budget_usd)}" if lim.budget_usd is not None else None,
+    limits = [f"budget {usd(lim.budget_usd)}" if lim.budget_usd is not None else None,
               f"deadline {lim.deadline_s:g}s" if lim.deadline_s is not None else None,
               f"max latency {lim.max_latency_s:g}s" if lim.max_latency_s is not None else None,
               f"min quality {lim.min_quality:g}" if lim.min_quality is not None else None,
@@ -40,8 +37,8 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
     head = Text.assemble(
         ("Plan ", "bold"), (f"goal {plan.goal}", "bold cyan"),
         f"  ({', '.join(x for x in limits if x) or 'no limits'})\n",
-        f"{t.n_assigned}/{t.n_tasks} tasks assigned, {t.n_queued} queued · cost {_usd(t.projected_cost_usd)}"
-        f" (worst case {_usd(t.projected_worst_case_cost_usd)}) · makespan {t.makespan_s:.1f}s · "
+        f"{t.n_assigned}/{t.n_tasks} tasks assigned, {t.n_queued} queued · cost {usd(t.projected_cost_usd)}"
+        f" (worst case {usd(t.projected_worst_case_cost_usd)}) · makespan {t.makespan_s:.1f}s · "
         f"mean latency {t.mean_latency_s:.1f}s · mean quality {t.mean_quality:.3f}\n",
         (f"solver {s.name}: {s.status}, objective {s.objective if s.objective is None else f'{s.objective:.6g}'}"
          f", gap {gap}, {s.wall_time_s * 1000:.0f} ms", "dim"),
@@ -58,7 +55,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
     total = t.projected_cost_usd or 1.0
     for name, rows in sorted(per.items(), key=lambda kv: -sum(a.projected_cost_usd for a in kv[1])):
         c = sum(a.projected_cost_usd for a in rows)
-        models.add_row(Text(_short(name)), snaps[name].mode if name in snaps else "", str(len(rows)), _usd(c),
+        models.add_row(Text(_short(name)), snaps[name].mode if name in snaps else "", str(len(rows)), usd(c),
                        f"{c / total:.0%}", f"{sum(a.projected_latency_s for a in rows) / len(rows):.1f}s",
                        f"{sum(a.projected_quality for a in rows) / len(rows):.3f}")
 
@@ -69,7 +66,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
                          min_width=14 if col == "task" else None,
                          max_width=18 if col in ("task", "fallback") else None)
     for a in plan.assignments[:max_rows]:
-        tasks.add_row(Text(a.task_id), Text(_short(a.model)), _usd(a.projected_cost_usd),
+        tasks.add_row(Text(a.task_id), Text(_short(a.model)), usd(a.projected_cost_usd),
                       f"{a.projected_latency_s:.1f}s", f"{a.projected_quality:.3f}",
                       Text(_short(a.fallbacks[0].model)) if a.fallbacks else "-")
     parts: list = [head, models, tasks]

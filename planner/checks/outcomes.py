@@ -30,32 +30,21 @@ def run_outcomes(run_dir: str | Path) -> Any:
     """
     import pandas as pd
 
-    from planner.executor.ledger import LEDGER_NAME, columns_of
-    from planner.executor.money import PUSD_PER_USD
+    from planner.executor.ledger import LEDGER_NAME, graded_answers
+    from planner.money import to_usd
 
     path = Path(run_dir) / LEDGER_NAME
     if not path.exists():
         raise InputError(f"{run_dir}: no run ledger ({LEDGER_NAME}) here")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            meta = dict(conn.execute("SELECT key, value FROM meta"))
-            have = columns_of(conn, "tasks")
-            if "score" not in have:  # a ledger from before checks: nothing graded
-                rows: list[tuple[Any, ...]] = []
-            else:
-                rows = conn.execute(
-                    "SELECT task_id, type, model, score, cost_pusd, input_tokens, output_tokens, latency_s, "
-                    "prompt, output FROM tasks WHERE status='done' AND score IS NOT NULL ORDER BY seq").fetchall()
-        finally:
-            conn.close()
+        meta, rows = graded_answers(path)
     except sqlite3.Error as exc:
         raise InputError(f"{path}: not a routeplan run ledger ({exc})") from None
     litellm_ids = {name: m.get("litellm_model", name) for name, m in json.loads(meta.get("models") or "{}").items()}
     source = f"run {run_dir}"
     records = [{"task_id": task_id, "category": category,
                 "model": litellm_ids.get(model, (model or "").split("@")[0]),
-                "score": float(score), "cost_usd": (cost or 0) / PUSD_PER_USD,
+                "score": float(score), "cost_usd": to_usd(cost or 0),
                 "input_tokens": tin, "output_tokens": tout, "latency_s": latency,
                 "prompt": prompt, "response": output, "source": source}
                for task_id, category, model, score, cost, tin, tout, latency, prompt, output in rows]

@@ -33,6 +33,7 @@ from planner.commands._options import (
     parse_weights,
 )
 from planner.errors import InputError
+from planner.money import usd
 from planner.plan import MAX_BUDGET_USD, check_budget
 
 if TYPE_CHECKING:
@@ -240,7 +241,7 @@ def sweep_table(df: pd.DataFrame):  # -> rich.table.Table
             cells.update(cost=f"[red]{r['status']}[/red]", models=f"[dim]{escape(str(r['message']))}[/dim]")
         else:
             gap = "opt" if r["status"] == "optimal" else _opt(r["gap"], "{:.0e}")
-            cells.update({"cost": _usd(r["projected_cost_usd"]), "quality": f"{r['mean_quality']:.3f}",
+            cells.update({"cost": usd(r["projected_cost_usd"]), "quality": f"{r['mean_quality']:.3f}",
                           "$ price": _opt(r["budget_shadow_price"], "{:.3g}"), "makespan": f"{r['makespan_s']:.3g}s",
                           "gap": gap + ("*" if r["carried_from"] == r["carried_from"] else ""),
                           "models": escape(_mix_text(r, a["models"]))})
@@ -253,10 +254,6 @@ def sweep_table(df: pd.DataFrame):  # -> rich.table.Table
     table.caption = "; ".join(notes)
     table.caption_justify = "left"
     return table
-
-
-def _usd(x: float) -> str:
-    return f"${x:.4g}" if x >= 0.01 else f"${x:.6f}"
 
 
 def _opt(x: float, fmt: str) -> str:

@@ -25,9 +25,9 @@ from planner.executor.clock import Clock
 from planner.executor.grading import Grading, messages_text
 from planner.executor.ledger import Ledger
 from planner.executor.limits import ModelLimiter
-from planner.executor.money import call_cost_pusd, price_pusd, to_usd
 from planner.executor.options import RetryPolicy
 from planner.executor.redact import Redactor
+from planner.money import call_cost_pusd, price_pusd, to_usd
 from planner.plan import Assignment, ModelSnapshot
 
 LIVE_INPUT_MARGIN = 1.10  # providers count prompt tokens their own way; reserve a little more

@@ -30,9 +30,9 @@ from planner.executor.classify import Failure, classify
 from planner.executor.clock import Clock
 from planner.executor.ledger import Ledger
 from planner.executor.limits import ModelLimiter
-from planner.executor.money import call_cost_pusd, price_pusd, to_usd
 from planner.executor.options import RetryPolicy
 from planner.executor.redact import Redactor
+from planner.money import call_cost_pusd, price_pusd, to_usd
 from planner.plan import ModelSnapshot
 
 JUDGE_EXPECTED_OUTPUT_TOKENS = 40
@@ -128,19 +128,18 @@ class Grading:
         max_tokens = max(1, min(check.max_tokens, judge.max_output_tokens or check.max_tokens))
         worst = call_cost_pusd(in_tok, max_tokens, in_price, out_price)
         n = self.ledger.grade_attempts(task_id)
-        spent = int(self.ledger.conn.execute("SELECT grade_cost_pusd FROM tasks WHERE task_id=?",
-                                             (task_id,)).fetchone()[0] or 0)
+        spent = self.ledger.grade_cost_pusd(task_id)
         rng = random.Random(f"{self.seed}|{task_id}|judge-backoff")
         retries, last = 0, "no call made"
         while True:
             if self.stop is not None and self.stop.is_set():
-                self._set_grade_cost(task_id, spent)
+                self.ledger.set_grade_cost(task_id, spent)
                 return None  # left ungraded: a resumed run grades it first
             if not await self.budget.reserve(worst):
                 remaining = self.budget.remaining_pusd() or 0
                 self._record_failure(task_id, "judge", f"budget: ${to_usd(remaining):.6f} left cannot cover "
                                                        f"the judge's worst case ${to_usd(worst):.6f}")
-                self._set_grade_cost(task_id, spent)
+                self.ledger.set_grade_cost(task_id, spent)
                 return None
             n += 1
             failure: Failure | None = None
@@ -190,7 +189,7 @@ class Grading:
             self.ledger.flush_soon()
             if failure.kind == "permanent" or retries >= self.policy.max_retries:
                 self._record_failure(task_id, "judge", f"judge failed after {n} call(s): {last}")
-                self._set_grade_cost(task_id, spent)
+                self.ledger.set_grade_cost(task_id, spent)
                 return None
             backoff = min(self.policy.max_backoff_s, self.policy.base_s * 2**retries) * rng.uniform(0.75, 1.25)
             await self.clock.sleep(max(backoff, failure.retry_after_s or 0.0))
@@ -206,5 +205,3 @@ class Grading:
 
         return math.ceil(count(judge.litellm_model, messages) * LIVE_INPUT_MARGIN) + LIVE_INPUT_EXTRA_TOKENS
 
-    def _set_grade_cost(self, task_id: str, cost_pusd: int) -> None:
-        self.ledger._write("UPDATE tasks SET grade_cost_pusd=? WHERE task_id=?", (cost_pusd, task_id))

@@ -24,6 +24,11 @@ replaced mid-run stops the run: the commit barrier raises ``StorageError``, so n
 call is sent. A deleted ledger's record is first rescued from the open connection into
 ``ledger.rescued.sqlite``.
 
+This module owns the schema and every query on it: the run writes through ``Ledger``; reports,
+the pipeline, grading and outcome history read through the functions at the end of the module
+(``read_meta``, ``read_run``, ``task_results``, ``done_outputs``, ``graded_answers``,
+``recorded_spend_pusd``), so no other module holds SQL on the ledger.
+
 Durability: ``synchronous=NORMAL`` for simulated runs (survives any process crash, may lose
 the last commits on power loss), ``FULL`` for live runs (every commit is fsynced).
 """
@@ -120,9 +125,6 @@ class Ledger:
                                  .fetchone()[0]) + 1
 
     # -- metadata and setup (synchronous, before the run starts) -------------------------------
-    def get_meta(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT key, value FROM meta"))
-
     def set_meta(self, values: dict[str, str]) -> None:
         with self._setup_tx():
             self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
@@ -190,6 +192,18 @@ class Ledger:
         return int(self.conn.execute("SELECT COUNT(*) FROM attempts WHERE task_id=? AND purpose='grade'",
                                      (task_id,)).fetchone()[0])
 
+    def grade_cost_pusd(self, task_id: str) -> int:
+        """What grading ``task_id`` has cost so far (its judge's calls)."""
+        row = self.conn.execute("SELECT grade_cost_pusd FROM tasks WHERE task_id=?", (task_id,)).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def tasks_for_grading(self) -> list[tuple[Any, ...]]:
+        """Every task in plan order: (task_id, status, model, output ('' when none), check_json,
+        chain_quality, prompt, score, grader), what ``routeplan grade`` decides from."""
+        return list(self.conn.execute(
+            "SELECT task_id, status, model, COALESCE(output, ''), check_json, chain_quality, prompt, "
+            "score, grader FROM tasks ORDER BY seq"))
+
     def spent_pusd(self) -> int:
         """All money the run may have spent: settled attempts plus in-flight reservations."""
         row = self.conn.execute(
@@ -229,6 +243,13 @@ class Ledger:
         else:
             self._write("UPDATE tasks SET score=?, grader=?, grade_reason=?, grade_cost_pusd=?, graded_at=? "
                         "WHERE task_id=?", (score, grader, reason, grade_cost_pusd, time.time(), task_id))
+
+    def set_check(self, task_id: str, check_json: str) -> None:
+        """Replace a task's check (``routeplan grade --tasks`` with new checks)."""
+        self._write("UPDATE tasks SET check_json=? WHERE task_id=?", (check_json, task_id))
+
+    def set_grade_cost(self, task_id: str, cost_pusd: int) -> None:
+        self._write("UPDATE tasks SET grade_cost_pusd=? WHERE task_id=?", (cost_pusd, task_id))
 
     def end_attempt(self, attempt_id: int, state: str, cost_pusd: int, input_tokens: int | None,
                     output_tokens: int | None, latency_s: float | None, error: str | None) -> None:
@@ -380,3 +401,89 @@ def open_ledger(out_dir: Path, *, durable: bool) -> Ledger:
     except OSError as exc:
         raise StorageError(f"cannot create the output folder: {_why(exc)}", file=str(out_dir)) from None
     return Ledger(out_dir / LEDGER_NAME, durable=durable)
+
+
+# -- reading a run's ledger (read-only: reports, the pipeline, outcome history) -----------------
+
+#: Task columns a ledger may lack (written before they existed): read as NULL.
+OPTIONAL_TASK_COLUMNS = ("type", "check_json", "chain_quality", "score", "grader", "grade_reason",
+                         "grade_cost_pusd")
+
+
+@contextlib.contextmanager
+def reading(path: Path, timeout: float = 5.0) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the ledger at ``path`` (sqlite3.Error when it is not one)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    """The ledger's meta table (sqlite3.OperationalError "no such table" before set-up)."""
+    with reading(path) as conn:
+        return dict(conn.execute("SELECT key, value FROM meta"))
+
+
+def read_run(path: Path) -> tuple[dict[str, str], Any, Any]:
+    """(meta, tasks DataFrame in plan order, attempts DataFrame) for the run report; columns a
+    ledger from an earlier version lacks read as NULL (``purpose`` as ``'answer'``)."""
+    import pandas as pd
+
+    with reading(path) as conn:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        have = columns_of(conn, "tasks")
+        extra = ", ".join(c if c in have else f"NULL AS {c}" for c in OPTIONAL_TASK_COLUMNS)
+        tasks = pd.read_sql_query(
+            "SELECT task_id, status, model, planned_model, attempts, projected_input_tokens, "
+            "projected_output_tokens, projected_cost_pusd, projected_latency_s, input_tokens, "
+            f"output_tokens, cost_pusd, latency_s, reason, {extra} FROM tasks ORDER BY seq", conn)
+        purpose = "purpose" if "purpose" in columns_of(conn, "attempts") else "'answer' AS purpose"
+        attempts = pd.read_sql_query(
+            f"SELECT task_id, model, state, reserved_pusd, cost_pusd, {purpose} FROM attempts", conn)
+    return meta, tasks, attempts
+
+
+def task_results(path: Path) -> list[dict[str, Any]]:
+    """Per task in plan order: task_id, status, model, planned_model, projected_cost_pusd,
+    cost_pusd, input_tokens, output_tokens, latency_s, reason, output, score, grader,
+    grade_reason."""
+    with reading(path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(
+            "SELECT task_id, status, model, planned_model, projected_cost_pusd, cost_pusd, "
+            "input_tokens, output_tokens, latency_s, reason, output, score, grader, grade_reason "
+            "FROM tasks ORDER BY seq")]
+
+
+def done_outputs(path: Path) -> list[tuple[str, str, str | None]]:
+    """(task_id, model, output) of each done task, in plan order."""
+    with reading(path) as conn:
+        return list(conn.execute("SELECT task_id, model, output FROM tasks WHERE status='done' ORDER BY seq"))
+
+
+def graded_answers(path: Path) -> tuple[dict[str, str], list[tuple[Any, ...]]]:
+    """(meta, rows) where a row is (task_id, type, model, score, cost_pusd, input_tokens,
+    output_tokens, latency_s, prompt, output) of each done task with a score, in plan order
+    (none for a ledger from before checks)."""
+    with reading(path) as conn:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        if "score" not in columns_of(conn, "tasks"):
+            return meta, []
+        return meta, conn.execute(
+            "SELECT task_id, type, model, score, cost_pusd, input_tokens, output_tokens, latency_s, "
+            "prompt, output FROM tasks WHERE status='done' AND score IS NOT NULL ORDER BY seq").fetchall()
+
+
+def recorded_spend_pusd(path: Path) -> int:
+    """What the run at ``path`` may have spent (settled attempts plus in-flight reservations);
+    0 when there is no readable ledger there."""
+    try:
+        with reading(path) as conn:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(CASE WHEN state='inflight' THEN reserved_pusd ELSE cost_pusd END), 0) "
+                "FROM attempts").fetchone()
+        return int(row[0])
+    except sqlite3.Error:
+        return 0

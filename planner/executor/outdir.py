@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from planner.errors import InputError
+from planner.executor import ledger
 from planner.executor.ledger import LEDGER_NAME, RESCUED_NAME
 
 RUN_ID_NAME = "ledger.id"
@@ -33,11 +34,7 @@ def read_meta(out: Path) -> dict[str, str]:
     if not path.is_file():
         raise InputError(f"{path}: not a run ledger (not a file); choose another --out")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            return dict(conn.execute("SELECT key, value FROM meta"))
-        finally:
-            conn.close()
+        return ledger.read_meta(path)
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             return {}  # killed while the ledger was being created: nothing was sent

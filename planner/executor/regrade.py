@@ -54,8 +54,8 @@ def grade_run(out_dir: str | Path, *, tasks_file: str | Path | None = None, live
 async def _grade_run(out: Path, tasks_file: str | Path | None, live: bool, budget_usd: float | None,
                      catalog: str | Path | None, concurrency: int, seed: int | None) -> GradeResult:
     from planner.executor.ledger import LEDGER_NAME, Ledger
-    from planner.executor.money import budget_pusd
     from planner.executor.outdir import read_meta
+    from planner.money import budget_pusd
     from planner.plan import check_budget
 
     if concurrency < 1:
@@ -72,9 +72,7 @@ async def _grade_run(out: Path, tasks_file: str | Path | None, live: bool, budge
     ledger = Ledger(path, durable=live)
     try:
         ledger.recover()  # a killed run or grade: its in-flight calls count at their reservation
-        rows = ledger.conn.execute(
-            "SELECT task_id, status, model, COALESCE(output, ''), check_json, chain_quality, prompt, score, "
-            "grader FROM tasks ORDER BY seq").fetchall()
+        rows = ledger.tasks_for_grading()
         known = {r[0] for r in rows}
         result = GradeResult(out, simulated=not live)
         if new_checks:
@@ -93,7 +91,7 @@ async def _grade_run(out: Path, tasks_file: str | Path | None, live: bool, budge
                 if text != check_json:
                     changed = True
                     result.updated_checks += 1
-                    ledger._write("UPDATE tasks SET check_json=? WHERE task_id=?", (text, task_id))
+                    ledger.set_check(task_id, text)
             elif check_json is not None:
                 check = _resolve_judge(task_id, parse_check(check_json), models, catalog)
             if check is None:
@@ -128,10 +126,10 @@ async def _grade_all(ledger: Any, work: list[tuple[str, Any, str, str, str]],
     from planner.executor.clock import Clock
     from planner.executor.grading import Grading
     from planner.executor.limits import ModelLimiter
-    from planner.executor.money import to_usd
     from planner.executor.options import RetryPolicy
     from planner.executor.providers import check_environment, secrets_of
     from planner.executor.redact import Redactor
+    from planner.money import to_usd
 
     judges = sorted({c.model for _, c, *_ in work if c.kind == "judge"})
     judge_models = [models[name] for name in judges]

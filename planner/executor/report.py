@@ -19,19 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import InputError
-from planner.executor.ledger import LEDGER_NAME, columns_of
-from planner.executor.money import PUSD_PER_USD
+from planner.executor.ledger import LEDGER_NAME, done_outputs, read_run
+from planner.money import PUSD_PER_USD, usd
 
 REPORT_SCHEMA = "routeplan.run-report/1"
 TASK_FIELDS = ["task_id", "status", "model", "model_short", "planned_model", "planned_model_short", "attempts", "projected_input_tokens",
                "projected_output_tokens", "projected_cost_usd", "projected_latency_s", "actual_input_tokens",
                "actual_output_tokens", "actual_cost_usd", "actual_latency_s", "reason", "type",
                "projected_quality", "score", "passed", "grader", "grade_reason", "grade_cost_usd"]
-#: Columns a ledger may lack (written before they existed): read as NULL.
-_OPTIONAL_TASK_COLUMNS = ("type", "check_json", "chain_quality", "score", "grader", "grade_reason",
-                          "grade_cost_pusd")
-
-
 def load_run(out_dir: Path) -> tuple[dict[str, str], Any, Any]:
     """(meta, tasks DataFrame, attempts DataFrame) from the ledger in ``out_dir``."""
     import pandas as pd
@@ -40,20 +35,7 @@ def load_run(out_dir: Path) -> tuple[dict[str, str], Any, Any]:
     if not path.exists():
         raise InputError(f"{out_dir}: no run ledger ({LEDGER_NAME}) here")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            meta = dict(conn.execute("SELECT key, value FROM meta"))
-            have = columns_of(conn, "tasks")
-            extra = ", ".join(c if c in have else f"NULL AS {c}" for c in _OPTIONAL_TASK_COLUMNS)
-            tasks = pd.read_sql_query(
-                "SELECT task_id, status, model, planned_model, attempts, projected_input_tokens, "
-                "projected_output_tokens, projected_cost_pusd, projected_latency_s, input_tokens, "
-                f"output_tokens, cost_pusd, latency_s, reason, {extra} FROM tasks ORDER BY seq", conn)
-            purpose = "purpose" if "purpose" in columns_of(conn, "attempts") else "'answer' AS purpose"
-            attempts = pd.read_sql_query(
-                f"SELECT task_id, model, state, reserved_pusd, cost_pusd, {purpose} FROM attempts", conn)
-        finally:
-            conn.close()
+        meta, tasks, attempts = read_run(path)
     except (sqlite3.Error, pd.errors.DatabaseError) as exc:  # not a ledger, or another program's database
         raise InputError(f"{path}: not a routeplan run ledger ({exc.__cause__ or exc})") from None
     if not meta:
@@ -289,16 +271,11 @@ def _write_outputs(path: Path) -> Path:
     """Each done task's answer, one JSON object a line (read straight from the ledger)."""
     from planner.catalog import short_name
 
-    conn = sqlite3.connect(f"file:{path.parent / LEDGER_NAME}?mode=ro", uri=True)
     tmp = path.with_suffix(".jsonl.tmp")
-    try:
-        with tmp.open("w") as f:
-            for task_id, model, output in conn.execute(
-                    "SELECT task_id, model, output FROM tasks WHERE status='done' ORDER BY seq"):
-                f.write(json.dumps({"task_id": task_id, "model": model, "model_short": short_name(model),
-                                    "output": output}) + "\n")
-    finally:
-        conn.close()
+    with tmp.open("w") as f:
+        for task_id, model, output in done_outputs(path.parent / LEDGER_NAME):
+            f.write(json.dumps({"task_id": task_id, "model": model, "model_short": short_name(model),
+                                "output": output}) + "\n")
     tmp.replace(path)
     return path
 
@@ -338,7 +315,7 @@ def _write_markdown(path: Path, report: dict[str, Any]) -> Path:
     source = (Path(__file__).parent.parent / "templates" / "run_report.md.j2").read_text()
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              autoescape=False)
-    env.filters["usd"] = _usd
+    env.filters["usd"] = usd
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:+.1f} %"
     env.filters["share"] = lambda v: "-" if v is None else f"{100 * v:.1f} %"
     env.filters["sec"] = lambda v: "-" if v is None else f"{v:.2f} s"
@@ -351,12 +328,3 @@ def _write_markdown(path: Path, report: dict[str, Any]) -> Path:
     tmp.write_text(text)
     tmp.replace(path)
     return path
-
-
-def _usd(v: float | None) -> str:
-    """$0.000123 / $12.3400 / -$0.000748 (the sign before the dollar sign)."""
-    if v is None:
-        return "-"
-    sign = "-" if v < 0 else ""
-    v = abs(v)
-    return f"{sign}${v:,.6f}" if v < 1 else f"{sign}${v:,.4f}"

@@ -26,7 +26,6 @@ from planner.executor.grading import Grading, messages_text
 from planner.executor.interrupt import Interrupt
 from planner.executor.ledger import Ledger, open_ledger
 from planner.executor.limits import ModelLimiter
-from planner.executor.money import budget_pusd, price_pusd, to_usd
 from planner.executor.options import RunOptions
 from planner.executor.outdir import (
     RUN_ID_NAME,
@@ -38,6 +37,7 @@ from planner.executor.outdir import (
 from planner.executor.progress import Progress
 from planner.executor.providers import decide_simulated, models_in_use, secrets_of
 from planner.executor.redact import Redactor
+from planner.money import budget_pusd, price_pusd, to_usd
 from planner.plan import Plan
 
 

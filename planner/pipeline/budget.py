@@ -8,14 +8,9 @@ cover.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-PUSD_PER_USD = 10**12  # the executor's exact money unit (picodollars); sums here use it too
-
-
-def to_pusd(usd: float) -> int:
-    return round(usd * PUSD_PER_USD)
+from planner.money import budget_pusd, to_pusd, to_usd
 
 
 @dataclass
@@ -36,7 +31,7 @@ class StepSpend:
 class PipelineBudget:
     def __init__(self, initial_usd: float) -> None:
         self.initial_usd = float(initial_usd)
-        self.initial_pusd = math.floor(self.initial_usd * PUSD_PER_USD)  # rounded down, never up
+        self.initial_pusd = budget_pusd(self.initial_usd) or 0  # rounded down, never up
         self.steps: list[StepSpend] = []
 
     @property
@@ -45,12 +40,12 @@ class PipelineBudget:
 
     @property
     def spent_usd(self) -> float:
-        return self.spent_pusd / PUSD_PER_USD
+        return to_usd(self.spent_pusd)
 
     @property
     def remaining_usd(self) -> float:
         # never negative: the executor's guard keeps spend within what it was given
-        return max(0, self.initial_pusd - self.spent_pusd) / PUSD_PER_USD
+        return to_usd(max(0, self.initial_pusd - self.spent_pusd))
 
     @property
     def n_queued(self) -> int:

@@ -8,18 +8,17 @@ ledger (the executor's record of what was paid).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from planner.catalog import short_name
+from planner.executor.ledger import LEDGER_NAME, recorded_spend_pusd, task_results
+from planner.money import to_usd
 from planner.pipeline.budget import StepSpend
 
 if TYPE_CHECKING:
     from planner.pipeline.runner import StepContext
     from planner.plan import Plan
-
-PUSD_PER_USD = 1e12
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,6 @@ class Outcome:
 
 def execute(plan: Plan, ctx: StepContext) -> Outcome:
     """Run ``plan`` (simulated unless ``--live``), record the spend, return per-task figures."""
-    from planner.executor.ledger import LEDGER_NAME
     from planner.executor.options import RunOptions
     from planner.executor.run import run_plan
 
@@ -47,7 +45,7 @@ def execute(plan: Plan, ctx: StepContext) -> Outcome:
         tasks = _ledger_tasks(ctx.out_dir / LEDGER_NAME, plan)
     except BaseException:
         # whatever the executor paid before failing still counts against the pipeline
-        spend.spent_usd = _ledger_spent_usd(ctx.out_dir / LEDGER_NAME)
+        spend.spent_usd = to_usd(recorded_spend_pusd(ctx.out_dir / LEDGER_NAME))
         ctx.run.budget.record(spend)
         raise
     spend.spent_usd = result.spent_usd
@@ -72,42 +70,17 @@ def _ledger_tasks(path: Any, plan: Plan) -> list[dict[str, Any]]:
         quality[a.task_id, a.model] = a.projected_quality
         for f in a.fallbacks:
             quality[a.task_id, f.model] = f.projected_quality
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT task_id, status, model, planned_model, projected_cost_pusd, cost_pusd, "
-            "input_tokens, output_tokens, latency_s, reason, output, score, grader, grade_reason "
-            "FROM tasks ORDER BY seq"
-        ).fetchall()
-    finally:
-        conn.close()
     out = []
-    for (task_id, status, model, planned, projected, cost, tin, tout, latency, reason,
-         output, score, grader, grade_reason) in rows:
+    for r in task_results(path):
+        model = r["model"] or r["planned_model"]
         out.append({
-            "task_id": task_id, "status": status, "model": model or planned,
-            "model_short": short_name(model or planned) if model or planned else None,
-            "projected_cost_usd": (projected or 0) / PUSD_PER_USD,
-            "actual_cost_usd": (cost or 0) / PUSD_PER_USD,
-            "input_tokens": tin, "output_tokens": tout, "latency_s": latency,
-            "quality": quality.get((task_id, model)), "reason": reason, "result": output,
-            "score": score, "grader": grader, "grade_reason": grade_reason,
+            "task_id": r["task_id"], "status": r["status"], "model": model,
+            "model_short": short_name(model) if model else None,
+            "projected_cost_usd": to_usd(r["projected_cost_pusd"] or 0),
+            "actual_cost_usd": to_usd(r["cost_pusd"] or 0),
+            "input_tokens": r["input_tokens"], "output_tokens": r["output_tokens"],
+            "latency_s": r["latency_s"], "quality": quality.get((r["task_id"], r["model"])),
+            "reason": r["reason"], "result": r["output"],
+            "score": r["score"], "grader": r["grader"], "grade_reason": r["grade_reason"],
         })
     return out
-
-
-def _ledger_spent_usd(path: Any) -> float:
-    """Spend recorded in a ledger (settled costs plus in-flight reservations); 0 if none."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return 0.0
-    try:
-        row = conn.execute(
-            "SELECT COALESCE(SUM(CASE WHEN state='inflight' THEN reserved_pusd ELSE cost_pusd END), 0) "
-            "FROM attempts").fetchone()
-        return int(row[0]) / PUSD_PER_USD
-    except sqlite3.Error:
-        return 0.0
-    finally:
-        conn.close()

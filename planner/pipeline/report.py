@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from planner.catalog import short_name
 from planner.errors import InputError
+from planner.money import usd
 
 if TYPE_CHECKING:
     from planner.pipeline.runner import PipelineRun, StepContext
@@ -72,10 +73,6 @@ def _mode_line(run: PipelineRun) -> str:
     return "*Live run: every call went to a real provider; costs are the providers' charges.*"
 
 
-def _usd(x: float | None) -> str:
-    return "n/a" if x is None else f"${x:,.6f}" if abs(x) < 1 else f"${x:,.4f}"
-
-
 def _configuration(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
     from planner.pipeline.tools import PRIORITY_GOALS
 
@@ -106,7 +103,7 @@ def _task_routing(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
         r = run.results[step_id]
         queued = f", {r['n_queued']} queued" if r["n_queued"] else ""
         lines += [f"Routing plan `{step_id}`: goal `{r['goal']}`, projected "
-                  f"{_usd(r['projected_cost_usd'])} for {r['n_tasks']} tasks{queued}.", "",
+                  f"{usd(r['projected_cost_usd'])} for {r['n_tasks']} tasks{queued}.", "",
                   "| # | Task | Recommended model | Est. cost | Latency | Quality | Next best | Reason |",
                   "|---|------|-------------------|-----------|---------|---------|-----------|--------|"]
         for i, rec in enumerate(r["recommendations"]):
@@ -114,7 +111,7 @@ def _task_routing(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
             lat = f"{rec['latency_s']:.1f} s" if rec["latency_s"] is not None else "-"
             q = f"{rec['quality']:.2f}" if rec["quality"] is not None else "-"
             lines.append(f"| {i} | {rec['task']} | {_name(rec['model']) or 'queued'} | "
-                         f"{_usd(rec['estimated_cost_usd'])} | {lat} | {q} | {nxt} | "
+                         f"{usd(rec['estimated_cost_usd'])} | {lat} | {q} | {nxt} | "
                          f"{rec['reason']} |")
         lines.append("")
     for step_id in steps["generate_text"]:
@@ -122,8 +119,8 @@ def _task_routing(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
         lines += [f"### {step_id}", "",
                   f"- Assigned model: {_name(g['model']) or '(none: queued by routing)'}",
                   f"- Status: {g['status']}" + (f" ({g['reason']})" if g.get("reason") else ""),
-                  f"- Estimated cost: {_usd(g['estimated_cost_usd'])}",
-                  f"- Actual cost: {_usd(g['actual_cost_usd'])}"]
+                  f"- Estimated cost: {usd(g['estimated_cost_usd'])}",
+                  f"- Actual cost: {usd(g['actual_cost_usd'])}"]
         if g["status"] == "done":
             lines.append(f"- Tokens in/out: {g['input_tokens']}/{g['output_tokens']}; "
                          f"latency {g['latency_s']:.2f} s; quality {g['quality']:.2f} (projected)")
@@ -156,15 +153,15 @@ def _batch(step_id: str, b: dict[str, Any]) -> list[str]:
              f"- Total tasks: {b['total_tasks']} ({b['n_done']} done, {b['n_queued']} queued, "
              f"{b['n_failed']} failed)",
              f"- Models used: {', '.join(short_name(m) for m in b['models_used']) or 'none'}",
-             f"- Total cost: {_usd(b['total_cost_usd'])} (projected {_usd(b['projected_cost_usd'])})",
-             f"- Average per task: {_usd(b['average_cost_per_task_usd'])}", "",
+             f"- Total cost: {usd(b['total_cost_usd'])} (projected {usd(b['projected_cost_usd'])})",
+             f"- Average per task: {usd(b['average_cost_per_task_usd'])}", "",
              "| Task | Model | Cost | Check | Result |", "|------|-------|------|-------|--------|"]
     for t in b["results"]:
         out = (t.get("result") or t.get("reason") or "").strip().replace("\n", " ").replace("|", "\\|")
         out = out if len(out) <= 120 else out[:117] + "..."
         check = "-" if not t.get("grader") else f"{t['grader']} {_score(t.get('score'))}"
         lines.append(f"| {t['prompt']} | {_name(t['model']) or t['status']} | "
-                     f"{_usd(t['actual_cost_usd'])} | {check} | {out} |")
+                     f"{usd(t['actual_cost_usd'])} | {check} | {out} |")
     return [*lines, ""]
 
 
@@ -174,15 +171,15 @@ def _budget(run: PipelineRun) -> list[str]:
              "| Step | Available | Projected | Spent | Done | Queued | Failed |",
              "|------|-----------|-----------|-------|------|--------|--------|"]
     for s in b.steps:
-        lines.append(f"| {s.step_id} | {_usd(s.available_usd)} | {_usd(s.projected_usd)} | "
-                     f"{_usd(s.spent_usd)} | {s.n_done} | {s.n_queued} | {s.n_failed} |")
+        lines.append(f"| {s.step_id} | {usd(s.available_usd)} | {usd(s.projected_usd)} | "
+                     f"{usd(s.spent_usd)} | {s.n_done} | {s.n_queued} | {s.n_failed} |")
     projected = sum(s.projected_done_usd for s in b.steps)
-    lines += ["", f"- Spent: {_usd(b.spent_usd)} "
+    lines += ["", f"- Spent: {usd(b.spent_usd)} "
               f"({100 * b.spent_usd / b.initial_usd:.2f}% of the budget)",
-              f"- Remaining budget: {_usd(b.remaining_usd)}"]
+              f"- Remaining budget: {usd(b.remaining_usd)}"]
     if projected > 0:
-        lines.append(f"- Projection error (tasks that ran): actual {_usd(b.spent_usd)} vs "
-                     f"projected {_usd(projected)} ({100 * (b.spent_usd - projected) / projected:+.1f}%)")
+        lines.append(f"- Projection error (tasks that ran): actual {usd(b.spent_usd)} vs "
+                     f"projected {usd(projected)} ({100 * (b.spent_usd - projected) / projected:+.1f}%)")
     queued = [(s.step_id, task, why) for s in b.steps for task, why in s.queued]
     if queued:
         lines += ["", f"**{len(queued)} task(s) queued: the budget left could not cover them "
@@ -218,7 +215,7 @@ def _roi(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
     lines += [f"- Mean quality score: {statistics.fmean(quality):.3f} ({basis})",
               f"- Completion time: {run.elapsed_s:.2f} s wall for the pipeline; model latency "
               f"{sum(latency):.2f} s summed, {max(latency):.2f} s longest",
-              f"- Cost per quality point: {_usd(spent / points)} (spend / sum of quality "
+              f"- Cost per quality point: {usd(spent / points)} (spend / sum of quality "
               "scores; a task at quality 1.0 is one point)",
               f"- Efficiency rating: {_rating(len(done), total, spent, run.budget.initial_usd)}"]
     return [*lines, ""]
