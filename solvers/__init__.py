@@ -16,6 +16,7 @@ from solvers.errors import (
     UnknownBackend,
     UnsupportedError,
 )
+from solvers.groups import GroupCharges
 from solvers.options import Options
 from solvers.problem import CapacityRow, Feature, Goal, Problem, Weights
 from solvers.registry import BACKENDS, Backend, available, get, solve
@@ -29,6 +30,7 @@ __all__ = [
     "Diagnosis",
     "Feature",
     "Goal",
+    "GroupCharges",
     "Options",
     "Problem",
     "ProblemError",

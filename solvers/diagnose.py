@@ -112,8 +112,7 @@ def diagnose(problem: Problem, solver: SpecSolver | None, time_limit_s: float | 
     if problem.budget is not None:
         plan, how = aux(ModelSpec(Objective.COST, budget=False))
         if plan is not None:
-            assert problem.cost is not None
-            min_budget = float(problem.cost[np.arange(problem.n_tasks)[plan >= 0], plan[plan >= 0]].sum())
+            min_budget = problem.total_cost(plan)
             if min_budget > problem.budget * (1 + 1e-9):
                 notes.append(f"the budget {problem.budget:.6g} is too small: the other limits need "
                              f"at least {min_budget:.6g}{how}")

@@ -34,6 +34,7 @@ def is_parametric(problem: Problem) -> bool:
         and problem.min_avg_quality is None
         and not problem.capacity_rows()
         and problem.share_cap is None
+        and not problem.has_group_charges  # charges couple a group's tasks: no per-task hulls
     )
 
 

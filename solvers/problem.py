@@ -14,6 +14,8 @@ The integer program (x[i, j] = 1 when task i goes to model j; u[i] = 1 when task
     sum_i load_r[i, j] x[i, j] <= limit_r[j]      each capacity r, each model j
     sum_i x[i, j] <= floor(share_cap[j] * N)      share caps
     u[i] = 0 unless allow_queue
+    y[g, j] >= x[i, j] for task i in group g     group fixed charges (optional): setup * y is
+                                                  added to the cost (see :mod:`solvers.groups`)
 
 Goals: ``minimize_cost``; ``maximize_quality`` (sum priority * quality);
 ``minimize_latency`` (makespan T with T >= latency[i, j] x[i, j] for every task and
@@ -37,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from solvers.errors import ProblemError
+from solvers.groups import GroupCharges, checked_charges, group_objective, used_pairs
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -73,6 +76,7 @@ class Feature(enum.StrEnum):
     QUEUE = "queue"
     MAKESPAN = "makespan"
     HINT = "hint"
+    GROUP_CHARGE = "group_charge"
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,8 @@ class Problem:
     weights : the balanced goal's weights
     concurrency : array of shape (n_models,), > 0; parallel requests per model (makespan)
     extra_capacities : further capacity families (requests, tokens) beyond load/capacity
+    group_charges : a :class:`solvers.groups.GroupCharges`: a setup cost paid once per
+        (group, model) used, counted in the budget and the cost goals
     """
 
     cost: FloatArray | None = None
@@ -153,6 +159,7 @@ class Problem:
     weights: Weights = field(default_factory=Weights)
     concurrency: FloatArray | None = None
     extra_capacities: tuple[CapacityRow, ...] = ()
+    group_charges: GroupCharges | None = None
 
     def __post_init__(self) -> None:
         _set = object.__setattr__
@@ -194,6 +201,8 @@ class Problem:
                 )
             )
         _set(self, "extra_capacities", tuple(rows))
+        if self.group_charges is not None:
+            _set(self, "group_charges", checked_charges(self.group_charges, n, k))
         _set(self, "allow_queue", bool(self.allow_queue))
         self._validate(n, k)
 
@@ -263,6 +272,8 @@ class Problem:
             raise ProblemError("cost: goal balanced needs at least one of cost, quality, latency")
         if self.budget is not None and self.cost is None:
             raise ProblemError("cost: required when a budget is given")
+        if self.group_charges is not None and self.cost is None:
+            raise ProblemError("cost: required when group_charges are given")
         if self.min_avg_quality is not None and self.quality is None:
             raise ProblemError("quality: required when min_avg_quality is given")
 
@@ -346,7 +357,33 @@ class Problem:
             f.add(Feature.QUEUE)
         if self.goal is Goal.MINIMIZE_LATENCY:
             f.add(Feature.MAKESPAN)
+        if self.has_group_charges:
+            f.add(Feature.GROUP_CHARGE)
         return frozenset(f)
+
+    @property
+    def has_group_charges(self) -> bool:
+        """Whether any group fixed charge is positive (zero charges change nothing)."""
+        return self.group_charges is not None and bool((self.group_charges.setup > 0).any())
+
+    def charges(self, assignment: IntArray) -> float:
+        """The group fixed charges (cost units) an assignment pays; 0 without groups."""
+        if self.group_charges is None:
+            return 0.0
+        used = used_pairs(self.group_charges, assignment, self.n_models)
+        return float(self.group_charges.setup[used].sum())
+
+    def total_cost(self, assignment: IntArray) -> float:
+        """Cost of the served tasks plus the group fixed charges (what the budget limits)."""
+        assert self.cost is not None
+        a = np.asarray(assignment)
+        served = np.flatnonzero(a >= 0)
+        return float(self.cost[served, a[served]].sum()) + self.charges(a)
+
+    @cached_property
+    def group_objective(self) -> FloatArray | None:
+        """The goal's coefficient on each (group, model) charge, shape (n_groups, n_models)."""
+        return None if self.group_charges is None else group_objective(self)
 
     @cached_property
     def balanced_score(self) -> FloatArray:
@@ -427,7 +464,11 @@ class Problem:
         if Goal(self.goal) is Goal.MINIMIZE_LATENCY:
             return self.makespan(a)
         served = np.flatnonzero(a >= 0)
-        return float(self.objective_matrix[served, a[served]].sum())
+        value = float(self.objective_matrix[served, a[served]].sum())
+        if self.group_charges is not None:
+            assert self.group_objective is not None
+            value += float(self.group_objective[used_pairs(self.group_charges, a, self.n_models)].sum())
+        return value
 
     def violations(self, assignment: IntArray, tol: float = FEAS_TOL) -> list[str]:
         """Every limit the assignment breaks, in words; empty when it is feasible."""
@@ -446,7 +487,7 @@ class Problem:
             out.append(f"feasible: task {bad[0]} is assigned to excluded model {a[bad[0]]}")
         if self.budget is not None:
             assert self.cost is not None
-            spent = float(self.cost[served, a[served]].sum())
+            spent = self.total_cost(a)
             if spent > self.budget + tol * max(1.0, self.budget):
                 out.append(f"budget: spends {spent:.6g} > {self.budget:.6g}")
         if self.min_avg_quality is not None and served.size:

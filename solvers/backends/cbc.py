@@ -22,6 +22,7 @@ from solvers.backends._spec import ModelSpec, Objective, StageResult, makespan_r
 from solvers.backends._staging import solve_staged
 from solvers.diagnose import diagnose
 from solvers.errors import ProblemError
+from solvers.groups import group_columns
 from solvers.options import Options
 from solvers.problem import Goal, Problem
 from solvers.solution import Solution, Status
@@ -71,6 +72,13 @@ class CbcSpecSolver:
         for i, j in pairs:
             by_task[i].append((i, j))
             by_model[j].append((i, j))
+        # y[g, j] = 1 when any task of group g runs on model j (charged pairs only). Binary: with
+        # continuous y, CBC's MIP start (the stage hint) was seen to end "optimal" at a worse plan
+        ti = np.array([i for i, _ in pairs], dtype=np.int64)
+        mj = np.array([j for _, j in pairs], dtype=np.int64)
+        gy = group_columns(p, ti, mj)
+        y = [model.add_variable(f"y_{g}_{j}", 0, 1, cat=pulp.LpBinary) for g, j in zip(gy.g.tolist(), gy.j.tolist(), strict=True)]
+        self.y_terms = (gy, y)
         extra: dict[str, pulp.LpVariable] = {}
         latency_goal = Goal(p.goal) is Goal.MINIMIZE_LATENCY
         if latency_goal and spec.objective in (Objective.GOAL, Objective.TOTAL_LATENCY):
@@ -88,13 +96,21 @@ class CbcSpecSolver:
         for i in range(n):
             served = pulp.lpSum(x[pair] for pair in by_task[i])
             model += (served <= 1 if p.allow_queue else served == 1), f"assign_{i}"
+        # a group pays its charge on a model as soon as one of its tasks runs there
+        for pos, (i, j) in enumerate(pairs):
+            if gy.of_pair[pos] >= 0:
+                model += x[i, j] <= y[gy.of_pair[pos]], f"group_{i}_{j}"
         # the plan's total cost stays within the budget
         budget_row = None
         if spec.budget and p.budget is not None:
             assert p.cost is not None
             self.budget_scale = _scale(p.cost, p.feasible_mask)
             bs = self.budget_scale
-            budget_row = pulp.lpSum(float(p.cost[i, j]) / bs * x[i, j] for i, j in pairs) <= p.budget / bs
+            self.budget_scale = max(bs, float(gy.charge.max(initial=0.0)))
+            bs = self.budget_scale
+            budget_row = (pulp.lpSum(float(p.cost[i, j]) / bs * x[i, j] for i, j in pairs)
+                          + pulp.lpSum(float(c) / bs * v for c, v in zip(gy.charge, y, strict=True))
+                          <= p.budget / bs)
             model += budget_row, "budget"
         # the served tasks' mean quality reaches the floor: sum (quality - floor) >= 0
         if spec.quality_floor and p.min_avg_quality is not None:
@@ -148,8 +164,14 @@ class CbcSpecSolver:
         coef = {Objective.GOAL: p.objective_matrix, Objective.TOTAL_LATENCY: p.latency,
                 Objective.COST: p.cost, Objective.QUALITY_SUM: p.quality}[obj]
         assert coef is not None
-        self.obj_scale = _scale(coef, p.feasible_mask)
-        return pulp.lpSum(float(coef[i, j]) / self.obj_scale * v for (i, j), v in x.items())
+        gy, y = self.y_terms
+        charges = {Objective.GOAL: gy.objective, Objective.COST: gy.charge}.get(obj)
+        self.obj_scale = max(_scale(coef, p.feasible_mask),
+                             0.0 if charges is None else float(np.abs(charges).max(initial=0.0)))
+        terms = pulp.lpSum(float(coef[i, j]) / self.obj_scale * v for (i, j), v in x.items())
+        if charges is not None and y:
+            terms += pulp.lpSum(float(c) / self.obj_scale * v for c, v in zip(charges, y, strict=True))
+        return terms
 
     def _command(self, time_limit_s: float | None, log_path: str, warm: bool, mip: bool = True) -> pulp.COIN_CMD:
         o = self.options
@@ -165,6 +187,11 @@ class CbcSpecSolver:
         if hint is not None:
             for (i, j), v in x.items():
                 v.setInitialValue(1 if hint[i] == j else 0)
+            gy, y = self.y_terms
+            if y:
+                assert p.group_charges is not None
+                for v, on in zip(y, gy.values(hint, p.n_models, p.group_charges).tolist(), strict=True):
+                    v.setInitialValue(on)
         with tempfile.TemporaryDirectory() as tmp:
             log_path = os.path.join(tmp, "cbc.log")
             model.solve(self._command(time_limit_s, log_path, hint is not None))

@@ -36,6 +36,7 @@ from solvers.backends._spec import ModelSpec, Objective, StageResult, assignment
 from solvers.backends._staging import solve_staged
 from solvers.diagnose import diagnose
 from solvers.errors import ProblemError, UnsupportedError
+from solvers.groups import group_columns
 from solvers.options import Options
 from solvers.problem import Goal, Problem
 from solvers.solution import Solution, Status
@@ -121,6 +122,14 @@ class CpsatSpecSolver:
             pair_ints("latency", p.latency[ti, mj], LATENCY_SCALE)
         pair_ints("goal", p.objective_matrix[ti, mj], _GOAL_SCALE[Goal(p.goal)])
         pair_ints("weight", p.priority_weights[ti], WEIGHT_SCALE)
+        # group charges: one bool y per charged (group, model), in nano-USD and in goal units
+        self.y = group_columns(p, self.ti, self.mj)
+        goal_scale = _GOAL_SCALE[Goal(p.goal)]
+        self.y_cost, cost_err = _scaled(self.y.charge, COST_SCALE)
+        self.y_goal, goal_err = _scaled(self.y.objective, goal_scale)
+        if self.y.size:
+            self.rounding["cost"] = self.rounding.get("cost", 0.0) + float(cost_err.sum())
+            self.rounding["goal"] = self.rounding["goal"] + float(goal_err.sum())
         for r, row in enumerate(p.capacity_rows()):
             finite = np.isfinite(row.limit)
             pair_ints(f"cap{r}", row.load[ti, mj], LOAD_SCALE)
@@ -172,9 +181,20 @@ class CpsatSpecSolver:
                                 np.split(by_model, np.flatnonzero(np.diff(mj[by_model])) + 1), strict=True)) \
             if ti.size else {}
 
-        def wsum(idx: NDArray[np.int64], coef: NDArray[np.int64], name: str) -> cp_model.LinearExpr:
-            _check_fits(name, int(np.abs(coef[idx]).sum()))
-            return cp_model.LinearExpr.weighted_sum(list(xa[idx]), coef[idx].tolist())
+        # y[g, j] for every charged (group, model): on whenever a task of g runs on j
+        ya = np.empty(self.y.size, dtype=object)
+        ya[:] = [m.new_bool_var(f"y[{g},{j}]") for g, j in zip(self.y.g.tolist(), self.y.j.tolist(), strict=True)]
+        for pair in np.flatnonzero(self.y.of_pair >= 0).tolist():
+            m.add_implication(x[pair], ya[self.y.of_pair[pair]])
+
+        def wsum(idx: NDArray[np.int64], coef: NDArray[np.int64], name: str,
+                 charges: NDArray[np.int64] | None = None) -> cp_model.LinearExpr:
+            """sum coef * x over idx, plus charges * y when given (money rows and objectives)."""
+            worst = int(np.abs(coef[idx]).sum()) + (0 if charges is None else int(np.abs(charges).sum()))
+            _check_fits(name, worst)
+            if charges is None or not ya.size:
+                return cp_model.LinearExpr.weighted_sum(list(xa[idx]), coef[idx].tolist())
+            return cp_model.LinearExpr.weighted_sum(list(xa[idx]) + list(ya), coef[idx].tolist() + charges.tolist())
 
         # every task on exactly one model (at most one when queuing is allowed)
         for g in task_groups:
@@ -185,7 +205,7 @@ class CpsatSpecSolver:
         everything = np.arange(ti.size)
         # budget, in nano-USD
         if spec.budget and self.budget is not None:
-            m.add(wsum(everything, self.ints["cost"], "budget") <= self.budget)
+            m.add(wsum(everything, self.ints["cost"], "budget", self.y_cost) <= self.budget)
         # quality floor: sum (quality - floor) x >= 0, in millionths
         if spec.quality_floor and self.q_floor is not None:
             m.add(wsum(everything, self.ints["quality"] - self.q_floor, "quality floor") >= 0)
@@ -237,6 +257,10 @@ class CpsatSpecSolver:
         if hint is not None:
             for v, on in zip(x, (hint[ti] == mj).tolist(), strict=True):
                 m.add_hint(v, on)
+            if ya.size:
+                assert p.group_charges is not None
+                for v, on in zip(ya.tolist(), self.y.values(hint, p.n_models, p.group_charges).tolist(), strict=True):
+                    m.add_hint(v, bool(on))
         return m, x, scale
 
     def _objective(self, m: cp_model.CpModel, spec: ModelSpec, xa: NDArray[Any], alpha: Any, beta: Any,
@@ -250,11 +274,11 @@ class CpsatSpecSolver:
         elif obj is Objective.GOAL and t_var is not None:
             expr, scale = t_var, LATENCY_SCALE
         elif obj is Objective.GOAL:
-            expr, scale = wsum(everything, self.ints["goal"], "objective"), _GOAL_SCALE[Goal(self.p.goal)]
+            expr, scale = wsum(everything, self.ints["goal"], "objective", self.y_goal), _GOAL_SCALE[Goal(self.p.goal)]
         elif obj is Objective.TOTAL_LATENCY:
             expr, scale = wsum(everything, self.ints["latency"], "total latency"), LATENCY_SCALE
         elif obj is Objective.COST:
-            expr, scale = wsum(everything, self.ints["cost"], "cost"), COST_SCALE
+            expr, scale = wsum(everything, self.ints["cost"], "cost", self.y_cost), COST_SCALE
         elif obj is Objective.QUALITY_SUM:
             expr, scale = wsum(everything, self.ints["quality"], "quality"), QUALITY_SCALE
         elif obj is Objective.CAPACITY_SCALE:

@@ -13,6 +13,9 @@ solved by the cheapest method that still proves a bound:
    own search limit (or the time limit) the status is ``time_limit_no_plan``, with the
    bound, and the message names the exact backends (``auto`` then runs one).
 
+Group fixed charges (:mod:`solvers.groups`) go through :mod:`solvers.group_search`: the
+problem without them by the methods above, then group consolidation, with a proven bound.
+
 Queuing is lexicographic (serve the most priority weight, then the goal). ``fast`` serves
 every task that has a feasible model and queues the others; when it cannot prove that
 serving all of them is possible it refuses and names the exact backends, as it does for
@@ -48,6 +51,10 @@ def solve(problem: Problem, options: Options) -> Solution:
         raise UnsupportedError(
             f"backend 'fast' does not prove bounds for the makespan goal (minimize_latency); use {EXACT}"
         )
+    if problem.has_group_charges:
+        from solvers.group_search import solve_grouped
+
+        return solve_grouped(problem, options, solve)
     sign = 1.0 if goal.maximize else -1.0
     n = problem.n_tasks
     mask = _reduced_mask(problem)

@@ -1,7 +1,10 @@
 """HiGHS through highspy: the matrix is built with numpy and scipy.sparse, no Python loop per variable.
 
 Columns: x for every feasible pair (tasks ``ti``, models ``mj``, shape (n_pairs,)), then
-the continuous extras a spec needs (makespan T, capacity factor alpha, share factor beta).
+one y per charged (group, model) (see :mod:`solvers.groups`), then the continuous extras a
+spec needs (makespan T, capacity factor alpha, share factor beta). y may stay continuous in
+[0, 1]: for any integral x, y = max over the group's x on the model meets every row at least
+as well, and a positive charge in the objective drives y there.
 Rows are stacked family by family in COO form and passed once with ``passModel``. Queuing
 needs no variable of its own: the assignment row becomes ``0 <= sum_j x[i, j] <= 1``.
 """
@@ -30,6 +33,7 @@ from solvers.backends._spec import (
 from solvers.backends._staging import solve_staged
 from solvers.diagnose import capacity_scale, diagnose, share_scale
 from solvers.errors import ProblemError
+from solvers.groups import group_columns
 from solvers.options import Options
 from solvers.problem import Goal, Problem
 from solvers.solution import Solution, Status
@@ -103,6 +107,7 @@ class HighsSpecSolver:
         self.options = options
         self.ti, self.mj = (a.astype(np.int64) for a in np.nonzero(problem.feasible_mask))
         self.budget_scale = 1.0  # USD per unit of the budget row (set in _build)
+        self.y = group_columns(problem, self.ti, self.mj)
         _apply_options(highspy.Highs(), options, None)  # reject unknown native options up front
 
     # -------------------------------------------------------------- model
@@ -112,7 +117,9 @@ class HighsSpecSolver:
         pair = np.arange(n_pairs)
         goal = Goal(p.goal)
         extra: dict[str, int] = {}
-        ncol = n_pairs
+        ny = self.y.size
+        ycol = n_pairs + np.arange(ny)
+        ncol = n_pairs + ny
         if goal is Goal.MINIMIZE_LATENCY and spec.objective in (Objective.GOAL, Objective.TOTAL_LATENCY):
             extra["T"], ncol = ncol, ncol + 1
         if spec.objective is Objective.CAPACITY_SCALE:
@@ -123,16 +130,22 @@ class HighsSpecSolver:
 
         # every task on exactly one model (at most one when queuing is allowed)
         rows.add(ti, pair, np.ones(n_pairs), 0.0 if p.allow_queue else 1.0, 1.0, p.n_tasks)
+        # group charges: x[i, j] <= y[g(i), j] for every pair of a charged group
+        linked = np.flatnonzero(self.y.of_pair >= 0)
+        if linked.size:
+            r = np.arange(linked.size)
+            rows.add(np.concatenate([r, r]), np.concatenate([linked, ycol[self.y.of_pair[linked]]]),
+                     np.concatenate([np.ones(linked.size), -np.ones(linked.size)]), -INF, 0.0, linked.size)
         # budget: total cost of the plan within the budget
         budget_row = None
         if spec.budget and p.budget is not None:
             assert p.cost is not None
             # HiGHS's row tolerances are absolute: a row of micro-dollar costs could overrun the
             # budget by ~1e-6 USD. Scale the row so its largest coefficient is 1 (see budget_scale).
-            coef = p.cost[ti, mj]
+            coef = np.concatenate([p.cost[ti, mj], self.y.charge])
             self.budget_scale = float(coef.max()) if coef.size and coef.max() > 0 else 1.0
-            budget_row = rows.add(np.zeros(n_pairs, np.int64), pair, coef / self.budget_scale, -INF,
-                                  p.budget / self.budget_scale, 1)
+            budget_row = rows.add(np.zeros(coef.size, np.int64), np.concatenate([pair, ycol]),
+                                  coef / self.budget_scale, -INF, p.budget / self.budget_scale, 1)
         # quality floor: sum (quality - floor) over served tasks >= 0
         if spec.quality_floor and p.min_avg_quality is not None:
             assert p.quality is not None
@@ -223,12 +236,14 @@ class HighsSpecSolver:
             c[extra["T"]] = 1.0
         elif obj is Objective.GOAL:
             c[:n_pairs] = p.objective_matrix[ti, mj]
+            c[n_pairs:n_pairs + self.y.size] = self.y.objective
         elif obj is Objective.TOTAL_LATENCY:
             assert p.latency is not None
             c[:n_pairs] = p.latency[ti, mj]
         elif obj is Objective.COST:
             assert p.cost is not None
             c[:n_pairs] = p.cost[ti, mj]
+            c[n_pairs:n_pairs + self.y.size] = self.y.charge
         elif obj is Objective.QUALITY_SUM:
             assert p.quality is not None
             c[:n_pairs] = p.quality[ti, mj]
@@ -242,6 +257,9 @@ class HighsSpecSolver:
         p = self.p
         v = np.zeros(ncol)
         v[: self.ti.size] = (hint[self.ti] == self.mj).astype(float)
+        if self.y.size:
+            assert p.group_charges is not None
+            v[self.ti.size:self.ti.size + self.y.size] = self.y.values(hint, p.n_models, p.group_charges)
         if "T" in extra:
             v[extra["T"]] = p.makespan(hint)
         if "alpha" in extra:

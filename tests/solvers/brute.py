@@ -54,6 +54,18 @@ def solve_brute(problem: Problem) -> BruteResult:
     spent = np.zeros(n_plans)
     if p.cost is not None:
         spent = _gather(p.cost, plans, served).sum(axis=1)
+    charges = np.zeros(n_plans)  # group fixed charges: setup once per (group, model) used
+    charges_obj = np.zeros(n_plans)
+    if p.group_charges is not None:
+        grp = p.group_charges.group
+        assert p.group_objective is not None
+        for g in range(p.group_charges.n_groups):
+            members = grp == g
+            for j in range(p.n_models):
+                on = onehot[j][:, members].any(axis=1)
+                charges += on * p.group_charges.setup[g, j]
+                charges_obj += on * p.group_objective[g, j]
+        spent = spent + charges
     if p.budget is not None:
         ok_budget = spent <= p.budget + TOL
     ok_quality = np.ones(n_plans, bool)
@@ -88,7 +100,7 @@ def solve_brute(problem: Problem) -> BruteResult:
             if np.isfinite(c):
                 value = np.maximum(value, (lat * onehot[j]).sum(axis=1) / c)
     else:
-        value = _gather(np.asarray(p.objective_matrix), plans, served).sum(axis=1)
+        value = _gather(np.asarray(p.objective_matrix), plans, served).sum(axis=1) + charges_obj
     sign = -1.0 if Goal(p.goal).maximize else 1.0
 
     def least(values: NDArray[np.float64], ok: NDArray[np.bool_]) -> float | None:

@@ -102,6 +102,20 @@ CASES: list[Case] = [
                                     "feasible": np.zeros((2, 2), dtype=bool), "budget": 1.0,
                                     "allow_queue": True, "goal": "maximize_quality"}, 0.0, (-1, -1),
          served_weight=0.0),
+    # --- group fixed charges (setup once per (group, model) used) ---------------------
+    # model 1 is cheaper per task (3 x 0.5) but its 2.0 charge makes model 0 (3 x 1) the best
+    Case("cost_group_charge", {"cost": A([[1.0, 0.5]] * 3), "group_charges": ((0, 0, 0), A([[0.0, 2.0]]))},
+         3.0, (0, 0, 0)),
+    # two groups: group 0 (three tasks) pays model 1's 1.0 charge once and saves 3 x 0.6;
+    # group 1's lone task would save 0.6 for the same charge, so it stays on model 0:
+    # 3 x 0.4 + 1.0 + 1.0 = 3.2
+    Case("cost_group_two", {"cost": A([[1.0, 0.4]] * 4), "group_charges": ((0, 0, 0, 1), A([[0.0, 1.0]] * 2))},
+         3.2, (1, 1, 1, 0)),
+    # the charge counts in the budget: quality 0.9 on model 1 costs 1 + 1 (charge) per group
+    # member; budget 3.5 buys it for one group of two (1 + 1 + 1 = 3), not for both singles
+    Case("quality_group_budget", {"cost": A([[0.5, 1.0]] * 3), "quality": A([[0.5, 0.9]] * 3),
+                                  "group_charges": ((0, 0, 1), A([[0.0, 1.0]] * 2)), "budget": 3.5,
+                                  "goal": "maximize_quality"}, 2.3, (1, 1, 0)),
     # --- infeasible, with the diagnosis figures ---------------------------------------
     # cheapest plan costs 2 + 2 = 4 > 3
     Case("infeasible_budget", {"cost": A([[2.0, 3.0]] * 2), "budget": 3.0}, None,
@@ -118,6 +132,10 @@ CASES: list[Case] = [
     # the best mean quality is 0.5
     Case("infeasible_quality", {"quality": A([[0.5, 0.4]]), "min_avg_quality": 0.8, "goal": "maximize_quality"},
          None, diagnosis={}, note_words=("quality", "0.5")),
+    # the charge makes the cheapest plan 2 x 0.5 + 1.5 = 2.5 (model 0: 2 x 1.5 = 3) > budget 2
+    Case("infeasible_group_budget", {"cost": A([[1.5, 0.5]] * 2), "group_charges": ((0, 0), A([[0.0, 1.5]])),
+                                     "budget": 2.0}, None, diagnosis={"min_budget": 2.5},
+         note_words=("budget", "2.5")),
     # budget and capacity both bind: 2 tasks of load 2 on a 3-unit model (x 4/3), cost 2 each vs budget 3
     Case("infeasible_two_limits", {"cost": A([[2.0]] * 2), "budget": 3.0, "load": A([[2.0]] * 2),
                                    "capacity": A([3.0])}, None,
@@ -127,9 +145,12 @@ CASES: list[Case] = [
 
 def problem_kwargs(case: Case) -> dict[str, Any]:
     """The case's data as Problem keyword arguments (capacity rows turned into CapacityRow)."""
-    from solvers import CapacityRow
+    from solvers import CapacityRow, GroupCharges
 
     data = dict(case.data)
+    if "group_charges" in data:
+        group, setup = data["group_charges"]
+        data["group_charges"] = GroupCharges(np.array(group), setup)
     if "extra_capacities" in data:
         data["extra_capacities"] = tuple(CapacityRow(n, load, lim) for n, load, lim in data["extra_capacities"])
     return data
