@@ -63,6 +63,11 @@ class ModelProfile(BaseModel):
     output_cost_per_token_batches: float | None = Field(None, ge=0)
     context_window: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
+    cache_read_input_token_cost: float | None = Field(None, ge=0, description="USD per cached prompt token read")
+    cache_creation_input_token_cost: float | None = Field(
+        None, ge=0, description="USD per prompt token written to the cache (default: the input price)")
+    cache_min_tokens: int | None = Field(None, ge=0, description="shortest prefix the provider caches")
+    cache_ttl_s: float | None = Field(None, gt=0, description="how long a written prefix stays readable")
     capabilities: list[Literal["json", "tools", "vision"]] | None = None
     api_base: str | None = None
     api_key_env: str | None = Field(
@@ -164,11 +169,12 @@ class Offering:
     sources: Mapping[str, str] = field(default_factory=dict)
     api_key_env: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)  # header -> env variable name
-    # prompt-cache prices from the price map (realtime offerings only), for reference: the
-    # planner does not model caching yet
+    # prompt-cache prices (planner.prefix_cache): the price map's, or the catalog's
     cache_read_cost_per_token: float | None = None
-    cache_write_cost_per_token: float | None = None
+    cache_write_cost_per_token: float | None = None  # None: writes bill at the input price
     cache_price_source: str = ""
+    cache_min_tokens: int = 1024  # planner.prefix_cache.DEFAULT_MIN_TOKENS
+    cache_ttl_s: float = 300.0  # planner.prefix_cache.DEFAULT_TTL_S
 
     def quality_for(self, category: str) -> float | None:
         """The model's score for a category label, else its ``default`` score, else None."""
@@ -191,6 +197,11 @@ class Offering:
             context_window=self.context_window, max_output_tokens=self.max_output_tokens,
             api_base=self.api_base, api_key_env=self.api_key_env,
             extra_headers={h: "${" + var + "}" for h, var in self.extra_headers.items()},
+            cache_read_cost_per_token=self.cache_read_cost_per_token,
+            cache_write_cost_per_token=self.cache_write_cost_per_token if self.cache_read_cost_per_token is not None
+            else None,
+            cache_price_source=self.cache_price_source or None if self.cache_read_cost_per_token is not None else None,
+            cache_ttl_s=self.cache_ttl_s if self.cache_read_cost_per_token is not None else None,
         )
 
 
@@ -336,7 +347,8 @@ _TOP_KEYS = ("version", "sources", "defaults", "models", "extends", "remove", "d
 # files give) and "_origin" (source key -> the file that set the value), so every number can be
 # credited to where it really came from however many files were layered.
 _SOURCE_KEY = {"input_cost_per_token": "price", "output_cost_per_token": "price",
-               "input_cost_per_token_batches": "batch_price", "output_cost_per_token_batches": "batch_price"}
+               "input_cost_per_token_batches": "batch_price", "output_cost_per_token_batches": "batch_price",
+               "cache_read_input_token_cost": "cache_price", "cache_creation_input_token_cost": "cache_price"}
 
 
 def _source_key(field_name: str) -> str:
@@ -563,20 +575,59 @@ def _offerings(p: ModelProfile, file: str, origin: Mapping[str, str]) -> list[Of
         share_cap=p.share_cap, api_base=p.api_base, sources=_credits(p, origin, entry),
         api_key_env=p.api_key_env, extra_headers=dict(p.extra_headers),
     )
-    cache: dict[str, Any] = {}
-    if entry is not None and not overridden and (entry.cache_read_input_token_cost is not None
-                                                 or entry.cache_creation_input_token_cost is not None):
-        cache = dict(cache_read_cost_per_token=entry.cache_read_input_token_cost,
-                     cache_write_cost_per_token=entry.cache_creation_input_token_cost,
-                     cache_price_source=pricing.price_source(entry.key) + " cache_*_input_token_cost")
+    cache = _cache_prices(p, entry, overridden, origin.get("cache_price", file), batch=False, input_price=pin)
     out = [Offering(name=p.id, mode="realtime", input_cost_per_token=pin, output_cost_per_token=pout,
                     price_source=src, concurrency=p.concurrency, rpm=p.rpm, tpm=p.tpm,
                     batch_window_s=None, **common, **cache)]
     batch = _batch_prices(p, entry, origin.get("batch_price", file)) if p.batch else None
     if batch is not None:
         bin_, bout, bsrc = batch
+        batch_overridden = overridden or p.input_cost_per_token_batches is not None
+        bcache = _cache_prices(p, entry, batch_overridden, origin.get("cache_price", file), batch=True,
+                               input_price=bin_)
         # batch APIs queue work server-side: no per-model rate limits inside the window
         out.append(Offering(name=p.id + BATCH_SUFFIX, mode="batch", input_cost_per_token=bin_,
                             output_cost_per_token=bout, price_source=bsrc, concurrency=None,
-                            rpm=None, tpm=None, batch_window_s=p.batch_window_s or 86400.0, **common))
+                            rpm=None, tpm=None, batch_window_s=p.batch_window_s or 86400.0, **common, **bcache))
     return out
+
+
+def _cache_prices(p: ModelProfile, entry: pricing.PriceEntry | None, overridden: bool, where: str,
+                  batch: bool, input_price: float) -> dict[str, Any]:
+    """Prompt-cache prices of an offering, with their source: the catalog's (realtime), else the
+    price map's (``*_batches`` for batch) unless the catalog overrides the offering's input price
+    (a negotiated rate says nothing of the cache rate). Empty when there are none.
+
+    A write price below the input price (the map gives DeepSeek 0.0: it has no write charge,
+    a miss bills as input) is read as "writes bill at the input price" (None)."""
+    out = _raw_cache_prices(p, entry, overridden, where, batch)
+    write = out.get("cache_write_cost_per_token")
+    if write is not None and write < input_price:
+        out["cache_write_cost_per_token"] = None
+        out["cache_price_source"] += f" (write price {write:g} < input price: writes bill as input)"
+    return out
+
+
+def _raw_cache_prices(p: ModelProfile, entry: pricing.PriceEntry | None, overridden: bool, where: str,
+                      batch: bool) -> dict[str, Any]:
+    common: dict[str, Any] = {}
+    if p.cache_min_tokens is not None or (entry is not None and entry.prompt_cache_min_tokens is not None):
+        common["cache_min_tokens"] = p.cache_min_tokens if p.cache_min_tokens is not None else entry.prompt_cache_min_tokens  # type: ignore[union-attr]
+    if p.cache_ttl_s is not None:
+        common["cache_ttl_s"] = p.cache_ttl_s
+    if not batch and p.cache_read_input_token_cost is not None:
+        src = p.sources.get("cache_price") or f"catalog override ({where})"
+        return dict(cache_read_cost_per_token=p.cache_read_input_token_cost,
+                    cache_write_cost_per_token=p.cache_creation_input_token_cost, cache_price_source=src, **common)
+    if entry is None or overridden:
+        return {}
+    suffix = "_batches" if batch else ""
+    read = getattr(entry, "cache_read_input_token_cost" + suffix)
+    if read is None:
+        return {}
+    key = "cache_read_input_token_cost" + suffix
+    write = getattr(entry, "cache_creation_input_token_cost" + suffix)
+    names = f"{key}" + (f", cache_creation_input_token_cost{suffix}" if write is not None else
+                        " (no write price: writes bill at the input price)")
+    return dict(cache_read_cost_per_token=read, cache_write_cost_per_token=write,
+                cache_price_source=f"{pricing.price_source(entry.key)} {names}", **common)

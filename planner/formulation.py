@@ -6,7 +6,9 @@ All arrays have shape (n_tasks, n_offerings) and are built with numpy, no per-pa
 - ``visible_tok`` = expected output tokens x verbosity; ``out_tok`` = visible + the model's
   hidden reasoning tokens (billed as output);
 - ``cost_usd`` = in_tok x price_in + out_tok x price_out; ``worst_cost_usd`` uses
-  min(max_tokens, model max output) instead of out_tok;
+  min(max_tokens, model max output) instead of out_tok; tasks of a ``prefix_group`` read
+  their shared prefix at the cache-read price, and each group pays the cache write once per
+  offering it uses, as a group fixed charge (:mod:`planner.prefix_cache`);
 - ``latency_s`` = ttft + visible / tokens_per_s (realtime) or the batch window;
 - ``quality`` = the model's score for the task type ** 4 ** (complexity - 0.5): complexity
   0.5 keeps the benchmark score, harder tasks widen the gaps, easier ones narrow them;
@@ -35,6 +37,7 @@ from planner import tokens
 from planner.catalog import Catalog, Offering, aliases
 from planner.errors import InfeasibleError, InputError
 from planner.plan import Limits
+from planner.prefix_cache import PrefixPricing, prefix_pricing
 from planner.tasks import CAPABILITIES, OTHER_TYPE_TOKENS, TASK_TYPES, Task
 
 GOALS = tuple(g.value for g in solvers.Goal)
@@ -64,6 +67,7 @@ class Formulation:
     problem: solvers.Problem
     categories: list[str]  # per task: the category whose profile it uses (its type, or the default)
     notes: list[str]  # what the plan assumed, in words (e.g. models without latency data)
+    prefix: PrefixPricing | None = None  # cached prompt prefixes (planner.prefix_cache), if any group caches
 
     def explain_task(self, i: int) -> str:
         """Why task ``i`` has no feasible offering, with the least change that would give it one."""
@@ -200,6 +204,10 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     cap_tok = np.minimum(max_tok[:, None], mout[None, :])
     cost = in_tok * pin + out_tok * pout
     worst = in_tok * pin + cap_tok * pout
+    prefix = prefix_pricing(tasks, offs, in_tok, pin)
+    if prefix is not None and prefix.any_cached:  # the prefix read from the cache; its write is a group charge
+        cost = cost - prefix.saving_usd
+        worst = worst + prefix.extra_worst_usd
     with np.errstate(invalid="ignore"):
         latency = np.where(is_batch[None, :], window[None, :],
                            np.nan_to_num(ttft)[None, :] + visible / np.where(has_lat, tps, 1.0)[None, :])
@@ -213,7 +221,7 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
 
         quality = np.where(no_profile, 0.0, predict_quality(catalog.predictor, [t.text for t in tasks], cats,
                                                             offs, quality))
-    notes: list[str] = []
+    notes: list[str] = [] if prefix is None else list(prefix.notes)
     needs_latency = np.isfinite(time_cap) | (goal == "minimize_latency")
     if not has_lat.all():
         names = [o.name for o in offs if not (o.mode == "batch" or o.has_latency)]
@@ -260,7 +268,8 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     f = Formulation(tasks=tasks, offerings=offs, goal=goal, limits=limits, in_tok=in_tok,
                     visible_tok=visible, out_tok=out_tok, cost_usd=cost, worst_cost_usd=worst,
                     latency_s=latency, quality=quality, feasible=feasible, excluded=excluded,
-                    max_tokens=cap_tok, problem=None, categories=cats, notes=notes)  # type: ignore[arg-type]
+                    max_tokens=cap_tok, problem=None, categories=cats, notes=notes,  # type: ignore[arg-type]
+                    prefix=prefix if prefix is not None and prefix.any_cached else None)
 
     empty = np.flatnonzero(~feasible.any(axis=1))
     if empty.size and not limits.allow_queue:
@@ -278,6 +287,8 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
         weights=solvers.Weights(cost=w.get("cost", 0.0), quality=w.get("quality", 0.0),
                                 speed=w.get("speed", 0.0)),
         concurrency=conc,
+        group_charges=(solvers.GroupCharges(prefix.group, prefix.setup_usd) if f.prefix is not None
+                       and prefix is not None else None),
     )
     object.__setattr__(f, "problem", problem)
     return f

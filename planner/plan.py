@@ -69,6 +69,11 @@ class ModelSnapshot(_Finite):
         default=None, description="name of the env variable holding the key for api_base (never the key)")
     extra_headers: dict[str, str] = Field(
         default_factory=dict, description="sent with each call; ${VAR} is read from the environment at run time")
+    cache_read_cost_per_token: float | None = Field(default=None, ge=0, description="USD per cached prompt token read")
+    cache_write_cost_per_token: float | None = Field(
+        default=None, ge=0, description="USD per prompt token written to the cache; None: the input price")
+    cache_price_source: str | None = None
+    cache_ttl_s: float | None = Field(default=None, gt=0, description="how long a written prefix stays readable")
 
 
 class Fallback(_Finite):
@@ -96,6 +101,10 @@ class Assignment(_Finite):
     worst_case_cost_usd: float = Field(ge=0, description="input tokens + max_tokens at this model's prices")
     fallbacks: list[Fallback] = Field(default_factory=list)
     check: Check | None = Field(None, description="grades the answer; a judge's model is in models")
+    prefix_group: str | None = Field(None, description="the task's prompt-prefix group")
+    projected_cached_tokens: int = Field(0, ge=0, description="prefix tokens projected read from the cache")
+    projected_cache_write_tokens: int = Field(0, ge=0, description="prefix tokens projected written (warm-up)")
+    prefix_messages: int = Field(0, ge=0, description="leading messages the group shares (cache breakpoint)")
 
 
 class QueuedTask(_Finite):
@@ -106,6 +115,26 @@ class QueuedTask(_Finite):
     priority: float = 1.0
     reason: str
     check: Check | None = None
+
+
+class PrefixGroupPlan(_Finite):
+    """A prompt-prefix group on one model: send ``send_order[0]`` first (it writes the cache),
+    then the rest within ``cache_ttl_s`` (they read it)."""
+
+    group: str
+    model: str
+    cached: bool = Field(description="False: the model has no cache price, or the prefix is too short")
+    n_tasks: int
+    prefix_tokens: int
+    prefix_source: str
+    send_order: list[str]
+    cache_read_cost_per_token: float | None = None
+    cache_write_cost_per_token: float | None = None
+    cache_price_source: str | None = None
+    cache_ttl_s: float | None = None
+    projected_cost_usd: float = Field(ge=0)
+    projected_cost_without_cache_usd: float = Field(ge=0)
+    projected_savings_usd: float
 
 
 class Limits(_Finite):
@@ -166,6 +195,8 @@ class Plan(_Model):
     solver: SolverInfo
     binding_limits: list[BindingLimit] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="what the plan assumed, in words")
+    prefix_groups: list[PrefixGroupPlan] = Field(default_factory=list,
+                                                 description="each prefix group's model, savings and send order")
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:

@@ -35,6 +35,9 @@ class PriceEntry:
     supports_response_schema: bool
     cache_read_input_token_cost: float | None = None  # prompt caching, where the provider has it
     cache_creation_input_token_cost: float | None = None
+    cache_read_input_token_cost_batches: float | None = None
+    cache_creation_input_token_cost_batches: float | None = None
+    prompt_cache_min_tokens: int | None = None
 
     @property
     def has_batch(self) -> bool:
@@ -108,6 +111,9 @@ def lookup(model: str) -> PriceEntry | None:
         supports_response_schema=bool(e.get("supports_response_schema", False)),
         cache_read_input_token_cost=opt_float("cache_read_input_token_cost"),
         cache_creation_input_token_cost=opt_float("cache_creation_input_token_cost"),
+        cache_read_input_token_cost_batches=opt_float("cache_read_input_token_cost_batches"),
+        cache_creation_input_token_cost_batches=opt_float("cache_creation_input_token_cost_batches"),
+        prompt_cache_min_tokens=opt_int("prompt_cache_min_tokens"),
     )
 
 

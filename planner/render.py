@@ -80,6 +80,8 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
         for x in plan.queued[:max_rows]:
             q.add_row(Text(x.task_id), Text(x.reason))  # user text: no rich markup or emoji
         parts.append(q)
+    if plan.prefix_groups:
+        parts.append(prefix_group_table(plan, max_rows))
     shown = [b for b in plan.binding_limits if b.binding] or plan.binding_limits[:3]
     if shown:
         parts.append(Text("Limits: " + "; ".join(
@@ -87,6 +89,25 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
             for b in shown[:8]), style="yellow" if any(b.binding for b in shown) else "dim"))
     parts += [Text("Note: " + note, style="dim") for note in plan.notes]
     return Group(*parts)
+
+
+def prefix_group_table(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Table:
+    """Each prefix group's model, cached prefix, projected savings and send order (warm-up first)."""
+    saved = sum(g.projected_savings_usd for g in plan.prefix_groups)
+    table = Table(title=f"Prefix groups (cached prompt prefixes save {usd(saved)})", title_justify="left",
+                  show_edge=False)
+    for col, just in (("group", "left"), ("model", "left"), ("tasks", "right"), ("prefix tok", "right"),
+                      ("cost", "right"), ("saved", "right"), ("send order", "left")):
+        table.add_column(col, justify=just, no_wrap=col != "send order", overflow="ellipsis",  # type: ignore[arg-type]
+                         max_width=30 if col == "send order" else None)
+    for g in plan.prefix_groups[:max_rows]:
+        order = g.send_order[0] + " (warms), then " + (
+            f"{len(g.send_order) - 1} more" if len(g.send_order) > 1 else "none")
+        table.add_row(Text(g.group), Text(_short(g.model)), str(g.n_tasks),
+                      str(g.prefix_tokens) if g.cached else f"{g.prefix_tokens} (not cached)",
+                      usd(g.projected_cost_usd), usd(g.projected_savings_usd),
+                      Text(order if g.cached else "plan order"))
+    return table
 
 
 def print_plan(plan: Plan, console: Console | None = None, max_rows: int = MAX_TASK_ROWS) -> None:

@@ -256,6 +256,10 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
     rank[served, aj] = np.inf
     order = np.argsort(rank, axis=1, kind="stable")[:, :N_FALLBACKS]
 
+    from planner.prefix_cache import plan_groups
+
+    groups = None if f.prefix is None else plan_groups(f.prefix, f.tasks, offs, f.cost_usd, a)
+    task_cost = f.cost_usd[np.arange(n), a.clip(0)] + (0.0 if groups is None else groups.extra_usd)
     used: set[int] = set(aj.tolist())
     assignments: list[Assignment] = []
     for i, j in zip(served.tolist(), aj.tolist(), strict=True):
@@ -274,9 +278,10 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
             max_latency_s=min((x for x in (t.max_latency_s, f.limits.max_latency_s) if x is not None), default=None),
             projected_input_tokens=int(round(f.in_tok[i, j])),
             projected_output_tokens=int(round(f.out_tok[i, j])),
-            projected_cost_usd=float(f.cost_usd[i, j]), projected_latency_s=float(f.latency_s[i, j]),
+            projected_cost_usd=float(task_cost[i]), projected_latency_s=float(f.latency_s[i, j]),
             projected_quality=float(f.quality[i, j]), worst_case_cost_usd=float(f.worst_cost_usd[i, j]),
-            fallbacks=fbs, check=t.check,
+            fallbacks=fbs, check=t.check, prefix_group=t.prefix_group,
+            **({} if groups is None else _prefix_fields(groups, f, i)),
         ))
 
     binding = binding_limits(f, a, sol)
@@ -285,13 +290,14 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
                          reason=_queue_reason(f, int(i), binding), check=f.tasks[i].check)
               for i in np.flatnonzero(a < 0).tolist()]
 
-    cost = f.cost_usd[served, aj]
+    cost = task_cost[served]
     lat = f.latency_s[served, aj]
     qual = f.quality[served, aj]
     totals = Totals(
         n_tasks=n, n_assigned=int(served.size), n_queued=int(n - served.size),
         projected_cost_usd=float(cost.sum()),
-        projected_worst_case_cost_usd=float(f.worst_cost_usd[served, aj].sum()),
+        projected_worst_case_cost_usd=float(f.worst_cost_usd[served, aj].sum() + (
+            0.0 if groups is None else groups.extra_usd[served].sum())),
         makespan_s=float(f.problem.makespan(a)) if served.size else 0.0,
         mean_latency_s=float(lat.mean()) if served.size else 0.0,
         mean_quality=float(qual.mean()) if served.size else 0.0,
@@ -301,7 +307,17 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
                       budget_shadow_price=_finite(sol.budget_shadow_price), stats=_plain(dict(sol.stats)))
     return Plan(tasks_file=tasks_file, catalog=catalog_name, goal=f.goal, limits=f.limits,
                 models=[offs[j].snapshot() for j in sorted(used)], assignments=assignments,
-                queued=queued, totals=totals, solver=info, binding_limits=binding, notes=list(f.notes))
+                queued=queued, totals=totals, solver=info, binding_limits=binding, notes=list(f.notes),
+                prefix_groups=[] if groups is None else groups.entries)
+
+
+def _prefix_fields(groups: Any, f: Formulation, i: int) -> dict[str, Any]:
+    """An assignment's cached-prefix fields: tokens read or written, the cache breakpoint."""
+    assert f.prefix is not None
+    g = int(f.prefix.group[i])
+    return {"projected_cached_tokens": int(groups.cached_tokens[i]),
+            "projected_cache_write_tokens": int(groups.write_tokens[i]),
+            "prefix_messages": f.prefix.groups[g].messages if g >= 0 else 0}
 
 
 def _finite(x: float | None) -> float | None:
@@ -321,7 +337,7 @@ def binding_limits(f: Formulation, a: np.ndarray, sol: solvers.Solution) -> list
     aj = a[served]
     out: list[BindingLimit] = []
     if lim.budget_usd is not None:
-        out.append(_bl("budget_usd", lim.budget_usd, float(f.cost_usd[served, aj].sum())))
+        out.append(_bl("budget_usd", lim.budget_usd, float(f.cost_usd[served, aj].sum()) + p.charges(a)))
     if lim.avg_quality is not None and served.size:
         out.append(_bl("avg_quality", lim.avg_quality, float(f.quality[served, aj].mean()), at_least=True))
     if lim.deadline_s is not None:

@@ -84,7 +84,9 @@ class Task(BaseModel):
     allow_providers: tuple[str, ...] = ()
     deny_providers: tuple[str, ...] = ()
     priority: float = Field(1.0, gt=0)
-    prefix_group: str | None = None
+    prefix_group: str | None = Field(None, description="tasks sharing a prompt prefix (priced as cached)")
+    prefix_tokens: int | None = Field(None, ge=0, description="tokens of the prefix shared with the prefix_group; "
+                                                             "default: counted from what the group shares")
     check: Check | None = Field(None, description="grades the answer (see planner.checks)")
 
     @field_validator("id", mode="before")

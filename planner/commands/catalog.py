@@ -63,9 +63,11 @@ def show_command(model: Annotated[str, typer.Argument(help="Model id or the shor
              f"  limits         concurrency {o.concurrency}, rpm {o.rpm}, tpm {o.tpm}"
              f"  [{o.sources.get('concurrency', '-')}]"]
     if o.cache_read_cost_per_token is not None or o.cache_write_cost_per_token is not None:
-        lines.append(f"  prompt cache   read ${_per_m(o.cache_read_cost_per_token)} / write "
-                     f"${_per_m(o.cache_write_cost_per_token)} per million tokens  [{o.cache_price_source}; "
-                     f"shown, not yet used by the planner]")
+        write = ("the input price" if o.cache_write_cost_per_token is None
+                 else f"${_per_m(o.cache_write_cost_per_token)}")
+        lines.append(f"  prompt cache   read ${_per_m(o.cache_read_cost_per_token)} / write {write} per million "
+                     f"tokens, prefixes of {o.cache_min_tokens}+ tokens, kept {o.cache_ttl_s:g} s  "
+                     f"[{o.cache_price_source}]")
     if o.batch_window_s:
         lines.append(f"  batch window   {o.batch_window_s:g} s  [{o.sources.get('batch_window_s', '-')}]")
     lines.append(f"  quality        [{o.sources.get('quality', '-')}]")

@@ -64,16 +64,34 @@ class RunResult:
         return self.ran_tasks / self.wall_s if self.wall_s > 0 else float("inf")
 
 
+#: Fields added to the plan after its first ledgers; left out of the digest while at their
+#: default, so a plan written before them keeps its digest (and its ledger resumes).
+_LATER_MODEL_FIELDS = ("cache_read_cost_per_token", "cache_write_cost_per_token", "cache_price_source",
+                       "cache_ttl_s")
+_LATER_TASK_FIELDS = {"check": None, "prefix_group": None, "projected_cached_tokens": 0,
+                      "projected_cache_write_tokens": 0, "prefix_messages": 0}
+
+
+def _at_default(entry: Any) -> set[str]:
+    return {k for k, v in _LATER_TASK_FIELDS.items() if hasattr(entry, k) and getattr(entry, k) == v}
+
+
 def plan_digest(plan: Plan) -> str:
     """Identity of a plan's content (its creation time aside), to tie a ledger to its plan.
-    Hashed piece by piece: a 100k-task plan never becomes one big string. An absent check is
-    left out, so plans written before checks existed keep their digest (and their ledgers)."""
-    h = hashlib.sha256(plan.model_dump_json(exclude={"created_at", "assignments", "queued"}).encode())
+    Hashed piece by piece: a 100k-task plan never becomes one big string. Fields added since
+    the first plans are left out while at their default (an absent check, no prefix group),
+    so plans written before them keep their digest (and their ledgers)."""
+    exclude: dict[str, Any] = {"created_at": True, "assignments": True, "queued": True,
+                               "models": {i: {f for f in _LATER_MODEL_FIELDS if getattr(m, f) is None}
+                                          for i, m in enumerate(plan.models)}}
+    if not plan.prefix_groups:
+        exclude["prefix_groups"] = True
+    h = hashlib.sha256(plan.model_dump_json(exclude=exclude).encode())
     for a in plan.assignments:
-        h.update(a.model_dump_json(exclude={"check"} if a.check is None else None).encode())
+        h.update(a.model_dump_json(exclude=_at_default(a)).encode())
     h.update(b"|queued|")
     for q in plan.queued:
-        h.update(q.model_dump_json(exclude={"check"} if q.check is None else None).encode())
+        h.update(q.model_dump_json(exclude=_at_default(q)).encode())
     return h.hexdigest()
 
 
