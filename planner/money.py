@@ -53,3 +53,23 @@ def usd(value: float | None) -> str:
     sign = "-" if value < 0 else ""
     value = abs(value)
     return f"{sign}${value:,.6f}" if value < 1 else f"{sign}${value:,.4f}"
+
+
+def cache_price_pusd(price_usd_per_token: float | None) -> int | None:
+    """A prompt-cache price in whole picodollars; None (the plan knows none) stays None."""
+    return None if price_usd_per_token is None else price_pusd(price_usd_per_token)
+
+
+def cached_call_cost_pusd(input_tokens: int, cached_tokens: int, written_tokens: int, output_tokens: int,
+                          in_price_pusd: int, read_price_pusd: int | None, write_price_pusd: int | None,
+                          out_price_pusd: int) -> int:
+    """What a call costs when part of its prompt was read from, or written to, the provider's
+    cache (both counted inside ``input_tokens``). A price the plan does not know bills those
+    tokens as ordinary input, and a write never bills below input, so spend is never
+    under-counted."""
+    read = min(max(cached_tokens, 0), input_tokens)
+    written = min(max(written_tokens, 0), input_tokens - read)
+    plain = input_tokens - read - written
+    read_p = in_price_pusd if read_price_pusd is None else read_price_pusd
+    write_p = in_price_pusd if write_price_pusd is None else max(write_price_pusd, in_price_pusd)
+    return plain * in_price_pusd + read * read_p + written * write_p + output_tokens * out_price_pusd

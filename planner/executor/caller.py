@@ -32,6 +32,8 @@ class CallRequest:
     timeout_s: float
     purpose: str = "answer"  # or "grade": a judge's call
     graded_model: str | None = None  # for a judge's call: the model whose answer it grades
+    prefix_group: str | None = None  # the task's prompt-prefix group (the simulator's cache key)
+    prefix_tokens: int = 0  # tokens of that prefix, as the plan projected them
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class CallResult:
     output_tokens: int
     latency_s: float
     finish_reason: str | None
+    cached_tokens: int = 0  # prompt tokens the provider read from its cache (part of input_tokens)
+    cache_write_tokens: int = 0  # prompt tokens it wrote to its cache (part of input_tokens)
 
 
 class Caller:
@@ -70,7 +74,8 @@ class Caller:
             metadata={"routeplan": {"run": self.run_id, "task_id": req.task_id, "attempt": req.attempt,
                                     "input_tokens": req.input_tokens,
                                     "expected_output_tokens": req.expected_output_tokens,
-                                    "purpose": req.purpose, "graded_model": req.graded_model}},
+                                    "purpose": req.purpose, "graded_model": req.graded_model,
+                                    "prefix_group": req.prefix_group, "prefix_tokens": req.prefix_tokens}},
             **route,
         )
         wall_s = time.monotonic() - t0
@@ -121,4 +126,8 @@ def parse_response(response: Any, wall_s: float) -> CallResult:
         raise MalformedResponse("response without text or token counts")
     hidden = getattr(response, "_hidden_params", None) or {}
     latency_s = float(hidden.get("routeplan_latency_s", wall_s))
-    return CallResult(text, prompt, completion, latency_s, getattr(choices[0], "finish_reason", None))
+    from planner.executor.prefix import usage_cache_tokens
+
+    read, written = usage_cache_tokens(usage)
+    return CallResult(text, prompt, completion, latency_s, getattr(choices[0], "finish_reason", None),
+                      min(read, prompt), min(written, max(prompt - read, 0)))

@@ -17,6 +17,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from planner.executor.budget import BudgetGuard
 from planner.executor.caller import Caller, CallRequest
@@ -26,8 +27,15 @@ from planner.executor.grading import Grading, messages_text
 from planner.executor.ledger import Ledger
 from planner.executor.limits import ModelLimiter
 from planner.executor.options import RetryPolicy
+from planner.executor.prefix import CacheWarmer, with_breakpoint
 from planner.executor.redact import Redactor
-from planner.money import call_cost_pusd, price_pusd, to_usd
+from planner.money import (
+    cache_price_pusd,
+    cached_call_cost_pusd,
+    call_cost_pusd,
+    price_pusd,
+    to_usd,
+)
 from planner.plan import Assignment, ModelSnapshot
 
 LIVE_INPUT_MARGIN = 1.10  # providers count prompt tokens their own way; reserve a little more
@@ -44,6 +52,14 @@ class Link:
     projected_latency_s: float
     expected_output_tokens: float
     max_tokens: int
+    read_price_pusd: int | None = None  # prompt-cache prices (None: the plan knows none)
+    write_price_pusd: int | None = None
+
+    def worst_input_price_pusd(self, writes_cache: bool) -> int:
+        """Per prompt token, the most a call can be billed: a cache write may cost more than input."""
+        if writes_cache and self.write_price_pusd is not None:
+            return max(self.in_price_pusd, self.write_price_pusd)
+        return self.in_price_pusd
 
 
 def build_chain(a: Assignment, models: dict[str, ModelSnapshot]) -> list[Link]:
@@ -59,8 +75,23 @@ def build_chain(a: Assignment, models: dict[str, ModelSnapshot]) -> list[Link]:
         seen.add(name)
         cap = m.max_output_tokens or a.max_tokens
         chain.append(Link(m, price_pusd(m.input_cost_per_token), price_pusd(m.output_cost_per_token),
-                          latency_s, per_verbosity * m.verbosity, max(1, min(a.max_tokens, cap))))
+                          latency_s, per_verbosity * m.verbosity, max(1, min(a.max_tokens, cap)),
+                          cache_price_pusd(m.cache_read_cost_per_token), cache_price_pusd(m.cache_write_cost_per_token)))
     return chain
+
+
+@dataclass
+class _Outcome:
+    """What one attempt left: a final status, or the failure to act on (retry, fall back)."""
+
+    status: str | None
+    attempts: int
+    cost_pusd: int
+    result: Any = None
+    output: str = ""
+    failure: Failure | None = None
+    last_error: str = ""
+    latency_bound: bool = False
 
 
 class _LazyRandom:
@@ -92,6 +123,7 @@ class Engine:
     grading: Grading | None = None  # grades each answer of a task with a check as it arrives
     stop: asyncio.Event | None = None  # set on Ctrl-C: start no new attempt, end backoff waits
     inflight: int = 0  # attempts committed and not yet answered
+    warmer: CacheWarmer | None = None  # prefix groups: one warm-up call, then the rest
 
     def reserve_input_tokens(self, a: Assignment) -> int:
         if self.simulated:
@@ -104,6 +136,8 @@ class Engine:
         chain = build_chain(a, self.models)
         jitter = _LazyRandom(f"{self.seed}|{a.task_id}|backoff")  # seeded only if a retry needs it
         in_tok = self.reserve_input_tokens(a)
+        prefix_tokens = a.projected_cached_tokens + a.projected_cache_write_tokens
+        writes_cache = a.prefix_group is not None and a.prefix_messages > 0  # a breakpoint may write
         idx, last_error = 0, "no model in the fallback chain is in the plan"
         while idx < len(chain):
             link = chain[idx]
@@ -112,65 +146,25 @@ class Engine:
             while True:
                 if self._stopping():
                     return "stopped"  # left pending (or running) in the ledger for --resume
-                worst = call_cost_pusd(in_tok, link.max_tokens, link.in_price_pusd, link.out_price_pusd)
-                if not await self.budget.reserve(worst):
-                    remaining = self.budget.remaining_pusd() or 0
-                    reason = (f"budget: ${to_usd(remaining):.6f} left cannot cover the worst case "
-                              f"${to_usd(worst):.6f} on {link.model.name}")
-                    return self._finish(a.task_id, "queued", None, attempts, cost_pusd, reason=reason)
-                attempts += 1
-                timeout_s, latency_bound = self._timeout(a)
-                failure, result = None, None
-                async with self.limiters[link.model.name].slot(in_tok + link.max_tokens) as lease:
-                    if self._stopping():
-                        self.budget.settle(worst, 0)  # never sent
-                        return "stopped"
-                    attempt_id = self.ledger.begin_attempt(a.task_id, attempts, link.model.name, worst)
-                    try:
-                        await self.ledger.commit()  # durable before the call can cost anything
-                    except BaseException:
-                        self.budget.settle(worst, 0)  # not recorded, so never sent
-                        raise
-                    self.inflight += 1
-                    try:
-                        result = await self.caller.call(link.model, CallRequest(
-                            a.task_id, attempts, a.messages, link.max_tokens, a.projected_input_tokens,
-                            link.expected_output_tokens, timeout_s))
-                    except asyncio.CancelledError:
-                        raise  # the attempt stays 'inflight' and is counted as spent on resume
-                    except Exception as exc:  # every provider error is classified, none escapes
-                        failure = classify(exc)
-                    finally:
-                        self.inflight -= 1
-                    if result is not None:
-                        lease.used(result.input_tokens + result.output_tokens)
-                if result is not None:
-                    cost = call_cost_pusd(result.input_tokens, result.output_tokens,
-                                          link.in_price_pusd, link.out_price_pusd)
-                    self.budget.settle(worst, cost)
-                    cost_pusd += cost
-                    self.ledger.end_attempt(attempt_id, "ok", cost, result.input_tokens,
-                                            result.output_tokens, result.latency_s, None)
-                    output = self.redactor.clean(result.text)
-                    status = self._finish(a.task_id, "done", link.model.name, attempts, cost_pusd,
-                                          result.input_tokens, result.output_tokens, result.latency_s,
-                                          output=output)
-                    if self.grading is not None and a.check is not None:
-                        await self.grading.grade(a.task_id, a.check, messages_text(a.messages), output or "",
-                                                 link.model.name)
-                    return status
+                async with self._turn(a.prefix_group, link.model.name) as turn:
+                    outcome = await self._attempt(a, link, in_tok, writes_cache, prefix_tokens, attempts,
+                                                  cost_pusd)
+                    if outcome.result is not None:
+                        turn.ok()
+                attempts, cost_pusd = outcome.attempts, outcome.cost_pusd
+                if outcome.result is not None and self.grading is not None and a.check is not None:
+                    # graded after the turn: the group's burst need not wait for a judge
+                    await self.grading.grade(a.task_id, a.check, messages_text(a.messages), outcome.output,
+                                             link.model.name)
+                if outcome.status is not None:
+                    return outcome.status
+                failure = outcome.failure
                 assert failure is not None
-                cost = worst if failure.billed else 0
-                self.budget.settle(worst, cost)
-                cost_pusd += cost
-                message = self.redactor.clean(failure.message) or failure.kind
-                last_error = f"{link.model.name}: {message}"
-                self.ledger.end_attempt(attempt_id, "error", cost, None, None, None, message)
-                self.ledger.flush_soon()
                 if failure.kind == "permanent":
                     return self._finish(a.task_id, "failed", link.model.name, attempts, cost_pusd,
-                                        reason=f"permanent error: {last_error}")
-                if failure.kind == "timeout" and latency_bound:
+                                        reason=f"permanent error: {outcome.last_error}")
+                last_error = outcome.last_error
+                if failure.kind == "timeout" and outcome.latency_bound:
                     faster = self._faster(chain, idx, a.max_latency_s)
                     if faster is None:
                         return self._finish(a.task_id, "failed", link.model.name, attempts, cost_pusd,
@@ -189,6 +183,78 @@ class Engine:
             idx = next_idx
         return self._finish(a.task_id, "failed", chain[-1].model.name if chain else None, attempts,
                             cost_pusd, reason=f"every model in the chain failed; last: {last_error}")
+
+    def _turn(self, group: str | None, model: str) -> Any:
+        """The prefix group's turn on ``model`` (no wait outside groups, or without a warmer)."""
+        if self.warmer is None:
+            return CacheWarmer(self.clock, {}).turn(None, model)
+        return self.warmer.turn(group, model)
+
+    async def _attempt(self, a: Assignment, link: Link, in_tok: int, writes_cache: bool, prefix_tokens: int,
+                       attempts: int, cost_pusd: int) -> _Outcome:
+        """One call of the task on ``link``: reserve, record, call, settle. A final status
+        (done, queued, stopped) ends the task; otherwise the failure says what to do next."""
+        worst = call_cost_pusd(in_tok, link.max_tokens, link.worst_input_price_pusd(writes_cache),
+                               link.out_price_pusd)
+        if not await self.budget.reserve(worst):
+            remaining = self.budget.remaining_pusd() or 0
+            reason = (f"budget: ${to_usd(remaining):.6f} left cannot cover the worst case "
+                      f"${to_usd(worst):.6f} on {link.model.name}")
+            return _Outcome(self._finish(a.task_id, "queued", None, attempts, cost_pusd, reason=reason),
+                            attempts, cost_pusd)
+        attempts += 1
+        timeout_s, latency_bound = self._timeout(a)
+        failure, result = None, None
+        async with self.limiters[link.model.name].slot(in_tok + link.max_tokens) as lease:
+            if self._stopping():
+                self.budget.settle(worst, 0)  # never sent
+                return _Outcome("stopped", attempts, cost_pusd)
+            attempt_id = self.ledger.begin_attempt(a.task_id, attempts, link.model.name, worst)
+            try:
+                await self.ledger.commit()  # durable before the call can cost anything
+            except BaseException:
+                self.budget.settle(worst, 0)  # not recorded, so never sent
+                raise
+            self.inflight += 1
+            messages = with_breakpoint(link.model, a.messages, a.prefix_messages) if writes_cache \
+                else a.messages
+            try:
+                result = await self.caller.call(link.model, CallRequest(
+                    a.task_id, attempts, messages, link.max_tokens, a.projected_input_tokens,
+                    link.expected_output_tokens, timeout_s, prefix_group=a.prefix_group,
+                    prefix_tokens=prefix_tokens))
+            except asyncio.CancelledError:
+                raise  # the attempt stays 'inflight' and is counted as spent on resume
+            except Exception as exc:  # every provider error is classified, none escapes
+                failure = classify(exc)
+            finally:
+                self.inflight -= 1
+            if result is not None:
+                lease.used(result.input_tokens + result.output_tokens)
+        if result is not None:
+            cost = cached_call_cost_pusd(result.input_tokens, result.cached_tokens, result.cache_write_tokens,
+                                         result.output_tokens, link.in_price_pusd, link.read_price_pusd,
+                                         link.write_price_pusd, link.out_price_pusd)
+            self.budget.settle(worst, cost)
+            cost_pusd += cost
+            self.ledger.end_attempt(attempt_id, "ok", cost, result.input_tokens,
+                                    result.output_tokens, result.latency_s, None,
+                                    result.cached_tokens, result.cache_write_tokens)
+            output = self.redactor.clean(result.text)
+            status = self._finish(a.task_id, "done", link.model.name, attempts, cost_pusd,
+                                  result.input_tokens, result.output_tokens, result.latency_s,
+                                  output=output, cached_tokens=result.cached_tokens,
+                                  cache_write_tokens=result.cache_write_tokens)
+            return _Outcome(status, attempts, cost_pusd, result=result, output=output or "")
+        assert failure is not None
+        cost = worst if failure.billed else 0
+        self.budget.settle(worst, cost)
+        cost_pusd += cost
+        message = self.redactor.clean(failure.message) or failure.kind
+        self.ledger.end_attempt(attempt_id, "error", cost, None, None, None, message)
+        self.ledger.flush_soon()
+        return _Outcome(None, attempts, cost_pusd, failure=failure,
+                        last_error=f"{link.model.name}: {message}", latency_bound=latency_bound)
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -230,9 +296,10 @@ class Engine:
     def _finish(self, task_id: str, status: str, model: str | None, attempts: int, cost_pusd: int,
                 input_tokens: int | None = None, output_tokens: int | None = None,
                 latency_s: float | None = None, reason: str | None = None,
-                output: str | None = None) -> str:
+                output: str | None = None, cached_tokens: int | None = None,
+                cache_write_tokens: int | None = None) -> str:
         self.ledger.finish_task(task_id, status, model, attempts, cost_pusd, input_tokens,
-                                output_tokens, latency_s, reason, output)
+                                output_tokens, latency_s, reason, output, cached_tokens, cache_write_tokens)
         self.ledger.flush_soon()
         if self.on_finish is not None:
             self.on_finish(status, cost_pusd)

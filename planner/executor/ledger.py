@@ -4,7 +4,8 @@ Tables: ``meta`` (key/value: plan hash, budget, simulated, seed), ``tasks`` (one
 task: status pending/running/done/failed/queued, the model used, tokens, cost, latency,
 output, error; its check and grade: score, grader, reason, grading cost) and ``attempts``
 (one row per call: model, purpose ``answer`` or ``grade`` (a judge's call), state,
-reservation, cost, tokens, latency, error). Money is integer picodollars. Columns added
+reservation, cost, tokens (prompt tokens read from / written to the provider's cache among
+them), latency, error). Money is integer picodollars. Columns added
 since the first ledgers are added on open (``MIGRATIONS``), so older ledgers resume.
 
 Crash rules (what makes ``--resume`` safe after ``kill -9``):
@@ -79,12 +80,18 @@ MIGRATIONS = (
     ("tasks", "grade_cost_pusd", "INTEGER NOT NULL DEFAULT 0"),
     ("tasks", "graded_at", "REAL"),
     ("attempts", "purpose", "TEXT NOT NULL DEFAULT 'answer'"),
+    ("tasks", "prefix_group", "TEXT"),                 # the task's prompt-prefix group
+    ("tasks", "projected_cached_tokens", "INTEGER"),   # prefix tokens the plan expects read from the cache
+    ("tasks", "cached_tokens", "INTEGER"),             # prompt tokens the provider read from its cache
+    ("tasks", "cache_write_tokens", "INTEGER"),        # ... and wrote to it
+    ("attempts", "cached_tokens", "INTEGER"),
+    ("attempts", "cache_write_tokens", "INTEGER"),
 )
 
 TASK_COLUMNS = ("task_id", "seq", "type", "priority", "planned_model", "status", "max_tokens",
                 "max_latency_s", "projected_input_tokens", "projected_output_tokens",
                 "projected_cost_pusd", "projected_latency_s", "reason", "check_json", "chain_quality",
-                "prompt")
+                "prompt", "prefix_group", "projected_cached_tokens")
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -252,19 +259,23 @@ class Ledger:
         self._write("UPDATE tasks SET grade_cost_pusd=? WHERE task_id=?", (cost_pusd, task_id))
 
     def end_attempt(self, attempt_id: int, state: str, cost_pusd: int, input_tokens: int | None,
-                    output_tokens: int | None, latency_s: float | None, error: str | None) -> None:
+                    output_tokens: int | None, latency_s: float | None, error: str | None,
+                    cached_tokens: int | None = None, cache_write_tokens: int | None = None) -> None:
         self._write("UPDATE attempts SET state=?, cost_pusd=?, input_tokens=?, output_tokens=?, "
-                    "latency_s=?, error=?, ended_at=? WHERE id=?",
-                    (state, cost_pusd, input_tokens, output_tokens, latency_s, error, time.time(), attempt_id))
+                    "latency_s=?, error=?, ended_at=?, cached_tokens=?, cache_write_tokens=? WHERE id=?",
+                    (state, cost_pusd, input_tokens, output_tokens, latency_s, error, time.time(),
+                     cached_tokens, cache_write_tokens, attempt_id))
 
     def finish_task(self, task_id: str, status: str, model: str | None, attempts: int,
                     cost_pusd: int, input_tokens: int | None = None, output_tokens: int | None = None,
                     latency_s: float | None = None, reason: str | None = None,
-                    output: str | None = None) -> None:
+                    output: str | None = None, cached_tokens: int | None = None,
+                    cache_write_tokens: int | None = None) -> None:
         self._write("UPDATE tasks SET status=?, model=?, attempts=?, cost_pusd=?, input_tokens=?, "
-                    "output_tokens=?, latency_s=?, reason=?, output=?, updated_at=? WHERE task_id=?",
+                    "output_tokens=?, latency_s=?, reason=?, output=?, updated_at=?, cached_tokens=?, "
+                    "cache_write_tokens=? WHERE task_id=?",
                     (status, model, attempts, cost_pusd, input_tokens, output_tokens, latency_s, reason,
-                     output, time.time(), task_id))
+                     output, time.time(), cached_tokens, cache_write_tokens, task_id))
 
     async def commit(self) -> None:
         """Wait until every write queued so far is committed (the barrier before a call)."""
@@ -407,7 +418,9 @@ def open_ledger(out_dir: Path, *, durable: bool) -> Ledger:
 
 #: Task columns a ledger may lack (written before they existed): read as NULL.
 OPTIONAL_TASK_COLUMNS = ("type", "check_json", "chain_quality", "score", "grader", "grade_reason",
-                         "grade_cost_pusd")
+                         "grade_cost_pusd", "prefix_group", "projected_cached_tokens")
+#: Attempt columns a ledger from an earlier version may lack (read as NULL).
+OPTIONAL_ATTEMPT_COLUMNS = ("cached_tokens", "cache_write_tokens")
 
 
 @contextlib.contextmanager
@@ -439,9 +452,11 @@ def read_run(path: Path) -> tuple[dict[str, str], Any, Any]:
             "SELECT task_id, status, model, planned_model, attempts, projected_input_tokens, "
             "projected_output_tokens, projected_cost_pusd, projected_latency_s, input_tokens, "
             f"output_tokens, cost_pusd, latency_s, reason, {extra} FROM tasks ORDER BY seq", conn)
-        purpose = "purpose" if "purpose" in columns_of(conn, "attempts") else "'answer' AS purpose"
+        have_a = columns_of(conn, "attempts")
+        purpose = "purpose" if "purpose" in have_a else "'answer' AS purpose"
+        cache = ", ".join(c if c in have_a else f"NULL AS {c}" for c in OPTIONAL_ATTEMPT_COLUMNS)
         attempts = pd.read_sql_query(
-            f"SELECT task_id, model, state, reserved_pusd, cost_pusd, {purpose} FROM attempts", conn)
+            f"SELECT task_id, model, state, reserved_pusd, cost_pusd, {purpose}, {cache} FROM attempts", conn)
     return meta, tasks, attempts
 
 

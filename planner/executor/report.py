@@ -55,6 +55,9 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     spent_pusd = int(spent.sum())
     budget_usd = float(meta["budget_usd"]) if meta.get("budget_usd") else None
 
+    from planner.executor.cache_report import cache_section
+
+    prompt_cache = cache_section(meta, tasks, attempts)
     t = tasks.rename(columns={"input_tokens": "actual_input_tokens", "output_tokens": "actual_output_tokens",
                               "latency_s": "actual_latency_s"})
     t["projected_cost_usd"] = t["projected_cost_pusd"] / PUSD_PER_USD
@@ -117,6 +120,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
                       "projected": _percentiles(done["projected_latency_s"])},
         "by_model": by_model,
         "quality": _quality(t, checked),
+        "prompt_cache": prompt_cache,
         "largest_misses": _records(misses[["task_id", "model", "model_short", "planned_model",
                                            "planned_model_short", "projected_cost_usd",
                                            "actual_cost_usd", "miss_usd", "projected_output_tokens",

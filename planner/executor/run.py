@@ -34,10 +34,11 @@ from planner.executor.outdir import (
     read_meta,
     record_run_id,
 )
+from planner.executor.prefix import group_order, warmer_for
 from planner.executor.progress import Progress
 from planner.executor.providers import decide_simulated, models_in_use, secrets_of
 from planner.executor.redact import Redactor
-from planner.money import budget_pusd, price_pusd, to_usd
+from planner.money import budget_pusd, cache_price_pusd, cached_call_cost_pusd, price_pusd, to_usd
 from planner.plan import Plan
 
 
@@ -147,6 +148,8 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
                          "seed": str(options.seed), "fail_rate": repr(options.fail_rate),
                          "time_scale": repr(options.time_scale), "catalog": plan.catalog,
                          "models": json.dumps({m.name: m.model_dump(mode="json") for m in plan.models}),
+                         "prefix_groups": json.dumps([g.model_dump(mode="json", exclude={"send_order"})
+                                                      for g in plan.prefix_groups]),
                          "run_id": run_id})
         _record_run_id(out, run_id)
         lost = ledger.recover()
@@ -206,11 +209,12 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
                       seed=seed, stop=stop)
     engine = Engine(ledger=ledger, budget=guard, limiters=limiters, caller=caller, clock=clock,
                     policy=options.retry, models=models, simulated=simulated, redactor=redactor,
-                    seed=seed, on_finish=on_finish, grading=grading, stop=stop)
+                    seed=seed, on_finish=on_finish, grading=grading, stop=stop, warmer=warmer_for(plan, clock))
     # answers an interrupted run received but never graded are graded first (never re-asked)
     ungraded = [(seq, task_id, model, output) for seq, task_id, model, output in ledger.ungraded_tasks()
                 if seq < len(plan.assignments) and plan.assignments[seq].check is not None]
-    queue = ledger.pending_tasks()  # one shared iterator: each task goes to exactly one worker
+    # one shared iterator: each task goes to exactly one worker; a prefix group's tasks together
+    queue = group_order(plan, ledger.pending_tasks)
     to_grade = iter(ungraded)
 
     async def worker() -> None:
@@ -276,18 +280,21 @@ def _task_rows(plan: Plan):  # type: ignore[no-untyped-def]
             raise InputError(f"assignments[{seq}] ({a.task_id}): check.model {a.check.model!r} (the judge) "
                              f"is not among the plan's models")
         m = models[a.model]
-        projected_pusd = (a.projected_input_tokens * price_pusd(m.input_cost_per_token)
-                          + a.projected_output_tokens * price_pusd(m.output_cost_per_token))
+        projected_pusd = cached_call_cost_pusd(
+            a.projected_input_tokens, a.projected_cached_tokens, a.projected_cache_write_tokens,
+            a.projected_output_tokens, price_pusd(m.input_cost_per_token), cache_price_pusd(m.cache_read_cost_per_token),
+            cache_price_pusd(m.cache_write_cost_per_token), price_pusd(m.output_cost_per_token))
         quality = {a.model: a.projected_quality, **{f.model: f.projected_quality for f in a.fallbacks}}
         yield (a.task_id, seq, a.type, a.priority, a.model, "pending", a.max_tokens, a.max_latency_s,
                a.projected_input_tokens, a.projected_output_tokens, projected_pusd,
                a.projected_latency_s, None, None if a.check is None else check_to_json(a.check),
-               json.dumps(quality), messages_text(a.messages))
+               json.dumps(quality), messages_text(a.messages), a.prefix_group,
+               a.projected_cached_tokens if a.prefix_group else None)
         seq += 1
     for q in plan.queued:
         yield (q.task_id, seq, q.type, q.priority, None, "queued", q.max_tokens, None,
                None, None, None, None, f"plan: {q.reason}", None if q.check is None else check_to_json(q.check),
-               None, messages_text(q.messages))
+               None, messages_text(q.messages), None, None)
         seq += 1
 
 

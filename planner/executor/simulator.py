@@ -11,6 +11,15 @@ run is reproducible whatever the order calls complete in. Costs use the real mod
 Models are addressed as ``routeplan-sim/<offering name>``; the run's settings travel in the
 call's ``metadata["routeplan"]`` and are looked up in a per-run registry.
 
+Prompt caching is simulated per (prefix group, model), as a provider does it: a call finds
+the group's prefix cached when an earlier call of the group on that model has *answered*
+within the model's cache lifetime (each hit refreshes it; at ``--time-scale 0`` the virtual
+clock measures no elapsed time, so a written cache stays), except for a seeded miss
+(``CACHE_MISS_P``: providers route some calls to servers without the prefix). A hit reports
+the prefix as ``cached_tokens`` (and ``cache_read_input_tokens``); a miss writes it, reported
+as ``cache_creation_input_tokens`` for models that bill writes. Calls sent together before the
+first answer all miss, which is why the executor warms a group with one call first.
+
 Answers to checked tasks take the form the check reads (``planner.checks.simulate``): right
 with probability equal to the plan's projected quality for that task and model, drawn once
 per (seed, task, model), so a retry or a resumed run gets the same verdict. The simulated
@@ -41,6 +50,7 @@ TOKENS_SIGMA = 0.35
 TTFT_SIGMA = 0.3
 SPEED_SIGMA = 0.2
 SLOW_TAIL_P, SLOW_TAIL_X = 0.02, 3.0
+CACHE_MISS_P = 0.03
 FAULT_MIX = (("rate_limit", 0.40), ("server_error", 0.30), ("timeout", 0.15), ("malformed", 0.15))
 _WORDS = ["the", "plan", "routes", "each", "task", "to", "the", "model", "that", "meets", "its", "limits", "at", "the", "lowest", "cost", "while", "the", "executor", "keeps", "spend", "under", "budget", "and", "records", "every", "attempt"]
 
@@ -53,6 +63,25 @@ class SimConfig:
     clock: Clock
     #: task id -> (its check, {model: projected quality}) for the tasks that carry a check
     expect: dict[str, tuple[Any, dict[str, float]]] = field(default_factory=dict)
+    #: (prefix group, model) -> clock time its cached prefix was last written or read
+    cache: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def cache_lookup(self, snap: ModelSnapshot, group: str | None, prefix_tokens: int,
+                     rng: random.Random) -> tuple[int, int]:
+        """(tokens read from the cache, tokens written to it) for a call starting now."""
+        if group is None or prefix_tokens <= 0 or snap.cache_read_cost_per_token is None:
+            return 0, 0
+        last = self.cache.get((group, snap.name))
+        ttl = snap.cache_ttl_s or 300.0
+        warm = last is not None and (self.clock.scale == 0 or self.clock.now() - last <= ttl)
+        if warm and rng.random() >= CACHE_MISS_P:
+            return prefix_tokens, 0
+        return 0, prefix_tokens if snap.cache_write_cost_per_token is not None else 0
+
+    def cache_answered(self, snap: ModelSnapshot, group: str | None, prefix_tokens: int) -> None:
+        """A call of the group on ``snap`` answered: the prefix is (still) in the cache."""
+        if group is not None and prefix_tokens > 0 and snap.cache_read_cost_per_token is not None:
+            self.cache[(group, snap.name)] = self.clock.now()
 
     def is_right(self, task_id: str, model: str) -> bool:
         """Whether ``model``'s answer to ``task_id`` is right: P = the projected quality there."""
@@ -138,6 +167,8 @@ class SimAnswer:
     latency_s: float
     finish_reason: str
     malformed: bool = False
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 def answer_text(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: int, output_tokens: int,
@@ -159,9 +190,13 @@ def answer_text(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: i
 
 async def answer(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: int, max_tokens: int,
                  timeout_s: float, expected_output_tokens: float, input_tokens: int,
-                 purpose: str = "answer", graded_model: str | None = None) -> SimAnswer:
+                 purpose: str = "answer", graded_model: str | None = None,
+                 prefix_group: str | None = None, prefix_tokens: int = 0) -> SimAnswer:
     """Draw one call's outcome and wait its (scaled) latency; faults raise litellm's errors."""
     rng = _rng(config.seed, task_id, attempt, snap.name)
+    prefix_tokens = min(prefix_tokens, input_tokens)
+    cached, written = config.cache_lookup(snap, prefix_group, prefix_tokens,
+                                          _rng(config.seed, task_id, attempt, snap.name, "cache"))
     fault = None
     if config.fail_rate > 0 and rng.random() < config.fail_rate:
         fault = rng.choices([k for k, _ in FAULT_MIX], weights=[w for _, w in FAULT_MIX])[0]
@@ -177,8 +212,11 @@ async def answer(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: 
                               llm_provider=SIM_PROVIDER)
     await config.clock.sleep(latency_s)
     text = answer_text(config, snap, task_id, attempt, output_tokens, purpose, graded_model)
+    if fault != "malformed":
+        config.cache_answered(snap, prefix_group, prefix_tokens)
     return SimAnswer(text, input_tokens, output_tokens,
-                     latency_s, "length" if output_tokens >= max_tokens else "stop", fault == "malformed")
+                     latency_s, "length" if output_tokens >= max_tokens else "stop", fault == "malformed",
+                     cached, written)
 
 
 def lookup(meta: dict[str, Any], model: str) -> tuple[SimConfig, ModelSnapshot]:
@@ -205,7 +243,8 @@ class SimProvider(CustomLLM):
             config, snap, meta.get("task_id", "?"), meta.get("attempt", 0), max_tokens,
             float(timeout) if isinstance(timeout, (int, float)) else math.inf,
             float(meta.get("expected_output_tokens", max_tokens / 2)), int(meta.get("input_tokens") or 0),
-            meta.get("purpose") or "answer", meta.get("graded_model"))
+            meta.get("purpose") or "answer", meta.get("graded_model"), meta.get("prefix_group"),
+            int(meta.get("prefix_tokens") or 0))
         if result.malformed:
             model_response.choices = []
             model_response.usage = None
@@ -213,11 +252,21 @@ class SimProvider(CustomLLM):
         model_response.model = snap.litellm_model
         model_response.choices[0].message.content = result.text
         model_response.choices[0].finish_reason = result.finish_reason
+        cache_usage: dict[str, Any] = {}
+        if result.cached_tokens or result.cache_write_tokens:  # as providers report it, through litellm
+            cache_usage = {"prompt_tokens_details": {"cached_tokens": result.cached_tokens},
+                           "cache_read_input_tokens": result.cached_tokens,
+                           "cache_creation_input_tokens": result.cache_write_tokens}
         model_response.usage = litellm.Usage(prompt_tokens=result.input_tokens,
                                              completion_tokens=result.output_tokens,
-                                             total_tokens=result.input_tokens + result.output_tokens)
+                                             total_tokens=result.input_tokens + result.output_tokens,
+                                             **cache_usage)
         # priced here (the real model's prices) so litellm need not look the model up
+        read = snap.cache_read_cost_per_token or snap.input_cost_per_token
+        write = max(snap.cache_write_cost_per_token or 0.0, snap.input_cost_per_token)
+        plain = result.input_tokens - result.cached_tokens - result.cache_write_tokens
         model_response._hidden_params["response_cost"] = (
-            result.input_tokens * snap.input_cost_per_token + result.output_tokens * snap.output_cost_per_token)
+            plain * snap.input_cost_per_token + result.cached_tokens * read + result.cache_write_tokens * write
+            + result.output_tokens * snap.output_cost_per_token)
         model_response._hidden_params["routeplan_latency_s"] = result.latency_s
         return model_response
