@@ -5,7 +5,9 @@ successes. The server records every request (model, headers, body, arrival time 
 ``time.monotonic()``) it received. ``replies`` gives a model's success text from the request
 body (a judge's 'SCORE: n'), ``delay_s`` makes a model slow (to kill a run while its calls are
 in flight). ``required_headers`` makes it a server that wants a key: a request without those
-exact header values gets a 401.
+exact header values gets a 401. ``cache_prefix_tokens`` makes a model cache prompts as OpenAI
+does: a request whose first message an earlier *answered* request to the model had reports
+that many ``prompt_tokens_details.cached_tokens`` in its usage.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from typing import Any
 from aiohttp import web
 
 
-def completion(model: str, text: str, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+def completion(model: str, text: str, prompt_tokens: int, completion_tokens: int,
+               cached_tokens: int = 0) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                             "total_tokens": prompt_tokens + completion_tokens}
+    if cached_tokens:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
     return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}}
+            "usage": usage}
 
 
 @dataclass
@@ -39,6 +45,8 @@ class LoopbackServer:
     replies: dict[str, Callable[[dict[str, Any]], str]] = field(default_factory=dict)
     delay_s: dict[str, float] = field(default_factory=dict)
     required_headers: dict[str, str] = field(default_factory=dict)
+    cache_prefix_tokens: dict[str, int] = field(default_factory=dict)
+    cached_prefixes: set[tuple[str, str]] = field(default_factory=set)  # (model, first message) answered
 
     def start(self) -> LoopbackServer:
         ready = threading.Event()
@@ -64,7 +72,12 @@ class LoopbackServer:
             out = min(self.completion_tokens, int(body.get("max_tokens") or self.completion_tokens))
             reply = self.replies.get(model)
             text = reply(body) if reply else f"answer from {model}"
-            return web.json_response(completion(model, text, self.prompt_tokens, out))
+            cached = 0
+            if model in self.cache_prefix_tokens and body.get("messages"):
+                key = (model, json.dumps(body["messages"][0], sort_keys=True))
+                cached = min(self.cache_prefix_tokens[model], self.prompt_tokens) if key in self.cached_prefixes else 0
+                self.cached_prefixes.add(key)
+            return web.json_response(completion(model, text, self.prompt_tokens, out, cached))
 
         async def main() -> None:
             app = web.Application()
