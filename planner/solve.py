@@ -384,6 +384,10 @@ def plan_tasks_frame(plan: Plan) -> Any:
              "max_tokens": x.max_tokens, "priority": x.priority,
              "fallbacks": ",".join(fb.model for fb in x.fallbacks), "reason": ""}
             for x in plan.assignments]
+    if plan.prefix_groups:  # the cached-prefix columns, only for plans that have groups
+        for row, x in zip(rows, plan.assignments, strict=True):
+            row.update(prefix_group=x.prefix_group or "", projected_cached_tokens=x.projected_cached_tokens,
+                       projected_cache_write_tokens=x.projected_cache_write_tokens)
     rows += [{"task_id": q.task_id, "type": q.type, "model": "", "model_short": "", "status": "queued",
               "max_tokens": q.max_tokens, "priority": q.priority, "reason": q.reason} for q in plan.queued]
     return pd.DataFrame(rows)
