@@ -126,3 +126,18 @@ def test_the_budget_counts_the_cache_write():
     tight = formulate(batch(), load_catalog(), limits=Limits(budget_usd=(pairs + total) / 2), models=MODELS)
     sol2 = solvers.solve(tight.problem, backend="highs")
     assert not sol2.status.has_plan or tight.problem.total_cost(sol2.assignment) <= (pairs + total) / 2 + 1e-12
+
+
+def test_solve_prints_the_groups_and_writes_them_in_plan_json(run_cli, tmp_path):
+    import json
+
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([t.model_dump(exclude_none=True) for t in batch()]))
+    out = tmp_path / "plan.json"
+    code, stdout, err = run_cli("solve", path, "--solver", "highs", "--models", ",".join(MODELS), "-o", out)
+    assert code == 0, err
+    assert "Prefix groups" in stdout and "support" in stdout and "(warms)" in stdout
+    data = json.loads(out.read_text())
+    (g,) = data["prefix_groups"]
+    assert g["group"] == "support" and g["cached"] and g["projected_savings_usd"] > 0
+    assert g["cache_price_source"]
