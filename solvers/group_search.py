@@ -9,7 +9,9 @@ of ``fast`` cannot see. The method:
    on one model to the group's other models (closing that model's charge), or move the
    whole group onto one model; a move is taken when it improves the goal with the charges
    counted (or, while the budget is broken, when it frees money at the least loss).
-3. When the consolidated plan still breaks the budget, reserve its charges and solve again
+3. Solve again without the charges but with each spread over the group's tasks (the share
+   of the model a group barely uses grows with each pass), consolidate, keep the best plan.
+4. When the consolidated plan still breaks the budget, reserve its charges and solve again
    (at most :data:`PASSES` passes).
 
 The proven bound combines two relaxations, taking the tighter: (a) the bound of the first
@@ -35,6 +37,8 @@ from solvers.problem import FEAS_TOL, Goal, Problem
 from solvers.solution import Diagnosis, Solution, Status, relative_gap
 
 PASSES = 4
+#: Charge-free solves with the charges spread over the groups' tasks (see ``_amortised``).
+AMORTISE_PASSES = 3
 #: Consolidation sweeps over all groups (each sweep stops early once nothing improves).
 SWEEPS = 4
 #: "Whole group on one model" moves tried per group: the models best for the group's pair values.
@@ -65,6 +69,7 @@ def solve_grouped(problem: Problem, options: Options, solve_plain: SolveFn) -> S
                             message=note, stats=stats)
     search = _Search(problem)
     plan = search.consolidate(first.assignment)
+    plan = _amortised(problem, plain, options, solve_plain, search, plan, stats)
     passes = 1
     while not problem.is_feasible(plan) and passes < PASSES and problem.budget is not None:
         reserve = problem.charges(plan)
@@ -94,6 +99,46 @@ def solve_grouped(problem: Problem, options: Options, solve_plain: SolveFn) -> S
                     served_weight=problem.served_weight(plan), stats={**first.stats, **stats})
 
 
+def _amortised(problem: Problem, plain: Problem, options: Options, solve_plain: SolveFn, search: _Search,
+               plan: NDArray[np.int64], stats: dict[str, Any]) -> NDArray[np.int64]:
+    """Better plans from the charge-free solver with each charge spread over the group's tasks.
+
+    Pass 1 adds ``setup[g, j] / |g|`` to the cost of every task of g on j (as if the whole group
+    went there); later passes ``setup[g, j] / tasks of g on j`` in the last plan (and the
+    whole-group share where it used none), so a model a group barely uses grows dear. The
+    budget row then carries the charges, spread. Each plan is consolidated; the best one that
+    meets every limit (charges counted exactly) is kept. Only for the goals that count money.
+    """
+    if Goal(problem.goal).maximize or problem.cost is None:
+        return plan
+    ch = problem.group_charges
+    assert ch is not None
+    inside = ch.group >= 0
+    size = np.bincount(ch.group[inside], minlength=ch.n_groups).astype(float)
+    share = ch.setup / np.maximum(size, 1.0)[:, None]
+    best, best_value = plan, (search._value(plan) if search._ok(plan) else np.inf)
+    tried = 0
+    for _ in range(AMORTISE_PASSES):
+        extra = np.zeros(plain.feasible_mask.shape)
+        extra[inside] = share[ch.group[inside]]
+        try:
+            sol = solve_plain(dataclasses.replace(plain, cost=np.asarray(plain.cost) + extra), options)
+        except Exception:  # noqa: BLE001 - a refused pass only means no better plan from it
+            break
+        tried += 1
+        if not sol.status.has_plan:
+            break
+        cand = search.consolidate(sol.assignment)
+        if search._ok(cand) and search._value(cand) < best_value:
+            best, best_value = cand, search._value(cand)
+        counts = np.zeros_like(ch.setup)
+        on = inside & (cand >= 0)
+        np.add.at(counts, (ch.group[on], cand[on]), 1.0)
+        share = np.where(counts > 0, ch.setup / np.maximum(counts, 1.0), ch.setup / np.maximum(size, 1.0)[:, None])
+    stats["amortised_passes"] = tried
+    return best
+
+
 # ---------------------------------------------------------------------- the bound
 def _bound(problem: Problem, plain_bound: float | None) -> float | None:
     """A proven bound for the problem with charges (see the module docstring)."""
@@ -103,7 +148,70 @@ def _bound(problem: Problem, plain_bound: float | None) -> float | None:
     cg = problem.group_objective
     assert cg is not None
     least, b = _uncoupled(problem, np.asarray(problem.objective_matrix), cg)
+    b = max(b, _lagrangian(problem, b))
     return b if plain_bound is None else max(plain_bound + least, b)
+
+
+#: Golden-section steps per multiplier and coordinate-ascent rounds of the Lagrangian bound.
+GOLDEN_STEPS, ROUNDS = 24, 3
+
+
+def _lagrangian(problem: Problem, at_zero: float) -> float:
+    """The uncoupled group bound with the global rows (budget, quality floor) priced in by
+    multipliers mu >= 0 instead of dropped: for any mu it is a valid lower bound (Lagrangian
+    relaxation; the per-model rows stay dropped), and it is concave in mu, so each multiplier
+    is set by golden-section search in turn. ``at_zero`` is its value at mu = 0."""
+    assert problem.group_charges is not None and problem.group_objective is not None
+    mask = problem.feasible_mask
+    rows: list[tuple[NDArray[np.float64], NDArray[np.float64], float]] = []  # pair coef, charge coef, limit
+    if problem.budget is not None and problem.cost is not None:
+        rows.append((np.where(mask, problem.cost, 0.0), problem.group_charges.setup, float(problem.budget)))
+    if problem.min_avg_quality is not None and problem.quality is not None:
+        rows.append((np.where(mask, problem.min_avg_quality - problem.quality, 0.0),
+                     np.zeros_like(problem.group_charges.setup), 0.0))
+    if not rows:
+        return at_zero
+    c0 = np.where(mask, np.asarray(problem.objective_matrix), 0.0)
+    scale_c = float(np.abs(c0).max()) or 1.0
+
+    def value(mu: list[float]) -> float:
+        c = c0.copy()
+        charge = np.array(problem.group_objective, dtype=float)
+        for m, (coef, ch, _) in zip(mu, rows, strict=True):
+            if m:
+                c += m * coef
+                charge += m * ch
+        return _uncoupled(problem, c, charge)[1] - sum(m * r[2] for m, r in zip(mu, rows, strict=True))
+
+    mu = [0.0] * len(rows)
+    best = at_zero
+    for _ in range(ROUNDS):
+        for r, (coef, _, _) in enumerate(rows):
+            hi = 10.0 * scale_c / (float(np.abs(coef).max()) or 1.0)
+            lo_x, hi_x = 0.0, hi
+            phi = (5 ** 0.5 - 1) / 2
+
+            def at(x: float, r: int = r) -> float:
+                trial = list(mu)
+                trial[r] = x
+                return value(trial)
+
+            a, b = hi_x - phi * (hi_x - lo_x), lo_x + phi * (hi_x - lo_x)
+            fa, fb = at(a), at(b)
+            for _ in range(GOLDEN_STEPS):
+                if fa < fb:
+                    lo_x, a, fa = a, b, fb
+                    b = lo_x + phi * (hi_x - lo_x)
+                    fb = at(b)
+                else:
+                    hi_x, b, fb = b, a, fa
+                    a = hi_x - phi * (hi_x - lo_x)
+                    fa = at(a)
+            x = a if fa >= fb else b
+            fx = max(fa, fb)
+            if fx > best:
+                best, mu[r] = fx, x
+    return best
 
 
 def least_total_cost(problem: Problem) -> float:
