@@ -239,9 +239,10 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
     singles = _single_models(truth)
     lo, hi = float(singles["cost_per_task"].min()), float(singles["cost_per_task"].max())
     n = len(tasks)
-    if budgets is None:  # from the cheapest plan the profiles allow to the dearest single model
+    if budgets is None:  # from the cheapest plan the profiles allow to the best one
         cheapest = float(np.where(feasible, proj_cost, np.inf).min(axis=1).sum())
-        budgets = list(np.geomspace(max(cheapest, 1e-12), max(hi * n, cheapest * 1.01), points))
+        top = max(hi * n, _best_plan_cost(proj_cost, quality, feasible) * (1 + 1e-6), cheapest * 1.01)
+        budgets = list(np.geomspace(max(cheapest, 1e-12), top, points))
     sols = budget_frontier(problem, list(budgets), solvers.Options(rel_gap=rel_gap), backend=solver)
     rows = []
     plans = Path(plans_dir) if plans_dir is not None else None
@@ -282,6 +283,16 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
     return Evaluation(points=pts, aiq=scores, cost_range=(lo, hi), best_model=str(best["model"]),
                       best_model_score=float(best["score"]), best_model_cost=float(best["cost_per_task"]),
                       match_cost=_match_cost(plan_pts, float(best["score"])), notes=notes)
+
+
+def _best_plan_cost(cost: np.ndarray, quality: np.ndarray, feasible: np.ndarray) -> float:
+    """Projected cost of the plan with every task on its best projected offering (the cheapest
+    of ties): the budget past which more money buys nothing. The dearest single model's
+    *recorded* cost can fall short of it (its projected cost is a little higher, or a cascade
+    projects above it), and a grid stopping there never shows the best plan."""
+    q = np.where(feasible, quality, -np.inf)
+    best = q.max(axis=1, keepdims=True)
+    return float(np.where(feasible & (q >= best - 1e-12), cost, np.inf).min(axis=1).sum())
 
 
 def _cascades(truth: Truth, f: Any, cat: Catalog, use: bool | None, t_cost: np.ndarray, t_score: np.ndarray,

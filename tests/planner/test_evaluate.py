@@ -198,3 +198,19 @@ def test_history_without_costs_uses_projected_costs(profiles):
     assert any("no cost" in n for n in ev.notes)
     assert {"model:cheap/m", "model:dear/m"} <= set(ev.aiq)
     assert ev.aiq[ROUTEPLAN] > ev.aiq[HULL]
+
+
+def test_default_budgets_reach_the_best_plan_when_recorded_costs_run_below_the_projected(profiles):
+    # dear/m is best on the hard prompts, and the held-out records cost 10 % less than the
+    # calibrated prices project: a grid stopping at dear/m's recorded cost cannot afford it
+    # everywhere, and never shows the plan that matches it
+    hard = _truth(seed=2).query("category == 'hard'").assign(cost_usd=lambda d: d["cost_usd"] * 0.9)
+    ev = evaluate_history(hard, profiles, points=8)
+    plan = ev.points[(ev.points["curve"] == ROUTEPLAN) & ev.points["score"].notna()]
+    n = hard["task_id"].nunique()
+    assert ev.best_model == "dear/m"
+    assert plan["budget_usd"].max() > ev.best_model_cost * n * 1.05
+    top = plan.iloc[-1]
+    assert top["score"] == pytest.approx(ev.best_model_score) and top["cost_usd"] == pytest.approx(
+        ev.best_model_cost * n)
+    assert ev.match_cost == pytest.approx(ev.best_model_cost)
