@@ -199,7 +199,7 @@ def calibrate(history: Any, base: str | Path | None = None, *,
 
 
 def _fit_cascades(df: pd.DataFrame, cal: Calibration) -> None:
-    from planner.cascade import fit_cascades
+    from planner.cascade_fit import fit_cascades
 
     quality = {(str(r.model), str(r.category)): float(r.quality) for r in cal.table.itertuples(index=False)}
     fit = fit_cascades(df, quality, prior_strength=cal.prior_strength)

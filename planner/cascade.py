@@ -9,15 +9,16 @@ it keeps ``m1``'s answer, else it escalates to a strong model ``m2``. Per catego
 - expected quality ``p q(m1 | accept) + (1 - p) q(m2 | reject)``.
 
 ``p`` and the two conditional qualities come from outcome history where all three models
-answered the same prompts (``calibrate`` counts them: :func:`fit_cascades`), shrunk toward
+answered the same prompts (``calibrate`` counts them, cross-fitted: :mod:`planner.cascade_fit`),
+shrunk toward
 the *independence* estimate (the models right or wrong independently with their category
 qualities, wrong answers agreeing by chance on one of ``L - 1`` wrong options, the second
 model as good on rejected prompts as on any). Without joint observations the estimate is
 the independence one, and the catalog says so (``basis``).
 
 Candidates whose expected (cost, quality) a single model or another cascade dominates are
-dropped, and at most :data:`MAX_PER_CATEGORY` per category are kept (those furthest above
-the single models' hull), so the problem stays small. Categories whose answers no extractor
+dropped, and at most ``cascade_fit.MAX_PER_CATEGORY`` per category are kept (those furthest
+above the single models' hull), so the problem stays small. Categories whose answers no extractor
 reads (code, free prose) get no cascades; the catalog records why.
 """
 
@@ -30,18 +31,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from planner.checks import extract
 from planner.errors import InputError
 
 VERIFIER = "agree"
-MAX_PER_CATEGORY = 20
-MAX_WITNESSES = 3
-#: models per category the candidates are drawn from (the best by quality), so fitting stays quick
-MAX_POOL = 12
-#: prompts per category the statistics are counted on (a seeded sample beyond), so fitting stays quick
-MAX_TASKS = 20_000
 EXTRACTORS = ("choice", "number", "match")
 #: share of a category's responses an extractor must read for ``agree`` to be used there
 MIN_READ = 0.6
@@ -159,118 +153,13 @@ class CascadeFit:
     skipped: dict[str, str]  # category -> why no cascades
     prior_strength: float
     notes: list[str] = field(default_factory=list)
+    method: str = ""  # how the candidates were chosen and counted (:mod:`planner.cascade_fit`)
 
     def block(self) -> dict[str, Any]:
         return {"verifier": VERIFIER, "prior_strength": self.prior_strength,
+                **({"fit": self.method} if self.method else {}),
                 "extractors": dict(self.extractors), "skipped": dict(self.skipped),
                 "candidates": [c.record() for c in self.cascades]}
-
-
-def fit_cascades(frame: pd.DataFrame, quality: Mapping[tuple[str, str], float], *,
-                 prior_strength: float = 10.0, max_per_category: int = MAX_PER_CATEGORY) -> CascadeFit:
-    """Candidate cascades per category from outcome records (see module doc).
-
-    ``frame``: history records with ``category`` already normalised; ``quality``: the
-    calibrated (model, category) quality each independence estimate starts from.
-    """
-    fit = CascadeFit([], {}, {}, prior_strength)
-    if "response" not in frame or frame["response"].isna().all():
-        fit.notes.append("no responses recorded: no cascades (agree compares the models' answers)")
-        return fit
-    for cat, sub in frame.groupby("category", sort=True):
-        cat = str(cat)
-        tids, t_codes = np.unique(sub["task_id"].astype(str).to_numpy(), return_inverse=True)
-        models, m_codes = np.unique(sub["model"].astype(str).to_numpy(), return_inverse=True)
-        if len(models) < 3:
-            fit.skipped[cat] = "fewer than three models recorded"
-            continue
-        if len(tids) > MAX_TASKS:
-            chosen = np.random.default_rng(0).choice(len(tids), size=MAX_TASKS, replace=False)
-            sub = sub[np.isin(t_codes, chosen)]
-            tids, t_codes = np.unique(sub["task_id"].astype(str).to_numpy(), return_inverse=True)
-            models, m_codes = np.unique(sub["model"].astype(str).to_numpy(), return_inverse=True)
-            fit.notes.append(f"{cat}: cascade statistics counted on a sample of {MAX_TASKS:,} prompts")
-        if len(models) > MAX_POOL:
-            qual = [quality.get((str(m), cat), 0.0) for m in models]
-            pool = set(np.argsort(qual)[::-1][:MAX_POOL].tolist())
-            keep = np.isin(m_codes, sorted(pool))
-            sub = sub[keep]
-            models, m_codes = np.unique(sub["model"].astype(str).to_numpy(), return_inverse=True)
-            tids, t_codes = np.unique(sub["task_id"].astype(str).to_numpy(), return_inverse=True)
-            fit.notes.append(f"{cat}: cascades drawn from the {MAX_POOL} models of best quality there")
-        n, k = len(tids), len(models)
-        score = np.full((n, k), np.nan)
-        cost = np.full((n, k), np.nan)
-        resp = np.full((n, k), None, dtype=object)
-        score[t_codes, m_codes] = sub["score"].to_numpy(dtype=float)
-        if "cost_usd" in sub:
-            cost[t_codes, m_codes] = sub["cost_usd"].to_numpy(dtype=float)
-        resp[t_codes, m_codes] = sub["response"].to_numpy(dtype=object)
-        prompts: list[str | None] = [None] * n
-        if "prompt" in sub:
-            for t, p in zip(t_codes, sub["prompt"].to_numpy(dtype=object), strict=True):
-                if prompts[t] is None and isinstance(p, str):
-                    prompts[t] = p
-        kind, why = choose_extractor(list(resp.ravel()), [prompts[t] for t in range(n) for _ in range(k)])
-        if kind is None:
-            fit.skipped[cat] = why
-            continue
-        fit.extractors[cat] = kind
-        ans = np.array([[answer_of(kind, resp[t, j], prompts[t]) for j in range(k)] for t in range(n)],
-                       dtype=object)
-        n_labels = float(np.median([len(labels_in(p)) for p in prompts])) if kind == "choice" else math.inf
-        mean_cost = np.nanmean(np.where(np.isnan(score), np.nan, cost), axis=0)
-        q = np.array([quality.get((m, cat), float(np.nanmean(score[:, j]))) for j, m in enumerate(models)])
-        cands = _candidates(cat, list(models), score, resp, ans, mean_cost, q, n_labels, prior_strength)
-        fit.cascades.extend(_prune(cands, list(models), mean_cost, q, max_per_category))
-    return fit
-
-
-def _candidates(cat: str, models: list[str], score: np.ndarray, resp: np.ndarray, ans: np.ndarray,
-                cost: np.ndarray, q: np.ndarray, n_labels: float, strength: float) -> list[tuple[Cascade, float]]:
-    """Every (first, witnesses, second) whose second stage is dearer than each of the others,
-    as (cascade, expected cost)."""
-    from itertools import combinations
-
-    k = len(models)
-    codes = np.full(ans.shape, -1, dtype=np.int64)  # answers as integers, -1 where none was read
-    known = ans != None  # noqa: E711
-    if known.any():
-        _, inv = np.unique(ans[known].astype(str), return_inverse=True)
-        codes[known] = inv
-    has = resp != None  # noqa: E711
-    ok = np.isfinite(cost)
-    out = []
-    for a in range(k):
-        if not ok[a]:
-            continue
-        others = [w for w in range(k) if w != a and ok[w]]
-        for size in range(1, MAX_WITNESSES + 1):
-            for ws in combinations(others, size):
-                acc = codes[:, a] >= 0
-                seen_aw = has[:, a] & ~np.isnan(score[:, a])
-                for w in ws:
-                    acc = acc & (codes[:, w] == codes[:, a])
-                    seen_aw = seen_aw & has[:, w]
-                cw = float(sum(cost[w] for w in ws))
-                top = max(cost[a], *(cost[w] for w in ws))
-                for b in range(k):
-                    if b == a or b in ws or not (ok[b] and cost[b] > top):
-                        continue
-                    seen = seen_aw & ~np.isnan(score[:, b])
-                    nj = int(seen.sum())
-                    acc_s = acc & seen
-                    n_acc = int(acc_s.sum())
-                    s1 = float(score[acc_s, a].sum())
-                    s2 = float(score[seen & ~acc, b].sum())
-                    p_i, qa_i, qr_i = independence(q[a], [q[w] for w in ws], q[b], n_labels)
-                    p = (n_acc + strength * p_i) / (nj + strength) if nj + strength > 0 else p_i
-                    qa = (s1 + strength * qa_i) / (n_acc + strength) if n_acc + strength > 0 else qa_i
-                    qr = (s2 + strength * qr_i) / (nj - n_acc + strength) if nj - n_acc + strength > 0 else qr_i
-                    c = Cascade(cat, models[a], tuple(models[w] for w in ws), models[b], float(p), float(qa),
-                                float(qr), nj, n_acc, s1, s2, "joint outcomes" if nj else "independence")
-                    out.append((c, float(c.expected_cost(cost[a], cw, cost[b]))))
-    return out
 
 
 def independence(q1: float, qw: Sequence[float] | float, q2: float, n_labels: float) -> tuple[float, float, float]:
@@ -283,20 +172,6 @@ def independence(q1: float, qw: Sequence[float] | float, q2: float, n_labels: fl
     chance = wrong / (n_labels - 1) ** len(ws) if n_labels > 1 and math.isfinite(n_labels) else 0.0
     p = right + chance
     return p, right / p if p > 0 else q1, q2
-
-
-def _prune(cands: list[tuple[Cascade, float]], models: list[str], cost: np.ndarray, q: np.ndarray,
-           limit: int) -> list[Cascade]:
-    """Drop cascades dominated by a single model or another cascade; keep the ``limit`` that
-    rise furthest above the single models' hull."""
-    from planner.evaluate import hull_value, upper_hull
-
-    singles = [(float(c), float(s)) for c, s in zip(cost, q, strict=True) if np.isfinite(c)]
-    kept = pareto([(c, cas.quality) for cas, c in cands], singles)
-    hc, hs = upper_hull([c for c, _ in singles], [s for _, s in singles])
-    lift = [(cands[i][0].quality - hull_value(hc, hs, cands[i][1]), i) for i in kept]
-    lift = sorted((x for x in lift if x[0] > 0), reverse=True)[:limit]
-    return [cands[i][0] for _, i in sorted(lift, key=lambda x: x[1])]
 
 
 def pareto(points: Sequence[tuple[float, float]], others: Sequence[tuple[float, float]] = ()) -> list[int]:

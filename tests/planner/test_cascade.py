@@ -11,16 +11,15 @@ import yaml
 
 from planner.calibrate import calibrate
 from planner.cascade import (
-    Cascade,
-    _prune,
     answer_of,
     choose_extractor,
     independence,
     labels_in,
     pareto,
 )
+from planner.cascade_fit import _chosen, fold_of
 from planner.errors import InputError
-from planner.evaluate import ROUTEPLAN, evaluate_history
+from planner.evaluate import HULL, ROUTEPLAN, evaluate_history
 
 LETTERS = "ABCD"
 ACC = {"cheap/a": 0.8, "cheap/b": 0.8, "dear/c": 0.85}
@@ -81,20 +80,24 @@ def test_pareto_and_pruning():
     assert pareto([(1.0, 0.8), (2.0, 0.7), (3.0, 0.85), (4.0, 0.95)], [(2.5, 0.9)]) == [0, 3]
     assert pareto([(1.0, 0.8), (1.0, 0.8)]) == [0]  # of exact ties, one survives
 
-    def cas(p: float, qa: float, qr: float) -> Cascade:
-        return Cascade("quiz", "cheap/a", ("cheap/b",), "dear/c", p, qa, qr)
+    # (cost, quality) of candidates against single models at (1, 0.6), (2, 0.6), (10, 0.9)
+    singles_cost, singles_q = np.array([1.0, 2.0, 10.0]), np.array([0.6, 0.6, 0.9])
+    above = (8.0, 0.91)  # above the singles' hull
+    dominated = (12.0, 0.77)  # dearer and worse than the (10, 0.9) model
+    below_hull = (4.0, 0.63)  # under the chord from 1 to 10
+    cost, q = np.array([above[0], dominated[0], below_hull[0]]), np.array([above[1], dominated[1], below_hull[1]])
+    assert _chosen(cost, q, singles_cost, singles_q, limit=20) == [0]
+    many_cost = 8.0 + np.arange(30) / 10
+    many_q = 0.9 + np.arange(30) / 1000
+    assert len(_chosen(many_cost, many_q, singles_cost, singles_q, limit=5)) == 5
 
-    singles_cost = np.array([1.0, 2.0, 10.0])
-    singles_q = np.array([0.6, 0.6, 0.9])
-    above = cas(0.5, 0.9, 0.92)  # quality 0.91 at cost ~8: above the singles' hull
-    dominated = cas(0.1, 0.5, 0.8)  # quality 0.77 at ~12: dearer and worse than dear/c
-    below_hull = cas(0.9, 0.6, 0.9)  # quality 0.63 at 4: under the chord from 1 to 10
-    cands = [(above, above.expected_cost(1.0, 2.0, 10.0)), (dominated, dominated.expected_cost(1.0, 2.0, 10.0)),
-             (below_hull, below_hull.expected_cost(1.0, 2.0, 10.0))]
-    assert _prune(cands, list(ACC), singles_cost, singles_q, limit=20) == [above]
-    many = [(cas(0.5, 0.9 + k / 1000, 0.92), 8.0 + k / 10) for k in range(30)]
-    kept = _prune(many, list(ACC), singles_cost, singles_q, limit=5)
-    assert len(kept) == 5
+
+def test_folds_are_stable_and_balanced():
+    ids = np.array([f"task-{i}" for i in range(5000)])
+    f = fold_of(ids, 5)
+    assert (f == fold_of(ids, 5)).all() and set(f.tolist()) == set(range(5))
+    assert np.bincount(f).min() > 900  # about 1,000 each
+    assert fold_of(ids[:3], 5).tolist() == f[:3].tolist()  # a task's fold does not depend on the others
 
 
 def test_calibrate_fits_cascades_near_their_empirical_rates(tmp_path):
@@ -108,7 +111,9 @@ def test_calibrate_fits_cascades_near_their_empirical_rates(tmp_path):
     assert c["p_accept"] == pytest.approx(p_ind, abs=0.03)
     assert c["quality_accept"] == pytest.approx(qa_ind, abs=0.03)
     assert c["quality_reject"] == pytest.approx(0.85, abs=0.03)
-    assert c["n"] == 3000 and c["basis"] == "joint outcomes"
+    # counted on the folds it was not chosen on: at least half of the prompts
+    assert 1500 <= c["n"] <= 3000 and c["basis"] == "joint outcomes"
+    assert "cross-fitted" in block["fit"]
     assert all(c["second"] == "dear/c" for c in block["candidates"])  # the second stage is the dearer
     out = tmp_path / "cal.yaml"
     cal.write(out)
@@ -212,7 +217,7 @@ def test_bad_cascade_block(tmp_path, block, message):
 
 
 def test_many_models_draw_candidates_from_the_best(monkeypatch):
-    import planner.cascade as cascade
+    import planner.cascade_fit as cascade
 
     monkeypatch.setattr(cascade, "MAX_POOL", 2 + 1)
     h = _mc_truth(300, seed=5)
@@ -224,12 +229,12 @@ def test_many_models_draw_candidates_from_the_best(monkeypatch):
 
 
 def test_many_prompts_are_sampled(monkeypatch):
-    import planner.cascade as cascade
+    import planner.cascade_fit as cascade
 
     monkeypatch.setattr(cascade, "MAX_TASKS", 100)
     cal = calibrate(_mc_truth(300, seed=6), count_tokens=False)
     assert any("sample of 100 prompts" in n for n in cal.notes)
-    assert {c["n"] for c in cal.extra["cascades"]["candidates"]} == {100}
+    assert all(50 <= c["n"] <= 100 for c in cal.extra["cascades"]["candidates"])
 
 
 def test_history_without_prompts_or_tasks_of_the_cascade_category(hand_catalog):
@@ -243,3 +248,75 @@ def test_history_without_prompts_or_tasks_of_the_cascade_category(hand_catalog):
     ev = evaluate_history(_hand_history(), hand_catalog, budgets=[1.0])
     assert any("no cascade of the catalog applies" in n for n in ev.notes)
     assert "cascade_tasks" not in ev.points
+
+
+def test_cascades_beat_the_hull_where_agreement_is_informative(tmp_path):
+    # independent models on a 4-option quiz: two cheap answers that agree are nearly always
+    # right, so checking a cheap answer and escalating the rest beats every single model
+    out = tmp_path / "cal.yaml"
+    calibrate(_mc_truth(2000, seed=11), count_tokens=False).write(out)
+    fresh = _mc_truth(2000, seed=12)
+    without, with_ = evaluate_history(fresh, out, cascades=False), evaluate_history(fresh, out)
+    assert with_.aiq[ROUTEPLAN] > without.aiq[ROUTEPLAN] + 0.05
+    assert with_.aiq[ROUTEPLAN] > with_.aiq[HULL] + 0.05
+    assert with_.match_cost is not None and with_.match_cost < 0.5 * with_.best_model_cost
+
+
+def _tie_truth(n: int, seed: int) -> pd.DataFrame:
+    """Six cheap models that mostly repeat a shared answer (right 90 % of the time), and a dear
+    model right 90 % of the time on its own: where the cheap ones agree they are right no more
+    often than the dear one, so no cascade really beats it."""
+    rng = np.random.default_rng(seed)
+    cheap = [f"cheap/{c}" for c in "abcdef"]
+    rows = []
+    for i in range(n):
+        right = int(rng.integers(4))
+        shared = right if rng.random() < 0.9 else (right + 1 + int(rng.integers(3))) % 4
+        picks = {m: shared if rng.random() < 0.7 else int(rng.integers(4)) for m in cheap}
+        picks["dear/z"] = right if rng.random() < 0.9 else (right + 1 + int(rng.integers(3))) % 4
+        for j, (m, pick) in enumerate(picks.items()):
+            rows.append({"task_id": f"q{i}", "category": "quiz", "model": m, "score": float(pick == right),
+                         "cost_usd": 1e-3 if m == "dear/z" else 1e-5 * (1 + j), "input_tokens": 60.0,
+                         "output_tokens": 5.0, "latency_s": np.nan, "prompt": _prompt(i),
+                         "response": f"The answer is ({LETTERS[pick]})", "source": "synthetic"})
+    return pd.DataFrame(rows)
+
+
+def test_no_cascade_projected_past_its_second_model_by_luck():
+    # dozens of cascades tie with dear/z at best; counted on the prompts they were chosen on,
+    # the luckiest projected above it on every seed (the plan then preferred it at the dearest
+    # budgets and fell short of dear/z on fresh prompts). Cross-fitted, with the first model's
+    # lead taken conservatively, hardly any does.
+    lucky = 0
+    for seed in range(1, 7):
+        cal = calibrate(_tie_truth(600, seed), count_tokens=False)
+        dear = float(cal.table.set_index("model").loc["dear/z", "quality"])
+        lifts = [c["p_accept"] * c["quality_accept"] + (1 - c["p_accept"]) * c["quality_reject"] - dear
+                 for c in cal.extra.get("cascades", {}).get("candidates", []) if c["second"] == "dear/z"]
+        lucky += bool(lifts) and max(lifts) > 0.005
+    assert lucky <= 1
+
+
+def test_plans_rescore_to_what_evaluate_reports_at_every_budget(tmp_path):
+    out = tmp_path / "cal.yaml"
+    calibrate(_mc_truth(1500, seed=13), count_tokens=False).write(out)
+    fresh = _mc_truth(800, seed=14)
+    ev = evaluate_history(fresh, out, points=12, plans_dir=tmp_path / "plans")
+    rows = ev.points[ev.points["curve"] == ROUTEPLAN].reset_index(drop=True)
+    truth = fresh.set_index(["task_id", "model"])
+    plans = sorted((tmp_path / "plans").glob("plan_*.csv"))
+    assert len(plans) == rows["score"].notna().sum() and rows["cascade_tasks"].max() > 0
+    mixed = 0
+    for path in plans:
+        plan = pd.read_csv(path)
+        row = rows.iloc[int(path.name.split("_")[1])]
+        cost = sum(truth.loc[(t, m), "cost_usd"] for t, ms in zip(plan["task_id"], plan["called_models"], strict=True)
+                   for m in ms.split(";"))
+        score = truth.loc[list(zip(plan["task_id"], plan["final_model"], strict=True)), "score"].mean()
+        assert cost == pytest.approx(row["cost_usd"], rel=1e-9) and score == pytest.approx(row["score"], abs=1e-12)
+        on_cascade = plan["called_models"].str.contains(";")
+        assert on_cascade.sum() == row["cascade_tasks"]
+        escalated = on_cascade & (plan["final_model"] != plan["called_models"].str.split(";").str[0])
+        assert escalated.sum() == row["escalated"]
+        mixed += bool(0 < on_cascade.sum() < len(plan))
+    assert mixed  # some budget mixes cascades and single models
