@@ -32,6 +32,7 @@ model and witness set), so a category of 20,000 prompts and 12 models fits in se
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from collections.abc import Mapping
 from itertools import combinations
@@ -123,8 +124,10 @@ def fit_cascades(frame: pd.DataFrame, quality: Mapping[tuple[str, str], float], 
         fit.extractors[cat] = kind
         ans = answers(kind, resp, prompts)
         n_labels = float(np.median([len(labels_in(p)) for p in prompts])) if kind == "choice" else math.inf
-        mean_cost = np.nanmean(np.where(np.isnan(score), np.nan, cost), axis=0)
-        q = np.array([quality.get((m, cat), float(np.nanmean(score[:, j]))) for j, m in enumerate(models)])
+        with warnings.catch_warnings():  # a model without costs (or scores) here: NaN, quietly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean_cost = np.nanmean(np.where(np.isnan(score), np.nan, cost), axis=0)
+            q = np.array([quality.get((m, cat), float(np.nanmean(score[:, j]))) for j, m in enumerate(models)])
         folds = FOLDS if n >= FOLDS * MIN_FOLD_PROMPTS else 2 if n >= 2 * MIN_FOLD_PROMPTS else 1
         if folds == 1:
             fit.notes.append(f"{cat}: {n} prompts, too few to cross-fit: cascades chosen and counted on the "
@@ -304,7 +307,9 @@ def select(cat: str, models: list[str], counts: Counts, score: np.ndarray, cost:
         for f in range(folds):
             c, qual, _ = priced(total - table[:, f, :])
             # the single models' mean scores on the same (choosing) folds: the lift is like for like
-            single_q = np.nanmean(np.where((counts.fold != f)[:, None], score, np.nan), axis=0)
+            rest = (counts.fold != f)[:, None] & ~np.isnan(score)
+            n_rest = rest.sum(axis=0)
+            single_q = np.where(n_rest > 0, np.where(rest, score, 0.0).sum(axis=0) / np.maximum(n_rest, 1), np.nan)
             for i in _chosen(c, qual, cost, single_q, limit):
                 honest[:, i] += table[:, f, i]
                 times[i] += 1
