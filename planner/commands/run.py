@@ -37,6 +37,13 @@ def run_command(
         "[default: 0; a resumed run keeps its own].", show_default=False)] = None,
     max_retries: Annotated[int, typer.Option(
         "--max-retries", help="Retries per model on transient errors before the next fallback.")] = 3,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Run on N executor processes (Ray actors) fed by one coordinator that owns "
+        "the budget and the ledger; needs `pip install 'routeplan[ray]'` [default: 0 = in this process].",
+        show_default=False)] = 0,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="With --workers: an existing Ray cluster (e.g. ray://head:10001) instead of "
+        "a local Ray started on this machine.")] = None,
     grace: Annotated[float, typer.Option(
         "--grace", help="On Ctrl-C: seconds to wait for calls in flight to answer before writing them "
         "off (a second Ctrl-C stops at once).")] = 10.0,
@@ -50,9 +57,12 @@ def run_command(
 
     if simulate and live:
         raise InputError("--simulate and --live: choose one")
+    if ray_address and not workers:
+        raise InputError("--ray-address: needs --workers N (the number of executor processes)")
     options = RunOptions(mode="simulate" if simulate else "live" if live else "auto", budget_usd=budget,
                          resume=resume, concurrency=concurrency, seed=seed, time_scale=time_scale,
-                         fail_rate=fail_rate, retry=RetryPolicy(max_retries=max_retries), grace_s=grace)
+                         fail_rate=fail_rate, retry=RetryPolicy(max_retries=max_retries), grace_s=grace,
+                         workers=workers, ray_address=ray_address)
     out_dir = out or Path(f"run-{plan.stem}")
     try:
         result = run_plan(plan, out_dir, options)

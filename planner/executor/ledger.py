@@ -3,7 +3,8 @@
 Tables: ``meta`` (key/value: plan hash, budget, simulated, seed), ``tasks`` (one row per
 task: status pending/running/done/failed/queued, the model used, tokens, cost, latency,
 output, error; its check and grade: score, grader, reason, grading cost) and ``attempts``
-(one row per call: model, purpose ``answer`` or ``grade`` (a judge's call), state,
+(one row per call: model, purpose ``answer``, ``grade`` (a judge's call) or ``grant`` (money a
+worker of a distributed run holds, see planner.distributed), state,
 reservation, cost, tokens (prompt tokens read from / written to the provider's cache among
 them), latency, error). Money is integer picodollars. Columns added
 since the first ledgers are added on open (``MIGRATIONS``), so older ledgers resume.
@@ -276,6 +277,51 @@ class Ledger:
                     "cache_write_tokens=? WHERE task_id=?",
                     (status, model, attempts, cost_pusd, input_tokens, output_tokens, latency_s, reason,
                      output, time.time(), cached_tokens, cache_write_tokens, task_id))
+
+    # -- a distributed run (planner.distributed): the coordinator writes what its workers did --
+    def record_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int, state: str,
+                       cost_pusd: int, input_tokens: int | None, output_tokens: int | None,
+                       latency_s: float | None, error: str | None, started_at: float,
+                       ended_at: float) -> None:
+        """An attempt a worker made and settled, written whole (its money was covered by the
+        worker's grant, durable before the call was sent)."""
+        attempt_id = self._next_attempt_id
+        self._next_attempt_id += 1
+        self._write("INSERT INTO attempts (id, task_id, n, model, state, reserved_pusd, cost_pusd, "
+                    "input_tokens, output_tokens, latency_s, error, started_at, ended_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (attempt_id, task_id, n, model, state, reserved_pusd, cost_pusd, input_tokens,
+                     output_tokens, latency_s, error, started_at, ended_at))
+        self._write("UPDATE tasks SET status='running', attempts=?, updated_at=? WHERE task_id=? "
+                    "AND status IN ('pending', 'running')", (n, ended_at, task_id))
+
+    def set_grant(self, holder: str, reserved_pusd: int) -> None:
+        """Money a worker holds (granted, not yet settled): an 'inflight' row of purpose
+        'grant', so a crash counts all of it as spent, as it does a call in flight."""
+        self._write("DELETE FROM attempts WHERE task_id=? AND purpose='grant' AND state='inflight'", (holder,))
+        if reserved_pusd > 0:
+            attempt_id = self._next_attempt_id
+            self._next_attempt_id += 1
+            self._write("INSERT INTO attempts (id, task_id, n, model, state, reserved_pusd, started_at, "
+                        "purpose) VALUES (?, ?, 0, ?, 'inflight', ?, ?, 'grant')",
+                        (attempt_id, holder, holder, reserved_pusd, time.time()))
+
+    def lose_grant(self, holder: str, reason: str) -> None:
+        """A worker died holding money: what it held counts as spent (it may have been billed)."""
+        self._write("UPDATE attempts SET state='lost', cost_pusd=reserved_pusd, error=?, ended_at=? "
+                    "WHERE task_id=? AND purpose='grant' AND state='inflight'", (reason, time.time(), holder))
+
+    def return_to_pending(self, task_ids: Iterable[str]) -> None:
+        """Unfinished tasks of a worker that died run again; their cost is what was recorded."""
+        for task_id in task_ids:
+            self._write("UPDATE tasks SET status='pending', cost_pusd=(SELECT COALESCE(SUM(cost_pusd),0) "
+                        "FROM attempts a WHERE a.task_id=tasks.task_id AND a.purpose='answer') "
+                        "WHERE task_id=? AND status IN ('pending', 'running')", (task_id,))
+
+    def task_progress(self, task_id: str) -> tuple[int, int]:
+        """(attempts, cost in pUSD) recorded for a task (read after the queued writes are flushed)."""
+        row = self.conn.execute("SELECT attempts, cost_pusd FROM tasks WHERE task_id=?", (task_id,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def commit(self) -> None:
         """Wait until every write queued so far is committed (the barrier before a call)."""

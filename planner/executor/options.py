@@ -46,6 +46,8 @@ class RunOptions:
     hits an injected fault. ``seed``, ``time_scale`` and ``fail_rate`` left at None take the
     resumed run's settings, or 0 for a new run. ``grace_s``: on the first Ctrl-C, how long to
     wait for calls in flight to answer (their real cost is recorded) before writing them off.
+    ``workers``: run on that many Ray actors fed by one coordinator (``routeplan[ray]``;
+    0 = in this process); ``ray_address``: an existing Ray cluster instead of a local Ray.
     """
 
     mode: Mode = "auto"
@@ -59,6 +61,8 @@ class RunOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress: bool = True
     grace_s: float = 10.0
+    workers: int = 0  # > 0: run on that many Ray actors (planner.distributed; the ray extra)
+    ray_address: str | None = None  # an existing Ray cluster; None = a local Ray
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "simulate", "live"):
@@ -71,6 +75,8 @@ class RunOptions:
             raise InputError(f"--time-scale: expected a number >= 0, got {self.time_scale}")
         if self.fail_rate is not None and not 0.0 <= self.fail_rate <= 1.0:
             raise InputError(f"--fail-rate: expected a probability in [0, 1], got {self.fail_rate}")
+        if self.workers < 0:
+            raise InputError(f"--workers: expected >= 1, got {self.workers}")
         if not 0 <= self.grace_s < math.inf:
             raise InputError(f"--grace: expected seconds >= 0, got {self.grace_s}")
 

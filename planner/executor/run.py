@@ -110,6 +110,10 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
                     simulate: bool | None = None, report: bool = True, _owns_loop: bool = False) -> RunResult:
     """``run_plan`` for callers already inside an event loop (whose loop it leaves as it is)."""
     options = options or RunOptions()
+    if options.workers:
+        from planner.distributed.cluster import require_ray
+
+        require_ray()  # before any file is written
     if simulate is not None:
         options = _replace(options, mode="simulate" if simulate else "live")
     out = Path(out_dir)
@@ -157,7 +161,13 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
             ledger.requeue_budget_queued()
         if simulated and _owns_loop:  # litellm's set-up step in this thread: see InlineSetupExecutor
             asyncio.get_running_loop().set_default_executor(InlineSetupExecutor())
-        result = await _execute(plan, ledger, options, simulated, budget_usd, catch_sigint=_owns_loop)
+        if options.workers:
+            from planner.distributed.run_coordinator import execute_distributed
+
+            result = await execute_distributed(plan, ledger, options, simulated, budget_usd,
+                                               catch_sigint=_owns_loop)
+        else:
+            result = await _execute(plan, ledger, options, simulated, budget_usd, catch_sigint=_owns_loop)
     finally:
         ledger.close()
     result.out_dir, result.mode_reason, result.lost_attempts = out, mode_reason, lost

@@ -1,0 +1,292 @@
+"""One executor process of ``routeplan run --workers N``: a Ray actor with its own litellm.
+
+It runs today's :class:`planner.executor.engine.Engine` unchanged on the tasks the
+coordinator feeds it, with two stand-ins for what the coordinator owns:
+
+- :class:`GrantedBudget`: the worker spends only money the coordinator granted it (in
+  blocks, recorded in the ledger before they are handed out); a reservation that does not
+  fit asks for more, waits, and queues its task only when the coordinator says no money is
+  held anywhere;
+- :class:`LedgerProxy`: the Engine's ledger writes become events, shipped back in batches
+  on the next exchange (the grant covering a call is durable before it is sent, so the
+  per-call commit is not needed here).
+
+The coordinator calls :meth:`ExecutorWorker.exchange` in a loop: it brings task ids, grants
+and flags, and returns the events, the money asked for or given back, and how many tasks
+the worker wants next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.executor.budget import BudgetGuard
+from planner.executor.caller import Caller
+from planner.executor.clock import Clock
+from planner.executor.engine import Engine
+from planner.executor.limits import ModelLimiter
+from planner.executor.options import RetryPolicy
+from planner.executor.providers import models_in_use, secrets_of
+from planner.executor.redact import Redactor
+from planner.plan import Plan
+
+#: Events per batch that make a worker answer the coordinator at once.
+EVENT_BATCH = 64
+#: The longest a worker keeps the coordinator waiting when nothing happens (seconds).
+REPORT_EVERY_S = 0.02
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What every worker of a run shares, plus its own share of the run's limits."""
+
+    index: int
+    n_workers: int
+    simulated: bool
+    call_tag: str
+    seed: int
+    fail_rate: float
+    time_scale: float
+    retry: RetryPolicy
+    concurrency: int
+    limited_budget: bool
+
+
+def share(total: int | None, index: int, n: int) -> int | None:
+    """Worker ``index``'s share of a limit split evenly over ``n`` workers (at least 1)."""
+    if not total:
+        return total
+    return max(1, total // n + (1 if index < total % n else 0))
+
+
+class GrantedBudget(BudgetGuard):
+    """A BudgetGuard over the money granted by the coordinator (unlimited when the run is)."""
+
+    def __init__(self, limited: bool, on_need: Any) -> None:
+        super().__init__(0 if limited else None)
+        self.need_pusd = 0
+        self.denied_pusd: int | None = None  # the shortfall the coordinator last refused
+        self.stopping = False  # the run is stopping: a waiting reservation gives up, nothing sent
+        self._on_need = on_need
+
+    async def reserve(self, amount_pusd: int) -> bool:
+        while not self.fits(amount_pusd):
+            if self.stopping:
+                raise asyncio.CancelledError  # the task stays unfinished in the ledger
+            short = amount_pusd - (self.remaining_pusd() or 0)
+            if self.denied_pusd is not None and short >= self.denied_pusd:
+                # the coordinator has no such money and no other worker holds any
+                if self.reserved_pusd == 0:
+                    return False  # nothing outstanding here either: queued, as in one process
+            else:
+                self.need_pusd = max(self.need_pusd, short)
+                self._on_need()
+            event = self._changed
+            await event.wait()
+        self.reserved_pusd += amount_pusd
+        return True
+
+    def grant(self, amount_pusd: int) -> None:
+        assert self.budget_pusd is not None
+        self.budget_pusd += amount_pusd
+        self.need_pusd = 0
+        self.denied_pusd = None
+        self._notify()
+
+    def deny(self) -> None:
+        if self.need_pusd:
+            self.denied_pusd = self.need_pusd
+        self.need_pusd = 0
+        self._notify()
+
+    def give_back_unused(self) -> int:
+        """Hand back what no reservation uses; returns the amount."""
+        unused = self.remaining_pusd()
+        if not unused or unused <= 0:
+            return 0
+        assert self.budget_pusd is not None
+        self.budget_pusd -= unused
+        return unused
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+
+class LedgerProxy:
+    """The Ledger methods the Engine calls, turned into events for the coordinator."""
+
+    def __init__(self, wake: Any) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self._open: dict[int, tuple[str, int, str, int, float]] = {}
+        self._next_id = 1
+        self._wake = wake
+
+    def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int) -> int:
+        attempt_id = self._next_id
+        self._next_id += 1
+        self._open[attempt_id] = (task_id, n, model, reserved_pusd, time.time())
+        return attempt_id
+
+    async def commit(self) -> None:
+        """Nothing to wait for: the grant covering the call is already in the ledger."""
+
+    def end_attempt(self, attempt_id: int, state: str, cost_pusd: int, input_tokens: int | None,
+                    output_tokens: int | None, latency_s: float | None, error: str | None) -> None:
+        task_id, n, model, reserved, started = self._open.pop(attempt_id)
+        self.events.append(("attempt", task_id, n, model, reserved, state, cost_pusd, input_tokens,
+                            output_tokens, latency_s, error, started, time.time()))
+
+    def finish_task(self, task_id: str, status: str, model: str | None, attempts: int, cost_pusd: int,
+                    input_tokens: int | None = None, output_tokens: int | None = None,
+                    latency_s: float | None = None, reason: str | None = None,
+                    output: str | None = None) -> None:
+        self.events.append(("finish", task_id, status, model, attempts, cost_pusd, input_tokens,
+                            output_tokens, latency_s, reason, output))
+
+    def flush_soon(self) -> None:
+        self._wake()
+
+    def take(self) -> list[tuple[Any, ...]]:
+        events, self.events = self.events, []
+        return events
+
+
+@dataclass
+class _Inbox:
+    tasks: deque[tuple[int, str, int, int]] = field(default_factory=deque)
+    no_more: bool = False
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ExecutorWorker:
+    """The actor (wrapped with ``ray.remote`` by the coordinator; plain here, so importing
+    this module needs no Ray)."""
+
+    def __init__(self) -> None:
+        self.call_tag: str | None = None
+
+    def ping(self) -> int:
+        """The actor's pid (it is up, its imports done)."""
+        return os.getpid()
+
+    async def start(self, plan_json: bytes, settings: WorkerSettings) -> int:
+        """Set up one run (plan, engine, runners) on the actor's event loop; returns the pid.
+        An actor runs one run at a time and may be reused for the next (:meth:`reset`)."""
+        self.settings = settings
+        self.plan = Plan.model_validate_json(plan_json)
+        s = self.settings
+        models = {m.name: m for m in self.plan.models}
+        clock = Clock(s.time_scale if s.simulated else 1.0)
+        if s.simulated:
+            from planner.executor.caller import InlineSetupExecutor
+            from planner.executor.run import expectations
+            from planner.executor.simulator import SimConfig, register_run
+
+            # litellm's set-up step in the loop's thread, as in one process (see InlineSetupExecutor)
+            asyncio.get_running_loop().set_default_executor(InlineSetupExecutor())
+
+            register_run(s.call_tag, SimConfig(models, s.seed, s.fail_rate, clock, expectations(self.plan)))
+            self.call_tag = s.call_tag
+        self._wake_event = asyncio.Event()
+        self.inbox = _Inbox()
+        self.budget = GrantedBudget(s.limited_budget, self._wake)
+        self.ledger = LedgerProxy(self._wake)
+        self.stop = asyncio.Event()
+        limiters = {m.name: ModelLimiter(clock, share(m.concurrency, s.index, s.n_workers),
+                                         share(m.rpm, s.index, s.n_workers), share(m.tpm, s.index, s.n_workers))
+                    for m in self.plan.models}
+        self.engine = Engine(ledger=self.ledger, budget=self.budget, limiters=limiters,  # type: ignore[arg-type]
+                             caller=Caller(s.simulated, s.call_tag), clock=clock, policy=s.retry,
+                             models=models, simulated=s.simulated,
+                             redactor=Redactor(secrets_of(models_in_use(self.plan))), seed=s.seed,
+                             stop=self.stop)
+        self.error: str | None = None
+        self.running = s.concurrency
+        self.runners = [asyncio.ensure_future(self._runner()) for _ in range(s.concurrency)]
+        return os.getpid()
+
+    async def reset(self) -> int:
+        """Forget the finished run (its runners have all returned); the actor can take another."""
+        if self.running:
+            raise RuntimeError("reset while tasks are running")
+        if self.call_tag is not None:
+            from planner.executor.simulator import unregister_run
+
+            unregister_run(self.call_tag)
+            self.call_tag = None
+        self.plan = None  # type: ignore[assignment]
+        return os.getpid()
+
+    async def exchange(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Take the coordinator's message; answer once there is something to report (or soon)."""
+        self._apply(msg)
+        if not self._ready():
+            self._wake_event.clear()
+            try:
+                await asyncio.wait_for(self._wake_event.wait(), REPORT_EVERY_S)
+            except TimeoutError:
+                pass
+        done = self.running == 0
+        returned = self.budget.give_back_unused() if (msg.get("reclaim") or done) else 0
+        want = 0 if self.inbox.no_more else max(0, self._backlog() - len(self.inbox.tasks))
+        return {"events": self.ledger.take(), "need": self.budget.need_pusd, "returned": returned,
+                "inflight": self.engine.inflight, "want": want, "done": done, "error": self.error}
+
+    # -- internals ---------------------------------------------------------------------------
+    def _apply(self, msg: dict[str, Any]) -> None:
+        if msg.get("tasks"):
+            self.inbox.tasks.extend(msg["tasks"])
+        if msg.get("no_more"):
+            self.inbox.no_more = True
+        if msg.get("tasks") or msg.get("no_more"):
+            self.inbox.arrived.set()
+        if msg.get("grant"):
+            self.budget.grant(msg["grant"])
+        if msg.get("deny"):
+            self.budget.deny()
+        if msg.get("stop") and not self.stop.is_set():
+            self.stop.set()
+            self.inbox.no_more = True
+            self.inbox.tasks.clear()  # not started: they stay pending in the ledger
+            self.inbox.arrived.set()
+            self.budget.stopping = True
+            self.budget._notify()
+
+    def _backlog(self) -> int:
+        return max(2 * EVENT_BATCH, 4 * self.settings.concurrency)
+
+    def _ready(self) -> bool:
+        return (len(self.ledger.events) >= EVENT_BATCH or self.budget.need_pusd > 0 or self.running == 0
+                or self.error is not None
+                or (not self.inbox.no_more and len(self.inbox.tasks) < self._backlog() // 2))
+
+    def _wake(self) -> None:
+        if self._ready():
+            self._wake_event.set()
+
+    async def _runner(self) -> None:
+        try:
+            while not self.stop.is_set():
+                if not self.inbox.tasks:
+                    if self.inbox.no_more:
+                        return
+                    self.inbox.arrived.clear()
+                    self._wake()
+                    await self.inbox.arrived.wait()
+                    continue
+                seq, task_id, attempts, cost_pusd = self.inbox.tasks.popleft()
+                a = self.plan.assignments[seq]
+                if a.task_id != task_id:
+                    raise RuntimeError(f"task {task_id}: plan order differs from the coordinator's")
+                await self.engine.run_task(a, attempts, cost_pusd)
+        except Exception as exc:  # reported to the coordinator, which stops the run
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.running -= 1
+            self._wake()
