@@ -19,6 +19,7 @@ the worker wants next.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import deque
@@ -228,10 +229,8 @@ class ExecutorWorker:
         self._apply(msg)
         if not self._ready():
             self._wake_event.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_event.wait(), REPORT_EVERY_S)
-            except TimeoutError:
-                pass
         done = self.running == 0
         returned = self.budget.give_back_unused() if (msg.get("reclaim") or done) else 0
         want = 0 if self.inbox.no_more else max(0, self._backlog() - len(self.inbox.tasks))

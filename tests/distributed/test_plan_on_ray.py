@@ -1,0 +1,102 @@
+"""The sharded ``fast`` planner on a local Ray gives the plan, bound and gap of one process."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import solvers
+from planner.distributed.shards import SyntheticSource, TaskFileSource
+from planner.errors import InputError
+from solvers import Problem
+
+from .sources import TiesSource
+
+pytestmark = pytest.mark.xdist_group("ray")
+
+
+def _one_process(source, limit, **extra) -> solvers.Solution:
+    """The same instance in one process: the shards' problems stacked, the driver's limit."""
+    ps = [source.load(i).problem for i in range(source.n_shards)]
+    p0 = ps[0]
+    stack = {k: np.concatenate([getattr(p, k) for p in ps]) for k in ("cost", "quality", "feasible", "priority")}
+    if p0.latency is not None:
+        stack["latency"] = np.concatenate([p.latency for p in ps])
+    limits = ({"budget": limit} if p0.budget is not None else
+              {"min_avg_quality": limit} if p0.min_avg_quality is not None else {})
+    return solvers.solve(Problem(**stack, **limits, allow_queue=p0.allow_queue, goal=p0.goal, **extra),
+                         backend="fast")
+
+
+@pytest.mark.parametrize("source", [
+    SyntheticSource(20_000, 12, shard_tasks=4_500, seed=5, case="budget"),
+    SyntheticSource(12_000, 9, shard_tasks=5_000, seed=2, case="avg-quality"),
+    TiesSource(),
+    dataclasses.replace(TiesSource(), budget=1e9),  # the budget does not bind
+], ids=["budget", "avg-quality", "ties-and-queue", "slack"])
+def test_same_plan_bound_and_gap_as_one_process(local_ray, source, tmp_path):
+    from planner.distributed.plan_driver import solve_sharded
+
+    res, parts = solve_sharded(source, 2, tmp_path, keep_assignment=True)
+    ref = _one_process(source, res.limit)
+    plan = np.concatenate([parts[i] for i in sorted(parts)])
+    assert res.status == ref.status.value
+    assert np.array_equal(plan, ref.assignment)
+    assert res.objective == pytest.approx(ref.objective, rel=1e-12)
+    assert res.bound == pytest.approx(ref.bound, rel=1e-12)
+    assert res.gap == pytest.approx(ref.gap, rel=1e-6, abs=1e-15)
+    if ref.budget_shadow_price is None:
+        assert res.budget_shadow_price is None
+    else:
+        assert res.budget_shadow_price == pytest.approx(ref.budget_shadow_price, rel=1e-12)
+    assert res.n_queued == int((ref.assignment < 0).sum())
+    # the plan on disk, shard by shard
+    written = pd.concat([pd.read_parquet(tmp_path / f"part-{i:05d}.parquet") for i in range(source.n_shards)])
+    assert len(written) == plan.size
+    assert written["model"].isna().sum() == res.n_queued
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == res.status and summary["bound"] == res.bound
+
+
+def test_a_parquet_task_file_is_read_and_formulated_on_the_workers(local_ray, tmp_path):
+    """Row groups of a task file, formulated per shard, against `routeplan solve --solver fast`."""
+    from planner.catalog import load_catalog
+    from planner.distributed.plan_driver import solve_sharded
+    from planner.plan import Limits
+    from planner.solve import make_plan
+    from tests.conftest import ROOT
+
+    tasks = pd.read_json(ROOT / "examples" / "tasks" / "batch_10k.jsonl", lines=True).head(3000)
+    path = tmp_path / "tasks.parquet"
+    tasks.to_parquet(path, row_group_size=400)
+    limits = Limits(budget_usd=4.0)
+    source = TaskFileSource(str(path), load_catalog(None), "maximize_quality", limits, rows_per_shard=800)
+    assert source.n_shards == 4
+    res, _ = solve_sharded(source, 2, tmp_path / "plan")
+    plan = make_plan(path, None, goal="maximize_quality", limits=limits, solver="fast")
+    written = pd.concat([pd.read_parquet(tmp_path / "plan" / f"part-{i:05d}.parquet") for i in range(4)])
+    chosen = dict(zip(written["task_id"], written["model"], strict=True))
+    assert chosen == {a.task_id: a.model for a in plan.assignments} | {q.task_id: None for q in plan.queued}
+    assert res.objective == pytest.approx(plan.solver.objective, rel=1e-12)
+    assert res.bound == pytest.approx(plan.solver.bound, rel=1e-12)
+
+
+def test_limits_it_does_not_decompose_are_refused(local_ray, tmp_path):
+    from planner.distributed.plan_driver import solve_sharded
+
+    with pytest.raises(InputError, match="capacities and share caps"):
+        solve_sharded(_CappedSource(), 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class _CappedSource(TiesSource):
+    n_tasks: int = 200
+
+    def load(self, i):  # a share cap couples the tasks: not the knapsack
+        shard = super().load(i)
+        shard.problem = dataclasses.replace(shard.problem, share_cap=np.full(5, 0.5))
+        return shard
