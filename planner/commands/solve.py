@@ -61,6 +61,13 @@ def solve_command(
         "Default plan.json; '-' to write nothing.")] = None,
     fmt: FormatOpt = "table",
     max_rows: RowsOpt = 25,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Plan on N Ray workers (fast's budget or average-quality path, sharded): the "
+        "Parquet task file is read and formulated shard by shard on the workers and the plan written "
+        "as Parquet parts into the --out folder; needs `pip install 'routeplan[ray]'` [default: 0 = in this "
+        "process].", show_default=False)] = 0,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", help="With --workers: an existing Ray cluster instead of a local Ray.")] = None,
 ) -> None:
     """Plan a task batch: pick a model for every task under the limits, print it, write plan.json."""
     from planner.plan import Limits
@@ -80,6 +87,12 @@ def solve_command(
     limits = Limits(budget_usd=budget, deadline_s=deadline, max_latency_s=max_latency,
                     min_quality=min_quality, avg_quality=avg_quality, weights=parsed_weights,
                     allow_queue=allow_queue, share_caps=parse_shares(share_cap))
+    if ray_address and not workers:
+        raise InputError("--ray-address: needs --workers N (the number of planning processes)")
+    if workers:
+        solve_sharded_command(tasks, catalog=catalog, goal=goal, limits=limits, solver=solver, gap=gap,
+                              models=parse_models(models), out=out, workers=workers, ray_address=ray_address)
+        return
     target = Path("plan.json") if out is None else out
     check_out_file(target)
     if str(target) != "-" and target.suffix.lower() not in (".json", ".csv", ".parquet"):
@@ -91,6 +104,42 @@ def solve_command(
                          time_limit_s=time_limit, models=parse_models(models), rel_gap=gap)
     written = None if str(target) == "-" else write_plan(plan, target)
     show_plan(plan, fmt, max_rows, written)
+
+
+def solve_sharded_command(tasks: Path, *, catalog: Path | None, goal: str, limits: object, solver: str,
+                          gap: float, models: list[str] | None, out: Path | None, workers: int,
+                          ray_address: str | None) -> None:
+    """``solve --workers N``: the sharded fast planner (planner.distributed); prints its summary."""
+    from planner.catalog import load_catalog
+    from planner.distributed.cluster import check_workers, require_ray
+    from planner.distributed.shards import TaskFileSource
+
+    check_workers(workers)
+    require_ray()
+    if solver not in ("auto", "fast"):
+        raise InputError(f"--solver {solver}: with --workers the planner is fast's (sharded); use --solver fast")
+    folder = Path("plan") if out is None else out
+    if str(folder) == "-" or folder.suffix or (folder.exists() and not folder.is_dir()):
+        raise InputError("--out: with --workers the plan is written shard by shard: give a folder name",
+                         file=str(folder))
+    if folder.is_dir() and any(folder.glob("part-*.parquet")):
+        raise InputError("--out: this folder already holds a plan's parts; choose another --out", file=str(folder))
+    source = TaskFileSource(str(tasks), load_catalog(catalog), goal, limits,
+                            tuple(models) if models else None)
+    if source.n_shards == 0:
+        raise InputError("no row groups: expected task rows", file=str(tasks))
+    from planner.distributed.plan_driver import solve_sharded
+    from planner.status import status
+
+    with status(f"planning {tasks} on {workers} ray worker(s) ({source.n_shards} shards)"):
+        res, _ = solve_sharded(source, workers, folder, rel_gap=gap, ray_address=ray_address)
+    if res.objective is None:
+        raise InputError(f"no plan: {res.message or res.status}", file=str(tasks))
+    price = "" if res.budget_shadow_price is None else f"; budget shadow price {res.budget_shadow_price:.6g}"
+    typer.echo(f"{res.status}: {res.n_tasks} task(s), {res.n_queued} queued; objective {res.objective:.6g}, "
+               f"bound {res.bound:.6g}, gap {res.gap if res.gap is not None else float('nan'):.2e}{price}; "
+               f"{res.wall_s:.1f}s on {workers} worker(s)")
+    typer.echo(f"plan written to {folder}/part-*.parquet (one per shard) and {folder}/summary.json")
 
 
 def check_format(fmt: str, max_rows: int) -> None:

@@ -59,6 +59,22 @@ class ShardedPlan:
     out_dir: str | None = None
 
 
+def _get(ray: Any, refs: Any) -> Any:
+    """``ray.get``, with a worker's own error (bad input in a shard) raised as itself, not as
+    Ray's wrapper with the worker's traceback."""
+    from ray.exceptions import RayTaskError
+
+    from planner.errors import RouteplanError
+
+    try:
+        return ray.get(refs)
+    except RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, RouteplanError):
+            raise cause from None
+        raise
+
+
 def _bits(x: float) -> int:
     return int(struct.unpack("<q", struct.pack("<d", x))[0])
 
@@ -80,12 +96,12 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
     stats: dict[str, Any] = {}
     n_shards = source.n_shards
     with connected(ray_address, workers) as ray:
-        actor = ray.remote(num_cpus=1, max_restarts=0)(ShardPlanner)
-        handles = [actor.remote() for _ in range(workers)]
+        handles = _planners(ray, workers)
+        clean = False
         try:
             owned = [list(range(w * n_shards // workers, (w + 1) * n_shards // workers)) for w in range(workers)]
             t = time.perf_counter()
-            loaded = [x for part in ray.get([h.load.remote(source, ids) for h, ids in zip(handles, owned, strict=True)])
+            loaded = [x for part in _get(ray, [h.load.remote(source, ids) for h, ids in zip(handles, owned, strict=True)])
                       for x in part]
             loaded.sort(key=lambda x: x["shard"])
             stats["load_s"] = time.perf_counter() - t
@@ -145,10 +161,34 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
             if out_dir is not None:
                 result.out_dir = str(out_dir)
                 (Path(out_dir) / "summary.json").write_text(json.dumps(asdict(result), indent=1))
+            clean = True
             return result, assignment
         finally:
-            for h in handles:
-                ray.kill(h, no_restart=True)
+            _release(ray, handles, clean)
+
+
+#: Idle planner actors of this process's Ray session, reused by the next plan (start-up costs
+#: seconds; tests and notebooks plan many times). A failed plan's actors are killed.
+_idle: dict[str, list[Any]] = {}
+
+
+def _planners(ray: Any, n: int) -> list[Any]:
+    idle = _idle.setdefault(ray.get_runtime_context().get_job_id(), [])
+    handles = [idle.pop() for _ in range(min(n, len(idle)))]
+    actor = ray.remote(num_cpus=1, max_restarts=0)(ShardPlanner)
+    return handles + [actor.remote() for _ in range(n - len(handles))]
+
+
+def _release(ray: Any, handles: list[Any], clean: bool) -> None:
+    if clean:
+        try:
+            ray.get([h.reset.remote() for h in handles])
+            _idle.setdefault(ray.get_runtime_context().get_job_id(), []).extend(handles)
+            return
+        except Exception:  # noqa: BLE001 - actors that cannot reset are not reused
+            pass
+    for h in handles:
+        ray.kill(h, no_restart=True)
 
 
 def _structure(loaded: list[dict[str, Any]], source: Any) -> tuple[str, str | None, float | None, bool]:

@@ -281,6 +281,12 @@ class ShardPlanner:
             rows += s.n
         return rows
 
+    def reset(self) -> None:
+        """Drop the finished plan's shards (the actor can plan again)."""
+        self.loaded.clear()
+        self.states = []
+        self.neg_keys = self.cum_dw = self.cum_dv = np.zeros(0)
+
     def peak_rss_mb(self) -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -208,6 +208,8 @@ class ExecutorWorker:
                              redactor=Redactor(secrets_of(models_in_use(self.plan))), seed=s.seed,
                              stop=self.stop)
         self.error: str | None = None
+        self._asked = 0  # the need last reported (asked again only when it grows)
+        self._fed = True  # the last message brought tasks (or none came yet)
         self.running = s.concurrency
         self.runners = [asyncio.ensure_future(self._runner()) for _ in range(s.concurrency)]
         return os.getpid()
@@ -226,6 +228,9 @@ class ExecutorWorker:
 
     async def exchange(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Take the coordinator's message; answer once there is something to report (or soon)."""
+        self._fed = bool(msg.get("tasks"))
+        if msg.get("grant") or msg.get("deny"):
+            self._asked = 0
         self._apply(msg)
         if not self._ready():
             self._wake_event.clear()
@@ -234,6 +239,7 @@ class ExecutorWorker:
         done = self.running == 0
         returned = self.budget.give_back_unused() if (msg.get("reclaim") or done) else 0
         want = 0 if self.inbox.no_more else max(0, self._backlog() - len(self.inbox.tasks))
+        self._asked = self.budget.need_pusd
         return {"events": self.ledger.take(), "need": self.budget.need_pusd, "returned": returned,
                 "inflight": self.engine.inflight, "want": want, "done": done, "error": self.error}
 
@@ -261,9 +267,11 @@ class ExecutorWorker:
         return max(2 * EVENT_BATCH, 4 * self.settings.concurrency)
 
     def _ready(self) -> bool:
-        return (len(self.ledger.events) >= EVENT_BATCH or self.budget.need_pusd > 0 or self.running == 0
-                or self.error is not None
-                or (not self.inbox.no_more and len(self.inbox.tasks) < self._backlog() // 2))
+        """Something the coordinator should hear now. A need already asked for, or tasks wanted
+        when the last message brought none, wait for the next regular report (no busy loop)."""
+        return (len(self.ledger.events) >= EVENT_BATCH or self.budget.need_pusd > self._asked
+                or self.running == 0 or self.error is not None
+                or (self._fed and not self.inbox.no_more and len(self.inbox.tasks) < self._backlog() // 2))
 
     def _wake(self) -> None:
         if self._ready():

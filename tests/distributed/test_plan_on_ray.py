@@ -100,3 +100,24 @@ class _CappedSource(TiesSource):
         shard = super().load(i)
         shard.problem = dataclasses.replace(shard.problem, share_cap=np.full(5, 0.5))
         return shard
+
+
+def test_solve_workers_cli(local_ray, tmp_path, run_cli):
+    from tests.conftest import ROOT
+
+    tasks = pd.read_json(ROOT / "examples" / "tasks" / "batch_10k.jsonl", lines=True).head(600)
+    path = tmp_path / "tasks.parquet"
+    tasks.to_parquet(path, row_group_size=200)
+    code, out, err = run_cli("solve", path, "--workers", 2, "--budget", 1, "--goal", "maximize_quality",
+                             "-o", tmp_path / "plan")
+    assert code == 0, err
+    assert "optimal" in out or "feasible" in out
+    assert len(list((tmp_path / "plan").glob("part-*.parquet"))) == 3
+    # bad input: one line, exit 2, nothing planned
+    tasks.head(5).to_json(tmp_path / "t.jsonl", orient="records", lines=True)
+    code, out, err = run_cli("solve", tmp_path / "t.jsonl", "--workers", 2, "-o", tmp_path / "p2")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Parquet" in err
+    bad = tasks.head(50).assign(expected_output_tokens=-1)
+    bad.to_parquet(tmp_path / "bad.parquet", row_group_size=25)
+    code, out, err = run_cli("solve", tmp_path / "bad.parquet", "--workers", 2, "-o", tmp_path / "p3")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "expected_output_tokens" in err, err

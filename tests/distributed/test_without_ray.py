@@ -32,3 +32,12 @@ def test_ray_address_needs_workers(tmp_path, capsys):
     plan = make_plan(2).save(tmp_path / "plan.json")
     assert _cli(["run", str(plan), "-o", str(tmp_path / "o"), "--ray-address", "ray://h:10001"]) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_solve_workers_without_ray_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    tasks = tmp_path / "t.parquet"
+    tasks.write_bytes(b"")  # never read: Ray is checked first
+    assert _cli(["solve", str(tasks), "--workers", "2", "-o", str(tmp_path / "plan")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'routeplan[ray]'" in err
