@@ -1,7 +1,8 @@
 """A small local Ray (2 CPUs) shared by the distributed tests, started and stopped here.
 
-The tests that use it are grouped on one xdist worker (``xdist_group("ray")``), so a run
-starts one Ray, not one per worker; without Ray installed they are skipped.
+One per test process: under ``pytest -n 2`` each xdist worker that gets a Ray test starts its
+own (``--dist loadgroup`` keeps them on one worker: they are marked ``xdist_group("ray")``).
+Without Ray installed they are skipped.
 """
 
 from __future__ import annotations
