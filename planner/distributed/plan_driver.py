@@ -201,7 +201,8 @@ def _structure(loaded: list[dict[str, Any]], source: Any) -> tuple[str, str | No
                 raise InputError(f"shard {x['shard']}: {key} {x[key]!r} differs from shard 0's {first[key]!r}")
         if x["coupled"]:
             raise InputError("the sharded planner handles one budget or one average-quality floor; "
-                             "capacities and share caps need one process (routeplan solve without --workers)")
+                             "capacities, share caps and group charges need one process (routeplan solve "
+                             "without --workers)")
     goal = first["goal"]
     if Goal(goal) is Goal.MINIMIZE_LATENCY:
         raise InputError("the sharded planner does not handle the makespan goal (minimize_latency)")

@@ -63,7 +63,8 @@ class ShardPlanner:
             out.append({
                 "shard": i, "n": p.n_tasks, "k": p.n_models, "goal": Goal(p.goal).value,
                 "budget": p.budget, "min_avg_quality": p.min_avg_quality, "allow_queue": p.allow_queue,
-                "coupled": bool(p.capacity_rows()) or (p.share_limits is not None and bool((p.share_limits < p.n_tasks).any())),
+                "coupled": (bool(p.capacity_rows()) or p.has_group_charges
+                            or (p.share_limits is not None and bool((p.share_limits < p.n_tasks).any()))),
                 "summary": source.summary(shard) if hasattr(source, "summary") else None,
             })
         return out

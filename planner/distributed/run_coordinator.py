@@ -43,11 +43,11 @@ from planner.executor.grading import Grading, messages_text
 from planner.executor.interrupt import Interrupt
 from planner.executor.ledger import Ledger
 from planner.executor.limits import ModelLimiter
-from planner.executor.money import budget_pusd, to_usd
 from planner.executor.options import RunOptions
 from planner.executor.progress import Progress
 from planner.executor.providers import models_in_use, secrets_of
 from planner.executor.redact import Redactor
+from planner.money import budget_pusd, to_usd
 from planner.plan import Plan
 
 

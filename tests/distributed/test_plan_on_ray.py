@@ -88,7 +88,7 @@ def test_a_parquet_task_file_is_read_and_formulated_on_the_workers(local_ray, tm
 def test_limits_it_does_not_decompose_are_refused(local_ray, tmp_path):
     from planner.distributed.plan_driver import solve_sharded
 
-    with pytest.raises(InputError, match="capacities and share caps"):
+    with pytest.raises(InputError, match="capacities, share caps and group charges"):
         solve_sharded(_CappedSource(), 2)
 
 
