@@ -25,13 +25,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_executor import build_plan  # noqa: E402
 
+CPU_PER_TASK: dict[int, list[float]] = {}
+
 
 def run_once(plan, workers: int, concurrency: int) -> float:  # type: ignore[no-untyped-def]
+    """tasks/s of one run; records this process's CPU per task (the coordinator's, with Ray)."""
     from planner.executor import RunOptions, run_plan
 
     with tempfile.TemporaryDirectory() as tmp:
+        cpu = time.process_time()
         r = run_plan(plan, Path(tmp), RunOptions(mode="simulate", progress=False, workers=workers,
                                                  concurrency=concurrency))
+        CPU_PER_TASK.setdefault(workers, []).append((time.process_time() - cpu) / r.ran_tasks)
         assert r.counts.get("done", 0) == r.ran_tasks, r.counts
         return r.ran_tasks / r.wall_s
 
@@ -60,13 +65,16 @@ def main() -> None:
         for w in configs:
             rates[w].append(run_once(plan, w, a.concurrency))
     base = statistics.median(rates[a.workers[0]]) if a.workers else None
-    print("| workers | tasks/s per run | median tasks/s | vs 1 worker (median) |")
-    print("| --- | --- | --- | --- |")
+    print("| workers | tasks/s per run | median tasks/s | vs 1 worker (median) | CPU per task here |")
+    print("| --- | --- | --- | --- | --- |")
     for w in configs:
         med = statistics.median(rates[w])
         name = "one process (no Ray)" if w == 0 else str(w)
         ratio = f"{med / base:.2f}x" if base and w else "-"
-        print(f"| {name} | {', '.join(f'{r:.0f}' for r in rates[w])} | {med:.0f} | {ratio} |")
+        cpu = statistics.median(CPU_PER_TASK[w][-a.reps:]) * 1e6
+        where = "the whole run" if w == 0 else "the coordinator"
+        print(f"| {name} | {', '.join(f'{r:.0f}' for r in rates[w])} | {med:.0f} | {ratio} | "
+              f"{cpu:.0f} us ({where}) |")
     print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     ray.shutdown()
 
