@@ -95,6 +95,8 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
     t_start = time.perf_counter()
     stats: dict[str, Any] = {}
     n_shards = source.n_shards
+    if n_shards < 1:
+        raise InputError("no tasks: the source has no shard")
     with connected(ray_address, workers) as ray:
         handles = _planners(ray, workers)
         clean = False
