@@ -293,18 +293,25 @@ def _sum(parts: list[tuple[float, float]]) -> tuple[float, float]:
     return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
+def _gather(ray: Any, refs: list[Any]) -> tuple[np.ndarray, ...] | None:
+    """The workers' per-shard candidate arrays, in shard order (one process's row order), as
+    (shard, *columns) arrays; None when there is none."""
+    cands = sorted((c for part in ray.get(refs) for c in part), key=lambda c: c[0])
+    if not cands:
+        return None
+    shard = np.concatenate([np.full(c[1].size, c[0]) for c in cands])
+    return (shard, *(np.concatenate([c[i] for c in cands]) for i in range(1, len(cands[0]))))
+
+
 def _fill_hull(ray: Any, handles: list[Any], capacity: float, used: float, value: float) -> tuple[float, float, int]:
     """Upgrades to the next hull vertex, largest value gain first, while they fit (one process's greedy)."""
     room = capacity - used
     if room <= 0:
         return value, used, 0
-    cands = sorted((c for part in ray.get([h.hull_candidates.remote(room) for h in handles]) for c in part),
-                   key=lambda c: c[0])
-    if not cands:
+    cands = _gather(ray, [h.hull_candidates.remote(room) for h in handles])
+    if cands is None:
         return value, used, 0
-    shard = np.concatenate([np.full(c[1].size, c[0]) for c in cands])
-    rows, nxt = np.concatenate([c[1] for c in cands]), np.concatenate([c[2] for c in cands])
-    dw, gain = np.concatenate([c[3] for c in cands]), np.concatenate([c[4] for c in cands])
+    shard, rows, nxt, dw, gain = cands
     moves: dict[int, tuple[list[int], list[int]]] = {}
     n = 0
     for c in np.argsort(-gain, kind="stable"):
@@ -326,13 +333,10 @@ def _fill_pairs(ray: Any, handles: list[Any], capacity: float, used: float, valu
     room = capacity - used
     if room <= 0:
         return value, used, 0
-    cands = sorted((c for part in ray.get([h.pair_candidates.remote(room) for h in handles]) for c in part),
-                   key=lambda c: c[0])
-    if not cands:
+    cands = _gather(ray, [h.pair_candidates.remote(room) for h in handles])
+    if cands is None:
         return value, used, 0
-    shard = np.concatenate([np.full(c[1].size, c[0]) for c in cands])
-    rows, model = np.concatenate([c[1] for c in cands]), np.concatenate([c[2] for c in cands])
-    gain, dws = np.concatenate([c[3] for c in cands]), np.concatenate([c[4] for c in cands])
+    shard, rows, model, gain, dws = cands
     moves: dict[int, tuple[list[int], list[int]]] = {}
     moved: set[tuple[int, int]] = set()
     n = 0
