@@ -44,6 +44,7 @@ from planner.executor.interrupt import Interrupt
 from planner.executor.ledger import Ledger
 from planner.executor.limits import ModelLimiter
 from planner.executor.options import RunOptions
+from planner.executor.prefix import group_order
 from planner.executor.progress import Progress
 from planner.executor.providers import models_in_use, secrets_of
 from planner.executor.redact import Redactor
@@ -82,7 +83,9 @@ class _Coordinator:
         self.inflight = [0] * n
         self.outstanding: list[dict[str, int]] = [{} for _ in range(n)]  # task_id -> seq
         self.requeued: deque[tuple[int, str]] = deque()
-        self.pending: Iterator[tuple[int, str, int, int]] = ledger.pending_tasks()
+        # a prefix group's tasks together, as in one process (a group cut between two
+        # workers' batches is warmed once by each)
+        self.pending: Iterator[tuple[int, str, int, int]] = iter(group_order(plan, ledger.pending_tasks))
         self.exhausted = False
         self.view = RunView(alive=set(range(n)))
         self.grades: set[asyncio.Future[Any]] = set()
@@ -151,13 +154,15 @@ class _Coordinator:
         ledger = self.ledger
         for ev in reply["events"]:
             if ev[0] == "attempt":
-                _, task_id, n, model, reserved, state, cost, tin, tout, lat, err, t0, t1 = ev
-                ledger.record_attempt(task_id, n, model, reserved, state, cost, tin, tout, lat, err, t0, t1)
+                _, task_id, n, model, reserved, state, cost, tin, tout, lat, err, t0, t1, cached, written = ev
+                ledger.record_attempt(task_id, n, model, reserved, state, cost, tin, tout, lat, err, t0, t1,
+                                      cached, written)
                 if cost:
                     self._settle(w, cost, cost)
             else:
-                _, task_id, status, model, attempts, cost, tin, tout, lat, reason, output = ev
-                ledger.finish_task(task_id, status, model, attempts, cost, tin, tout, lat, reason, output)
+                _, task_id, status, model, attempts, cost, tin, tout, lat, reason, output, cached, written = ev
+                ledger.finish_task(task_id, status, model, attempts, cost, tin, tout, lat, reason, output,
+                                   cached, written)
                 seq = self.outstanding[w].pop(task_id, None)
                 self.view.finished += 1
                 self.progress.advance(f"${to_usd(self.guard.spent_pusd):.4f}")

@@ -32,6 +32,7 @@ from planner.executor.clock import Clock
 from planner.executor.engine import Engine
 from planner.executor.limits import ModelLimiter
 from planner.executor.options import RetryPolicy
+from planner.executor.prefix import warmer_for
 from planner.executor.providers import models_in_use, secrets_of
 from planner.executor.redact import Redactor
 from planner.plan import Plan
@@ -138,17 +139,20 @@ class LedgerProxy:
         """Nothing to wait for: the grant covering the call is already in the ledger."""
 
     def end_attempt(self, attempt_id: int, state: str, cost_pusd: int, input_tokens: int | None,
-                    output_tokens: int | None, latency_s: float | None, error: str | None) -> None:
+                    output_tokens: int | None, latency_s: float | None, error: str | None,
+                    cached_tokens: int | None = None, cache_write_tokens: int | None = None) -> None:
         task_id, n, model, reserved, started = self._open.pop(attempt_id)
         self.events.append(("attempt", task_id, n, model, reserved, state, cost_pusd, input_tokens,
-                            output_tokens, latency_s, error, started, time.time()))
+                            output_tokens, latency_s, error, started, time.time(), cached_tokens,
+                            cache_write_tokens))
 
     def finish_task(self, task_id: str, status: str, model: str | None, attempts: int, cost_pusd: int,
                     input_tokens: int | None = None, output_tokens: int | None = None,
                     latency_s: float | None = None, reason: str | None = None,
-                    output: str | None = None) -> None:
+                    output: str | None = None, cached_tokens: int | None = None,
+                    cache_write_tokens: int | None = None) -> None:
         self.events.append(("finish", task_id, status, model, attempts, cost_pusd, input_tokens,
-                            output_tokens, latency_s, reason, output))
+                            output_tokens, latency_s, reason, output, cached_tokens, cache_write_tokens))
 
     def flush_soon(self) -> None:
         self._wake()
@@ -206,7 +210,7 @@ class ExecutorWorker:
                              caller=Caller(s.simulated, s.call_tag), clock=clock, policy=s.retry,
                              models=models, simulated=s.simulated,
                              redactor=Redactor(secrets_of(models_in_use(self.plan))), seed=s.seed,
-                             stop=self.stop)
+                             stop=self.stop, warmer=warmer_for(self.plan, clock))
         self.error: str | None = None
         self._asked = 0  # the need last reported (asked again only when it grows)
         self._fed = True  # the last message brought tasks (or none came yet)

@@ -282,16 +282,17 @@ class Ledger:
     def record_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int, state: str,
                        cost_pusd: int, input_tokens: int | None, output_tokens: int | None,
                        latency_s: float | None, error: str | None, started_at: float,
-                       ended_at: float) -> None:
+                       ended_at: float, cached_tokens: int | None = None,
+                       cache_write_tokens: int | None = None) -> None:
         """An attempt a worker made and settled, written whole (its money was covered by the
         worker's grant, durable before the call was sent)."""
         attempt_id = self._next_attempt_id
         self._next_attempt_id += 1
         self._write("INSERT INTO attempts (id, task_id, n, model, state, reserved_pusd, cost_pusd, "
-                    "input_tokens, output_tokens, latency_s, error, started_at, ended_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "input_tokens, output_tokens, latency_s, error, started_at, ended_at, cached_tokens, "
+                    "cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (attempt_id, task_id, n, model, state, reserved_pusd, cost_pusd, input_tokens,
-                     output_tokens, latency_s, error, started_at, ended_at))
+                     output_tokens, latency_s, error, started_at, ended_at, cached_tokens, cache_write_tokens))
         self._write("UPDATE tasks SET status='running', attempts=?, updated_at=? WHERE task_id=? "
                     "AND status IN ('pending', 'running')", (n, ended_at, task_id))
 
