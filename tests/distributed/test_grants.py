@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from planner.executor.ledger import open_ledger
+from planner.executor.ledger import TASK_COLUMNS, open_ledger
 
 
 def _write(ledger, *calls) -> None:
@@ -42,8 +42,8 @@ def test_a_dead_workers_grant_is_lost_and_a_returned_one_is_gone(tmp_path):
 
 def test_unfinished_tasks_of_a_dead_worker_go_back_to_pending(tmp_path):
     ledger = open_ledger(tmp_path, durable=False)
-    row = ("t1", 0, "qa", 1.0, "m", "pending", 10, None, 1, 1, 1, 1.0, None, None, None, None)
-    ledger.insert_tasks([row, ("t2", *row[1:])])
+    values = {"seq": 0, "type": "qa", "priority": 1.0, "planned_model": "m", "status": "pending"}
+    ledger.insert_tasks([tuple({"task_id": t, **values}.get(c) for c in TASK_COLUMNS) for t in ("t1", "t2")])
     _write(ledger, (ledger.record_attempt, ("t1", 1, "m", 900, "error", 400, None, None, None, "500", 0.0, 1.0)))
     assert ledger.counts() == {"running": 1, "pending": 1}
     _write(ledger, (ledger.return_to_pending, (["t1", "t2"],)))
