@@ -144,9 +144,9 @@ def one(n_tasks: int, concurrency: int, transport: str) -> dict[str, float]:
         run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         run_peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t1 = time.perf_counter()
-        from planner.executor.report import write_report
+        from planner.executor.run_report import write_run_report
 
-        write_report(tmp)
+        write_run_report(tmp)
         report_s = time.perf_counter() - t1
         ledger_mb = (Path(tmp) / "ledger.sqlite").stat().st_size / 2**20
     assert result.counts == {"done": n_tasks}, result.counts

@@ -26,7 +26,7 @@ BATCH = ROOT / "examples" / "tasks" / "batch_10k.jsonl"
 
 def budgets_for(tasks, catalog, n_points: int) -> np.ndarray:
     from planner.formulation import formulate
-    from planner.whatif import sweep
+    from planner.sweeps import sweep
 
     f = formulate(tasks, catalog, goal="maximize_quality")
     cheapest = float(np.where(f.feasible, f.cost_usd, np.inf).min(axis=1).sum())
@@ -53,8 +53,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from planner.catalog import load_catalog
+    from planner.sweeps import sweep
     from planner.tasks import load_tasks
-    from planner.whatif import sweep
 
     tasks = load_tasks(BATCH)[: args.n]
     catalog = load_catalog()

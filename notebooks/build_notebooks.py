@@ -29,7 +29,7 @@ from IPython.display import Markdown, display
 
 import planner
 from planner import formulate
-from planner.whatif_plot import plot_frontier, plot_mix
+from planner.sweeps_plot import plot_frontier, plot_mix
 
 # The test suite sets ROUTEPLAN_NOTEBOOK_FAST=1 for a quick run on small batches.
 FAST = os.environ.get("ROUTEPLAN_NOTEBOOK_FAST") == "1"

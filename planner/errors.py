@@ -6,8 +6,6 @@
     |   +-- StorageError        the output folder cannot be written, or a run's ledger was
     |                           deleted or replaced: the run stopped sending calls (exit 2)
     +-- InfeasibleError         the limits admit no plan; carries the diagnosis (exit 2)
-    +-- BudgetExhausted         the executor cannot afford the next call (not a failure)
-    +-- ProviderError           a provider call failed (carries the task and model)
 """
 
 from __future__ import annotations
@@ -35,19 +33,4 @@ class InfeasibleError(RouteplanError):
 
     def __init__(self, message: str, diagnosis: object | None = None) -> None:
         self.diagnosis = diagnosis
-        super().__init__(message)
-
-
-class BudgetExhausted(RouteplanError):
-    """The remaining budget cannot cover a call's worst case."""
-
-
-class ProviderError(RouteplanError):
-    """A provider call failed."""
-
-    def __init__(self, message: str, *, task_id: str | None = None, model: str | None = None,
-                 transient: bool = False) -> None:
-        self.task_id = task_id
-        self.model = model
-        self.transient = transient
         super().__init__(message)

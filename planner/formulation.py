@@ -25,9 +25,11 @@ shorter than their window: without one, a plan is for interactive use.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,8 +44,6 @@ from planner.tasks import CAPABILITIES, OTHER_TYPE_TOKENS, TASK_TYPES, Task
 
 GOALS = tuple(g.value for g in solvers.Goal)
 DEFAULT_CONCURRENCY = 16
-CRITERIA = ("allow/deny lists", "capabilities", "context window", "max_tokens", "min_quality",
-            "max_latency_s", "batch deadline", "max_cost_usd", "category profile", "latency data")
 
 
 @dataclass(frozen=True)
@@ -265,15 +265,15 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
         if np.isfinite(tpm).any():
             extra.append(solvers.CapacityRow("tokens", in_tok + out_tok, tpm))
 
-    f = Formulation(tasks=tasks, offerings=offs, goal=goal, limits=limits, in_tok=in_tok,
-                    visible_tok=visible, out_tok=out_tok, cost_usd=cost, worst_cost_usd=worst,
-                    latency_s=latency, quality=quality, feasible=feasible, excluded=excluded,
-                    max_tokens=cap_tok, problem=None, categories=cats, notes=notes,  # type: ignore[arg-type]
-                    prefix=prefix if prefix is not None and prefix.any_cached else None)
-
+    cached_prefix = prefix if prefix is not None and prefix.any_cached else None
+    parts = dict(tasks=tasks, offerings=offs, goal=goal, limits=limits, in_tok=in_tok,
+                 visible_tok=visible, out_tok=out_tok, cost_usd=cost, worst_cost_usd=worst,
+                 latency_s=latency, quality=quality, feasible=feasible, excluded=excluded,
+                 max_tokens=cap_tok, categories=cats, notes=notes, prefix=cached_prefix)
     empty = np.flatnonzero(~feasible.any(axis=1))
-    if empty.size and not limits.allow_queue:
-        shown = [explain(f, int(i)) for i in empty[:3]]
+    if empty.size and not limits.allow_queue:  # said in the user's words, before any Problem
+        arrays = SimpleNamespace(**parts)  # what explain() reads; no problem is built
+        shown = [explain(arrays, int(i)) for i in empty[:3]]
         more = f" (and {empty.size - 3} more tasks)" if empty.size > 3 else ""
         raise InfeasibleError("no model can serve " + "; ".join(shown) + more
                               + "; relax those limits or pass --allow-queue")
@@ -287,11 +287,34 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
         weights=solvers.Weights(cost=w.get("cost", 0.0), quality=w.get("quality", 0.0),
                                 speed=w.get("speed", 0.0)),
         concurrency=conc,
-        group_charges=(solvers.GroupCharges(prefix.group, prefix.setup_usd) if f.prefix is not None
-                       and prefix is not None else None),
+        group_charges=(solvers.GroupCharges(cached_prefix.group, cached_prefix.setup_usd)
+                       if cached_prefix is not None else None),
     )
-    object.__setattr__(f, "problem", problem)
+    f = Formulation(**parts, problem=problem)
     return f
+
+
+def problem_at_deadline(f: Formulation, deadline_s: float) -> tuple[solvers.Problem | None, str]:
+    """The problem at deadline T derived from ``f``, formulated at T_max = ``f.limits.deadline_s``
+    (sweeps and the deadline search formulate once, then derive every shorter deadline).
+
+    formulate excludes a pair when latency > min(task limit, T); at T <= T_max that is the pair
+    excluded at T_max or slower than T, and every capacity is linear in T. Returns (None, why)
+    when a task has no model within T and queueing is not allowed.
+    """
+    p = f.problem
+    t_max = f.limits.deadline_s
+    assert t_max is not None and deadline_s <= t_max
+    scale = deadline_s / t_max
+    mask = f.feasible & (f.latency_s <= deadline_s)
+    extra = tuple(solvers.CapacityRow(r.name, r.load, r.limit * scale) for r in p.extra_capacities)
+    capacity = None if p.capacity is None else p.capacity * scale
+    empty = np.flatnonzero(~mask.any(axis=1))
+    if empty.size and not p.allow_queue:
+        task = f.tasks[int(empty[0])]
+        more = f" (and {empty.size - 1} more)" if empty.size > 1 else ""
+        return None, f"task {task.id!r} has no model within {deadline_s:g} s{more}"
+    return dataclasses.replace(p, feasible=mask, capacity=capacity, extra_capacities=extra), ""
 
 
 def _known_share_caps(limits: Limits, catalog: Catalog) -> Limits:
@@ -338,7 +361,7 @@ def limits_share(o: Offering, limits: Limits) -> float:
     return 1.0 if o.share_cap is None else float(o.share_cap)
 
 
-def explain(f: Formulation, i: int) -> str:
+def explain(f: Formulation | SimpleNamespace, i: int) -> str:
     """Task ``i``'s exclusion in words: each limit that alone blocks otherwise-eligible models."""
     t = f.tasks[i]
     masks = {c: m[i] for c, m in f.excluded.items()}

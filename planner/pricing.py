@@ -39,10 +39,6 @@ class PriceEntry:
     cache_creation_input_token_cost_batches: float | None = None
     prompt_cache_min_tokens: int | None = None
 
-    @property
-    def has_batch(self) -> bool:
-        return self.input_cost_per_token_batches is not None and self.output_cost_per_token_batches is not None
-
 
 @cache
 def price_map_path() -> Path:

@@ -17,7 +17,7 @@ from planner.plan import Plan
 MAX_TASK_ROWS = 25
 
 
-def _short(name: str, width: int = 30) -> str:
+def fit_name(name: str, width: int = 30) -> str:
     """A model name for a narrow column (``catalog.short_name``), cut to ``width`` with an ellipsis."""
     short = short_name(name)
     return short if len(short) <= width else short[: width - 1] + "…"
@@ -55,7 +55,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
     total = t.projected_cost_usd or 1.0
     for name, rows in sorted(per.items(), key=lambda kv: -sum(a.projected_cost_usd for a in kv[1])):
         c = sum(a.projected_cost_usd for a in rows)
-        models.add_row(Text(_short(name)), snaps[name].mode if name in snaps else "", str(len(rows)), usd(c),
+        models.add_row(Text(fit_name(name)), snaps[name].mode if name in snaps else "", str(len(rows)), usd(c),
                        f"{c / total:.0%}", f"{sum(a.projected_latency_s for a in rows) / len(rows):.1f}s",
                        f"{sum(a.projected_quality for a in rows) / len(rows):.3f}")
 
@@ -66,9 +66,9 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
                          min_width=14 if col == "task" else None,
                          max_width=18 if col in ("task", "fallback") else None)
     for a in plan.assignments[:max_rows]:
-        tasks.add_row(Text(a.task_id), Text(_short(a.model)), usd(a.projected_cost_usd),
+        tasks.add_row(Text(a.task_id), Text(fit_name(a.model)), usd(a.projected_cost_usd),
                       f"{a.projected_latency_s:.1f}s", f"{a.projected_quality:.3f}",
-                      Text(_short(a.fallbacks[0].model)) if a.fallbacks else "-")
+                      Text(fit_name(a.fallbacks[0].model)) if a.fallbacks else "-")
     parts: list = [head, models, tasks]
     if len(plan.assignments) > max_rows:
         parts.append(Text(f"… {len(plan.assignments) - max_rows} more tasks (--format json or csv "

@@ -134,7 +134,7 @@ def deadline_that_works(tasks: Sequence[Task], catalog: Catalog, goal: str, limi
     formulated once at that longest deadline; every shorter one is derived from it (a
     shorter deadline only excludes slow pairs and scales the capacities down).
     """
-    from planner.whatif import _at_deadline
+    from planner.formulation import problem_at_deadline
 
     assert limits.deadline_s is not None
     lo, hi = limits.deadline_s, max(limits.deadline_s, MAX_SEARCH_DEADLINE_S)
@@ -142,11 +142,11 @@ def deadline_that_works(tasks: Sequence[Task], catalog: Catalog, goal: str, limi
                       models=models)
 
     def has_plan(deadline_s: float) -> bool:
-        point = _at_deadline(f_max, deadline_s)
-        if point.problem is None:
+        problem, _ = problem_at_deadline(f_max, deadline_s)
+        if problem is None:
             return False
         try:
-            sol = solvers.solve(point.problem, backend="fast", time_limit_s=3.0, rel_gap=1e-2)
+            sol = solvers.solve(problem, backend="fast", time_limit_s=3.0, rel_gap=1e-2)
         except solvers.SolverError:
             return False
         return sol.status.has_plan

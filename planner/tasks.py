@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -413,8 +413,3 @@ def _read_parquet(path: Path) -> Records:
 
 _READERS = {"yaml": _read_yaml, "json": _read_json, "jsonl": _read_jsonl,
             "csv": _read_csv, "parquet": _read_parquet}
-
-
-def tasks_to_records(tasks: Iterable[Task]) -> list[dict[str, Any]]:
-    """Plain dicts (only the fields that were set), e.g. to write a batch back out."""
-    return [t.model_dump(exclude_defaults=True) for t in tasks]

@@ -358,7 +358,7 @@ def polish(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, rng: np.
     from solvers.overload import improve_by_swaps
 
     for _ in range(rounds):
-        st = _State(form, a)
+        st = RowUsage(form, a)
         if improve_by_swaps(form, st, rng, deadline) == 0:
             break
         a = improve(form, st.a, mu, lam)
@@ -376,7 +376,7 @@ def make_feasible(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, r
     fixed = repair(form, a, mu, lam)
     if fixed is not None:
         return fixed, "repair"
-    st = _State(form, a)
+    st = RowUsage(form, a)
     if reduce_overload(form, st, rng, deadline) and form.is_feasible(st.a):
         return st.a, "overload_descent"
     return None, "none"
@@ -394,8 +394,9 @@ def _gap(value: float, bound: float) -> float | None:
 
 
 # ---------------------------------------------------------------------- repair and improvement
-class _State:
-    """An assignment with its row usages, updated move by move."""
+class RowUsage:
+    """An assignment with its row usages, updated move by move (shared by the repair and
+    improvement moves here and in ``overload``)."""
 
     def __init__(self, form: Coupled, a: IntArray):
         self.form = form
@@ -455,7 +456,7 @@ def repair(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, max_roun
 
     Returns a feasible assignment, or None when no single-task move can fix a row.
     """
-    st = _State(form, a)
+    st = RowUsage(form, a)
     for _ in range(max_rounds):
         which = st.worst_violation()
         if which is None:
@@ -523,7 +524,7 @@ def improve(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, rounds:
     Moves are ranked by reduced gain (value minus the priced use of the rows), so that
     a scarce row is not spent on a small gain; each is applied only after an exact check.
     """
-    st = _State(form, a)
+    st = RowUsage(form, a)
     n, k = form.shape
     for _ in range(rounds):
         cand_i, cand_k, cand_score = [], [], []

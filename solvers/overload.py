@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from solvers.lagrangian import Coupled, _State
+    from solvers.lagrangian import Coupled, RowUsage
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -41,7 +41,7 @@ MAX_SWAP_TASKS = 256
 class Overload:
     """Relative overload of a plan's rows, and its change under shifts and swaps."""
 
-    def __init__(self, form: Coupled, st: _State):
+    def __init__(self, form: Coupled, st: RowUsage):
         self.form, self.st = form, st
         n, k = form.shape
         self.gs = np.array([max(abs(r.limit), _typical_abs(r.coef, form.mask)) for r in form.global_rows])
@@ -148,7 +148,7 @@ def _sample(pool: IntArray, size: int, rng: np.random.Generator) -> IntArray:
     return pool if pool.size <= size else rng.choice(pool, size, replace=False)
 
 
-def reduce_overload(form: Coupled, st: _State, rng: np.random.Generator, deadline: float | None,
+def reduce_overload(form: Coupled, st: RowUsage, rng: np.random.Generator, deadline: float | None,
                     max_steps: int = 5000) -> bool:
     """Move ``st`` (in place) towards zero overload; True when it is feasible.
 
@@ -195,7 +195,7 @@ def reduce_overload(form: Coupled, st: _State, rng: np.random.Generator, deadlin
     return ov.total() <= 0
 
 
-def improve_by_swaps(form: Coupled, st: _State, rng: np.random.Generator, deadline: float | None,
+def improve_by_swaps(form: Coupled, st: RowUsage, rng: np.random.Generator, deadline: float | None,
                      max_steps: int = 2000) -> int:
     """Exchange the models of two tasks while that raises the value and keeps every limit.
 

@@ -23,10 +23,6 @@ class Estimate:
     method: str  # "wilson", "t" or "" (no scores)
     std_error: float | None
 
-    def as_dict(self) -> dict[str, object]:
-        return {"n": self.n, "mean": self.mean, "ci95_low": self.low, "ci95_high": self.high,
-                "interval": self.method, "std_error": self.std_error}
-
 
 def estimate(scores: Sequence[float]) -> Estimate:
     """Mean of ``scores`` (each in [0, 1]) with a 95 % interval."""

@@ -43,12 +43,12 @@ def run_command(
 
     Simulated unless --live. Exit status: 0 every task done or queued by the budget, 1 some task failed, 2 bad input or an output folder that cannot be written, 130 interrupted.
     """
-    from planner.pipeline import RunOptions, prepare, run_pipeline
+    from planner.pipeline import PipelineOptions, prepare, run_pipeline
     from planner.pipeline.runner import check_options
     from planner.pipeline.schema import parse_assignments
 
     out = out or Path(f"run-{file.stem}")
-    options = RunOptions(out_dir=out, live=live, seed=seed,
+    options = PipelineOptions(out_dir=out, live=live, seed=seed,
                          catalog_path=str(catalog) if catalog else None, solver=solver)
     check_options(options)  # before the pipeline is even read: nothing runs on a bad option
     checked, values = prepare(file, parse_assignments(inputs or []))

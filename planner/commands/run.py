@@ -116,11 +116,11 @@ def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run's output folder (holding ledger.sqlite).")],
 ) -> None:
     """Re-render a run's report (report.md/json, tasks.csv, chart) from its ledger; print its summary."""
-    from planner.executor.report import write_report_data
+    from planner.executor.run_report import write_run_report_data
     from planner.status import status
 
     with status(f"rendering the report of {run_dir} from its ledger"):
-        report, _ = write_report_data(run_dir)
+        report, _ = write_run_report_data(run_dir)
     t = report["totals"]
     counts = {k: t[f"n_{k}"] for k in ("done", "failed", "queued", "pending", "running")}
     q = report["quality"]

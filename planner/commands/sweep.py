@@ -148,7 +148,7 @@ def sweep_command(
         axes["weights"] = parse_range(option, text, log=log, hi=1.0)
 
     from planner.plan import Limits
-    from planner.whatif import sweep
+    from planner.sweeps import sweep
 
     fixed_budget = None if option == "--budget" else _fixed("--budget", budget)
     if fixed_budget is not None:
@@ -173,7 +173,7 @@ def sweep_command(
         console.print(f"frontier written to {write_frame(df, out)}", style="dim", markup=False,
                       soft_wrap=True)  # a path broken across lines cannot be copied
     if plot is not None:
-        from planner.whatif_plot import save_sweep_plot
+        from planner.sweeps_plot import save_sweep_plot
 
         with status(f"drawing {plot}"):
             written = save_sweep_plot(df, plot, log_x=log)
@@ -204,13 +204,13 @@ def write_frame(df: pd.DataFrame, path: Path) -> Path:
 
 
 def _mix_text(row: pd.Series, models: list[str], top: int = 2) -> str:
-    from planner.render import _short
+    from planner.render import fit_name
 
     counts = sorted(((int(row[f"n_{m}"]), m) for m in models if row[f"n_{m}"] > 0), reverse=True)
     total = sum(c for c, _ in counts)
     if not total:
         return "-"
-    text = ", ".join(f"{_short(m, 22)} {c / total:.0%}" for c, m in counts[:top])
+    text = ", ".join(f"{fit_name(m, 22)} {c / total:.0%}" for c, m in counts[:top])
     return text + (f", +{len(counts) - top}" if len(counts) > top else "")
 
 

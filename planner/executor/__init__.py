@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planner.executor.options import RetryPolicy, RunOptions
-    from planner.executor.report import write_report
     from planner.executor.run import RunResult, arun_plan, run_plan
+    from planner.executor.run_report import write_run_report
 
-__all__ = ["RetryPolicy", "RunOptions", "RunResult", "arun_plan", "run_plan", "write_report"]
+__all__ = ["RetryPolicy", "RunOptions", "RunResult", "arun_plan", "run_plan", "write_run_report"]
 
 _WHERE = {"RetryPolicy": "options", "RunOptions": "options", "RunResult": "run", "arun_plan": "run",
-          "run_plan": "run", "write_report": "report"}
+          "run_plan": "run", "write_run_report": "run_report"}
 
 
 def __getattr__(name: str) -> Any:

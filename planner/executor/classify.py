@@ -37,10 +37,6 @@ class Failure:
     def billed(self) -> bool:
         return BILLED[self.kind]
 
-    @property
-    def retryable(self) -> bool:
-        return self.kind != "permanent"
-
 
 def classify(exc: BaseException) -> Failure:
     """What ``exc`` means for the task, with the server's Retry-After whatever the status."""

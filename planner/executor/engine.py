@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from planner.executor.budget import BudgetGuard
+from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller, CallRequest
 from planner.executor.classify import Failure, classify
 from planner.executor.clock import Clock

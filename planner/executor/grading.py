@@ -24,7 +24,7 @@ from typing import Any
 
 from planner.checks.graders import Grade, grade, judge_messages, parse_judge
 from planner.checks.schema import JudgeCheck
-from planner.executor.budget import BudgetGuard
+from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller, CallRequest
 from planner.executor.classify import Failure, classify
 from planner.executor.clock import Clock

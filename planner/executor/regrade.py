@@ -111,9 +111,9 @@ async def _grade_run(out: Path, tasks_file: str | Path | None, live: bool, budge
                              concurrency, seed, result)
     finally:
         ledger.close()
-    from planner.executor.report import write_report
+    from planner.executor.run_report import write_run_report
 
-    write_report(out)
+    write_run_report(out)
     return result
 
 
@@ -121,7 +121,7 @@ async def _grade_all(ledger: Any, work: list[tuple[str, Any, str, str, str]],
                      expect: dict[str, tuple[Any, dict[str, float]]], models: dict[str, ModelSnapshot],
                      meta: dict[str, str], live: bool, budget_usd: float | None, budget_pusd: Any,
                      concurrency: int, seed: int | None, result: GradeResult) -> None:
-    from planner.executor.budget import BudgetGuard
+    from planner.executor.budget_guard import BudgetGuard
     from planner.executor.caller import Caller
     from planner.executor.clock import Clock
     from planner.executor.grading import Grading

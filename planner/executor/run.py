@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import InputError, StorageError
-from planner.executor.budget import BudgetGuard
+from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller, InlineSetupExecutor
 from planner.executor.clock import Clock
 from planner.executor.engine import Engine
@@ -59,10 +59,6 @@ class RunResult:
     graded: int = 0  # answers graded by this invocation (their checks' scores are in the ledger)
     passed: int = 0
     grade_errors: int = 0  # answers that could not be graded (e.g. the judge failed)
-
-    @property
-    def tasks_per_s(self) -> float:
-        return self.ran_tasks / self.wall_s if self.wall_s > 0 else float("inf")
 
 
 #: Fields added to the plan after its first ledgers; left out of the digest while at their
@@ -172,12 +168,12 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
         ledger.close()
     result.out_dir, result.mode_reason, result.lost_attempts = out, mode_reason, lost
     if report:
-        from planner.executor.report import write_report
+        from planner.executor.run_report import write_run_report
         from planner.status import status
 
         try:
             with status(f"writing the report in {out}"):
-                result.report_files = write_report(out)
+                result.report_files = write_run_report(out)
         except OSError as exc:
             raise StorageError(f"cannot write the report ({exc.strerror or exc}); the run is complete "
                                f"in the ledger: fix the folder, then `routeplan report {out}`",

@@ -2,9 +2,9 @@
 dependency order under one shared budget, the routing steps backed by the solver and the
 LLM steps by the executor.
 
-    from planner.pipeline import prepare, run_pipeline, RunOptions
+    from planner.pipeline import prepare, run_pipeline, PipelineOptions
     checked, inputs = prepare("examples/model_routing_demo.yaml", {"priority": "cost"})
-    run = run_pipeline(checked, inputs, RunOptions(out_dir=Path("out")))
+    run = run_pipeline(checked, inputs, PipelineOptions(out_dir=Path("out")))
     run.results["assess_requirements"]["recommendations"][0]["model"]
 
 Modules: ``schema`` (file and inputs), ``validate`` (references and order), ``templating``
@@ -17,11 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from planner.pipeline.runner import PipelineRun, RunOptions, pipeline_budget, run_pipeline
+from planner.pipeline.runner import PipelineOptions, PipelineRun, pipeline_budget, run_pipeline
 from planner.pipeline.schema import Pipeline, load_pipeline
 from planner.pipeline.validate import CheckedPipeline, check
 
-__all__ = ["CheckedPipeline", "Pipeline", "PipelineRun", "RunOptions", "check", "load_pipeline",
+__all__ = ["CheckedPipeline", "Pipeline", "PipelineRun", "PipelineOptions", "check", "load_pipeline",
            "prepare", "run_pipeline"]
 
 

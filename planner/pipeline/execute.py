@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from planner.catalog import short_name
 from planner.executor.ledger import LEDGER_NAME, recorded_spend_pusd, task_results
 from planner.money import to_usd
-from planner.pipeline.budget import StepSpend
+from planner.pipeline.shared_budget import StepSpend
 
 if TYPE_CHECKING:
     from planner.pipeline.runner import StepContext

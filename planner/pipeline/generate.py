@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from planner.catalog import short_name
 from planner.errors import InputError
-from planner.pipeline.budget import StepSpend
+from planner.pipeline.shared_budget import StepSpend
 
 if TYPE_CHECKING:
     from planner.pipeline.runner import StepContext

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from planner.errors import InputError, RouteplanError, StorageError
 from planner.pipeline import templating
-from planner.pipeline.budget import PipelineBudget
+from planner.pipeline.shared_budget import PipelineBudget
 from planner.pipeline.tools import ReportParams
 from planner.pipeline.validate import CheckedPipeline, param_error
 from planner.plan import check_budget
@@ -37,7 +37,9 @@ from planner.status import status
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class PipelineOptions:
+    """How to run a pipeline (the executor's own settings for each step are ``RunOptions``)."""
+
     out_dir: Path
     live: bool = False
     seed: int = 0
@@ -61,7 +63,7 @@ class PipelineRun:
 
     checked: CheckedPipeline
     inputs: dict[str, Any]
-    options: RunOptions
+    options: PipelineOptions
     budget: PipelineBudget
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: list[StepRecord] = field(default_factory=list)
@@ -131,7 +133,7 @@ def pipeline_budget(checked: CheckedPipeline, inputs: dict[str, Any]) -> float:
     return budget_usd
 
 
-def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunOptions,
+def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: PipelineOptions,
                  ) -> PipelineRun:
     """Run every step in order; on a step's error, save what was done and re-raise it."""
     run = PipelineRun(checked, inputs, options, PipelineBudget(pipeline_budget(checked, inputs)))
@@ -169,7 +171,7 @@ def run_pipeline(checked: CheckedPipeline, inputs: dict[str, Any], options: RunO
     return run
 
 
-def check_options(options: RunOptions) -> None:
+def check_options(options: PipelineOptions) -> None:
     """Every option checked before any step runs (a step's own parameters are checked by
     ``validate``): a solver that is unknown or not installed is refused here, not after the
     first steps have run."""
@@ -223,7 +225,7 @@ def _naming_step(step_id: str, exc: BaseException) -> BaseException:
 
 def _save_after_failure(run: PipelineRun) -> None:
     """Keep the spend and results so far: results.json and the report, marked failed."""
-    from planner.pipeline.report import write_report
+    from planner.pipeline.pipeline_report import write_pipeline_report
 
     write_results(run)
     report_step = next((s for s in run.checked.pipeline.steps
@@ -236,7 +238,7 @@ def _save_after_failure(run: PipelineRun) -> None:
             params = ReportParams.model_validate(
                 templating.render(report_step.parameters, run.context(), step_id=report_step.id))
     try:
-        write_report(params, StepContext(report_step.id if report_step else "report", run,
+        write_pipeline_report(params, StepContext(report_step.id if report_step else "report", run,
                                          run.options.out_dir))
     except Exception as exc:  # never mask the step's own error, but do not hide this one
         sys.stderr.write(f"warning: the report could not be written: {exc}\n")

@@ -126,7 +126,6 @@ class Action:
     params: type[_Params]
     outputs: frozenset[str]
     run: Callable[[Any, StepContext], dict[str, Any]]
-    spends: bool  # does it send calls (and so draw on the pipeline's budget)?
 
 
 def _route(p: Any, ctx: StepContext) -> dict[str, Any]:
@@ -148,9 +147,9 @@ def _generate_text(p: Any, ctx: StepContext) -> dict[str, Any]:
 
 
 def _generate_report(p: Any, ctx: StepContext) -> dict[str, Any]:
-    from planner.pipeline.report import write_report
+    from planner.pipeline.pipeline_report import write_pipeline_report
 
-    return write_report(p, ctx)
+    return write_pipeline_report(p, ctx)
 
 
 ROUTE_OUTPUTS = frozenset({"strategy", "goal", "recommendations", "projected_cost_usd",
@@ -164,12 +163,11 @@ GENERATE_OUTPUTS = frozenset({"task_type", "status", "model", "model_short", "re
 REPORT_OUTPUTS = frozenset({"path", "markdown"})
 
 _ACTIONS = [
-    Action("multi-model-routing", "route", RouteParams, ROUTE_OUTPUTS, _route, spends=False),
+    Action("multi-model-routing", "route", RouteParams, ROUTE_OUTPUTS, _route),
     Action("multi-model-routing", "optimize_batch", OptimizeBatchParams, BATCH_OUTPUTS,
-           _optimize_batch, spends=True),
-    Action("llm", "generate_text", GenerateTextParams, GENERATE_OUTPUTS, _generate_text, spends=True),
-    Action("report-generator", "generate", ReportParams, REPORT_OUTPUTS, _generate_report,
-           spends=False),
+           _optimize_batch),
+    Action("llm", "generate_text", GenerateTextParams, GENERATE_OUTPUTS, _generate_text),
+    Action("report-generator", "generate", ReportParams, REPORT_OUTPUTS, _generate_report),
 ]
 TOOLS: dict[str, dict[str, Action]] = {}
 for _a in _ACTIONS:

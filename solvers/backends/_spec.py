@@ -20,7 +20,7 @@ answers with a :class:`StageResult`. Every backend builds the same rows::
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -68,9 +68,6 @@ class ModelSpec:
         if self.objective is Objective.GOAL:
             return Goal(problem.goal).maximize
         return self.objective in (Objective.SERVED, Objective.QUALITY_SUM)
-
-    def with_(self, **changes: Any) -> ModelSpec:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,7 +8,7 @@ import sqlite3
 
 from planner.executor import RunOptions, run_plan
 from planner.executor.ledger import MIGRATIONS
-from planner.executor.report import write_report
+from planner.executor.run_report import write_run_report
 
 from .helpers import check_run
 from .plans import make_plan
@@ -33,7 +33,7 @@ def test_report_and_resume_on_a_ledger_from_before_checks(tmp_path):
     out = tmp_path / "run"
     run_plan(plan, out, RunOptions(mode="simulate", progress=False, budget_usd=budget), report=False)
     _downgrade(out / "ledger.sqlite")
-    write_report(out)  # read-only: the missing columns read as NULL
+    write_run_report(out)  # read-only: the missing columns read as NULL
     report = json.loads((out / "report.json").read_text())
     assert report["quality"]["n_checked"] == 0 and report["totals"]["grading_cost_usd"] == 0
     assert "No task carries a check" in (out / "report.md").read_text()

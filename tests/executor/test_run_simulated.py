@@ -10,7 +10,7 @@ import pytest
 
 from planner.errors import InputError
 from planner.executor import RetryPolicy, RunOptions, run_plan
-from planner.executor.budget import BudgetGuard
+from planner.executor.budget_guard import BudgetGuard
 from planner.executor.redact import MASK, Redactor
 from planner.plan import ModelSnapshot
 

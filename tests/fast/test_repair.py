@@ -12,7 +12,7 @@ import pytest
 
 import solvers
 from solvers import Goal, Options, Problem, Status, lagrangian
-from solvers.lagrangian import Coupled, GlobalRow, ModelRow, _State, repair
+from solvers.lagrangian import Coupled, GlobalRow, ModelRow, RowUsage, repair
 from solvers.orlib import read_gap
 from solvers.overload import reduce_overload
 
@@ -35,7 +35,7 @@ def test_descent_fixes_what_repair_cannot() -> None:
         form = planted(seed)
         start = form.value.argmax(axis=1)
         repaired += repair(form, start, np.zeros(0), np.zeros((1, form.shape[1]))) is not None
-        st = _State(form, start)
+        st = RowUsage(form, start)
         if reduce_overload(form, st, np.random.default_rng(0), None):
             assert form.is_feasible(st.a)
             descended += 1
@@ -54,7 +54,7 @@ def test_descent_with_global_rows_stays_sound() -> None:
         limits = weights[:, np.arange(n), plan].sum(axis=1) * 1.02
         form = Coupled(value, np.ones((n, k), bool), tuple(GlobalRow(f"r{i}", weights[i], float(limits[i]))
                                                            for i in range(m)), ())
-        st = _State(form, value.argmax(axis=1))
+        st = RowUsage(form, value.argmax(axis=1))
         if reduce_overload(form, st, np.random.default_rng(seed), None):
             assert form.is_feasible(st.a)
 

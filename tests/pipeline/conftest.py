@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from planner.cli import main
-from planner.pipeline import RunOptions, prepare, run_pipeline
+from planner.pipeline import PipelineOptions, prepare, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "model_routing_demo.yaml"
@@ -20,7 +20,7 @@ PRIORITIES = ("cost", "speed", "quality", "balanced")
 def run_demo(out: Path, **inputs: Any) -> dict[str, Any]:
     """Run the demo with ``inputs``; return results.json plus the report text."""
     checked, values = prepare(DEMO, {k: str(v) for k, v in inputs.items()})
-    run = run_pipeline(checked, values, RunOptions(out_dir=out))
+    run = run_pipeline(checked, values, PipelineOptions(out_dir=out))
     data = json.loads((out / "results.json").read_text())
     data["report"] = (out / "report.md").read_text()
     data["run"] = run

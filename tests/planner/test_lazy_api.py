@@ -8,7 +8,7 @@ import planner
 
 
 def test_public_functions_are_not_shadowed_by_submodules() -> None:
-    for module in ("planner.formulation", "planner.whatif", "planner.solve", "planner.tasks"):
+    for module in ("planner.formulation", "planner.sweeps", "planner.solve", "planner.tasks"):
         importlib.import_module(module)
     for name in ("formulate", "sweep", "make_plan", "load_tasks", "load_catalog", "model_mix"):
         assert callable(getattr(planner, name)), name

@@ -21,12 +21,12 @@ def test_get_accepts_printed_names(name: str, expected: str) -> None:
 
 
 def test_every_rendered_short_name_resolves() -> None:
-    from planner.render import _short
+    from planner.render import fit_name
 
     cat = load_catalog()
     for o in cat.offerings:
-        assert cat.get(_short(o.name, width=200)).name == o.name
-        assert cat.get(_short(o.name)).name == o.name  # the cut-off form a narrow table prints
+        assert cat.get(fit_name(o.name, width=200)).name == o.name
+        assert cat.get(fit_name(o.name)).name == o.name  # the cut-off form a narrow table prints
 
 
 def test_catalog_show_short_name(run_cli) -> None:

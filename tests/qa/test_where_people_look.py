@@ -153,7 +153,7 @@ def test_run_report_tables_print_short_names_and_files_keep_the_id_beside_them(r
 @pytest.mark.parametrize("n_models", [1, 4, 12, 29])
 def test_cost_chart_stays_readable_for_any_number_of_models(tmp_path, n_models):
     from planner.catalog import load_catalog, short_name
-    from planner.executor.report import cost_chart
+    from planner.executor.run_report import cost_chart
 
     names = load_catalog().names[:n_models]
     report = {"simulated": True, "by_model": [

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 import planner
 import solvers
 from planner.errors import InputError
-from planner.formulation import formulate
+from planner.formulation import formulate, problem_at_deadline
 from planner.plan import Limits
-from planner.whatif import _at_deadline, _carry_forward, _Point, model_mix
+from planner.sweeps import _carry_forward, _Point, model_mix
 
 REL = 1e-9  # float tolerance on sums of a few hundred costs
 
@@ -86,10 +86,9 @@ def test_deadline_points_equal_a_fresh_formulation(demo_tasks, catalog):
     limits = Limits(allow_queue=True, avg_quality=0.5)
     f = formulate(demo_tasks, catalog, goal="minimize_cost", limits=limits.model_copy(update={"deadline_s": 86400}))
     for t in (3.0, 30.0, 600.0, 7200.0, 86400.0):
-        pt = _at_deadline(f, t)
+        p, _ = problem_at_deadline(f, t)
         ref = formulate(demo_tasks, catalog, goal="minimize_cost",
                         limits=limits.model_copy(update={"deadline_s": t})).problem
-        p = pt.problem
         assert p is not None
         np.testing.assert_array_equal(p.feasible_mask, ref.feasible_mask)
         rows, ref_rows = p.capacity_rows(), ref.capacity_rows()
@@ -211,6 +210,6 @@ def test_bad_sweeps_are_one_line_input_errors(demo_tasks, catalog, kwargs, match
 
 
 def test_the_function_stays_reachable_after_importing_its_module():
-    import planner.whatif  # noqa: F401
+    import planner.sweeps  # noqa: F401
 
-    assert callable(planner.sweep) and planner.sweep is planner.whatif.sweep
+    assert callable(planner.sweep) and planner.sweep is planner.sweeps.sweep

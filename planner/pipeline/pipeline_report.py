@@ -22,13 +22,13 @@ if TYPE_CHECKING:
 EXCERPT_CHARS = 400
 
 
-def write_report(params: ReportParams, ctx: StepContext) -> dict[str, Any]:
+def write_pipeline_report(params: ReportParams, ctx: StepContext) -> dict[str, Any]:
     """Render the report, write it under the run's output folder, keep it on the run."""
     rel = PurePosixPath(params.path)
     if rel.is_absolute() or ".." in rel.parts:
         raise InputError(f"step {ctx.step_id}: parameters.path: expected a path inside the "
                          f"output folder, got {params.path!r}")
-    markdown = render_report(ctx.run, params.title)
+    markdown = render_pipeline_report(ctx.run, params.title)
     path = ctx.run.options.out_dir / Path(*rel.parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -39,7 +39,7 @@ def write_report(params: ReportParams, ctx: StepContext) -> dict[str, Any]:
     return {"path": str(path), "markdown": markdown}
 
 
-def render_report(run: PipelineRun, title: str) -> str:
+def render_pipeline_report(run: PipelineRun, title: str) -> str:
     """The report as markdown (one string)."""
     steps = _steps_by_action(run)
     parts = [f"# {title}", "", _mode_line(run), ""]

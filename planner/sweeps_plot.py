@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from planner.errors import InputError
-from planner.render import _short
-from planner.whatif import model_mix
+from planner.render import fit_name
+from planner.sweeps import model_mix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +52,7 @@ def plot_mix(df: pd.DataFrame, ax: Axes, *, log_x: bool = False, min_share: floa
 
         order = mix.sum(axis=0).sort_values(ascending=False).index
         palette = colormaps["tab10" if len(order) <= 10 else "tab20"].colors  # type: ignore[attr-defined]
-        ax.stackplot(x, *[mix[c].to_numpy() for c in order], labels=[_short(str(c), 28) for c in order],
+        ax.stackplot(x, *[mix[c].to_numpy() for c in order], labels=[fit_name(str(c), 28) for c in order],
                      colors=[palette[i % len(palette)] for i in range(len(order))], alpha=0.85)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     ax.set_ylim(0, 1)

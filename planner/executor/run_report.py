@@ -134,12 +134,12 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     return report
 
 
-def write_report(out_dir: str | Path) -> list[Path]:
+def write_run_report(out_dir: str | Path) -> list[Path]:
     """Write every report file into ``out_dir``; returns their paths."""
-    return write_report_data(out_dir)[1]
+    return write_run_report_data(out_dir)[1]
 
 
-def write_report_data(out_dir: str | Path) -> tuple[dict[str, Any], list[Path]]:
+def write_run_report_data(out_dir: str | Path) -> tuple[dict[str, Any], list[Path]]:
     """Write every report file into ``out_dir``; returns the report's data and the files."""
     out = Path(out_dir)
     report = build_report(out)

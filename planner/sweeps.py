@@ -1,7 +1,7 @@
 """What-if sweeps: one batch solved across budgets, deadlines or balanced-goal weights.
 
-Exposed as ``planner.sweep``. The module is not called ``sweep``: importing a submodule of
-that name would replace the function on the package with the module.
+Exposed as ``planner.sweep`` (``routeplan sweep``). The module is ``sweeps``, not ``sweep``:
+a submodule of that name would replace the function on the package with the module.
 
     df = planner.sweep("examples/tasks/demo_batch.yaml", goal="maximize_quality",
                        budget=np.linspace(0.001, 0.05, 20))
@@ -69,7 +69,7 @@ import numpy as np
 import solvers
 from planner.catalog import Catalog, load_catalog
 from planner.errors import InputError
-from planner.formulation import Formulation, formulate
+from planner.formulation import Formulation, formulate, problem_at_deadline
 from planner.plan import Limits
 from planner.solve import DEFAULT_REL_GAP
 from planner.tasks import Task, load_tasks
@@ -251,24 +251,8 @@ def _with(problem: solvers.Problem, **changes: Any) -> solvers.Problem:
 
 
 def _at_deadline(f: Formulation, deadline_s: float) -> _Point:
-    """The problem at deadline T, from the one formulated at T_max = f.limits.deadline_s.
-
-    formulate excludes a pair when latency > min(task limit, T); at T <= T_max that is the
-    pair excluded at T_max or slower than T. Every capacity is linear in T.
-    """
-    p = f.problem
-    t_max = f.limits.deadline_s
-    assert t_max is not None and deadline_s <= t_max
-    scale = deadline_s / t_max
-    mask = f.feasible & (f.latency_s <= deadline_s)
-    extra = tuple(solvers.CapacityRow(r.name, r.load, r.limit * scale) for r in p.extra_capacities)
-    capacity = None if p.capacity is None else p.capacity * scale
-    empty = np.flatnonzero(~mask.any(axis=1))
-    if empty.size and not p.allow_queue:
-        task = f.tasks[int(empty[0])]
-        more = f" (and {empty.size - 1} more)" if empty.size > 1 else ""
-        return _Point(deadline_s, None, f"task {task.id!r} has no model within {deadline_s:g} s{more}")
-    return _Point(deadline_s, _with(p, feasible=mask, capacity=capacity, extra_capacities=extra))
+    problem, why = problem_at_deadline(f, deadline_s)
+    return _Point(deadline_s, problem, why)
 
 
 def _solve_points(points: list[_Point], solver: str, time_limit_s: float | None,
