@@ -1,10 +1,47 @@
-"""Checks shared by the executor's tests: what the ledger says against the report."""
+"""Shared by the executor's tests: what the ledger says against the report, and `routeplan`
+run in a child process (to be killed or interrupted mid-run)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+
+def cli_env() -> dict[str, str]:
+    """The child's environment: this process's (as the test set it) with litellm's bundled price
+    map (no network)."""
+    return {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+
+def cli_command(*args: object) -> list[str]:
+    """``routeplan ARGS`` as the argv of a child process."""
+    return [sys.executable, "-m", "planner.cli", *(str(a) for a in args)]
+
+
+def start_cli(cmd: Sequence[str], until: Callable[[], bool], *, timeout_s: float = 60,
+              what: str = "the run never got going") -> subprocess.Popen[str]:
+    """Start ``cmd`` (SIGINT at its default, as in a terminal, so Ctrl-C can be sent) and
+    return once ``until()`` holds; fails if the child exits or ``timeout_s`` passes first."""
+    proc = subprocess.Popen(list(cmd), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + timeout_s
+    while not until():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+    return proc
+
+
+def rerun_cli(cmd: Sequence[str], timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` to its end (a resume, a report) with the same environment."""
+    return subprocess.run(list(cmd), env=cli_env(), capture_output=True, text=True, timeout=timeout_s)
 
 
 def ledger_facts(out: Path) -> dict:

@@ -4,15 +4,12 @@ flight (their real cost recorded, nothing written off); a second Ctrl-C, or the 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from .helpers import check_run, inflight_count, ledger_facts
+from .helpers import check_run, cli_command, inflight_count, ledger_facts, start_cli
 from .plans import make_plan
 
 BUDGET_USD = 0.5
@@ -21,16 +18,9 @@ BUDGET_USD = 0.5
 def start(tmp_path, time_scale: str, *extra: str):
     plan_path = make_plan(40, budget_usd=BUDGET_USD).save(tmp_path / "plan.json")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "planner.cli", "run", str(plan_path), "--out", str(out), "--simulate",
-           "--time-scale", time_scale, "--concurrency", "4", "--seed", "5", *extra]
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while inflight_count(out / "ledger.sqlite") < 2:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never got going"
-        time.sleep(0.02)
+    cmd = cli_command("run", plan_path, "--out", out, "--simulate", "--time-scale", time_scale,
+                      "--concurrency", "4", "--seed", "5", *extra)
+    proc = start_cli(cmd, until=lambda: inflight_count(out / "ledger.sqlite") >= 2)
     return proc, out
 
 

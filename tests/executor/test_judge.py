@@ -5,13 +5,9 @@ without paying for anything twice."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +16,7 @@ from planner.checks.schema import parse_check
 from planner.executor import RetryPolicy, RunOptions, run_plan
 from planner.plan import ModelSnapshot, Plan
 
-from .helpers import check_run, ledger_facts
+from .helpers import check_run, cli_command, ledger_facts, rerun_cli, start_cli
 from .loopback import LoopbackServer
 from .plans import make_plan
 
@@ -165,16 +161,10 @@ def test_killed_mid_grading_then_resumed_pays_for_nothing_twice(server, tmp_path
     server.delay_s["judge"] = 0.4
     plan_path = judged_plan(server.api_base, 12).save(tmp_path / "plan.json")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "planner.cli", "run", str(plan_path), "--out", str(out), "--live",
-           "--concurrency", "3"]
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 90
-    while not (_grade_state(out / "ledger.sqlite").get("ok", 0) >= 2
-               and _grade_state(out / "ledger.sqlite").get("inflight", 0) >= 1):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "grading never got going"
-        time.sleep(0.02)
+    cmd = cli_command("run", plan_path, "--out", out, "--live", "--concurrency", "3")
+    proc = start_cli(cmd, until=lambda: (_grade_state(out / "ledger.sqlite").get("ok", 0) >= 2
+                                         and _grade_state(out / "ledger.sqlite").get("inflight", 0) >= 1),
+                     timeout_s=90, what="grading never got going")
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     killed = ledger_facts(out)
@@ -184,7 +174,7 @@ def test_killed_mid_grading_then_resumed_pays_for_nothing_twice(server, tmp_path
     assert graded_at_kill and len(graded_at_kill) < 12
     answers_at_kill = len([r for r in server.requests if r["model"] == "primary"])
 
-    rerun = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    rerun = rerun_cli([*cmd, "--resume"])
     assert rerun.returncode == 0, rerun.stderr
     report = check_run(out, None)
     after = ledger_facts(out)
@@ -250,16 +240,9 @@ def test_grade_interrupted_by_ctrl_c_exits_130_and_finishes_when_run_again(serve
     assert all(g[0] is None for g in _grades(out).values())
     answered = len([r for r in server.requests if r["model"] == "primary"])
     server.delay_s["judge"] = 0.5
-    cmd = [sys.executable, "-m", "planner.cli", "grade", str(out), "--live", "--budget", "1",
-           "--concurrency", "2"]
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 90
-    while _grade_state(out / "ledger.sqlite").get("ok", 0) < 1:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "grading never got going"
-        time.sleep(0.02)
+    cmd = cli_command("grade", out, "--live", "--budget", "1", "--concurrency", "2")
+    proc = start_cli(cmd, until=lambda: _grade_state(out / "ledger.sqlite").get("ok", 0) >= 1,
+                     timeout_s=90, what="grading never got going")
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, (stdout, stderr)
@@ -268,7 +251,7 @@ def test_grade_interrupted_by_ctrl_c_exits_130_and_finishes_when_run_again(serve
     calls_before = _count(_grade_attempts(out))
     assert 1 <= len(graded_before) < 8
 
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    again = rerun_cli(cmd)
     assert again.returncode == 0, again.stderr
     assert f"graded {8 - len(graded_before)} of {8 - len(graded_before)}" in again.stdout
     assert all(g[0] is not None for g in _grades(out).values())

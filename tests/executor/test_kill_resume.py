@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
-from .helpers import check_run, done_count, ledger_facts
+from .helpers import check_run, cli_command, done_count, ledger_facts, rerun_cli, start_cli
 from .plans import make_plan
 
 BUDGET_USD = 0.5
@@ -18,15 +14,9 @@ BUDGET_USD = 0.5
 def test_sigkill_mid_run_then_resume(tmp_path):
     plan_path = make_plan(80, budget_usd=BUDGET_USD).save(tmp_path / "plan.json")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "planner.cli", "run", str(plan_path), "--out", str(out), "--simulate",
-           "--time-scale", "0.02", "--concurrency", "6", "--fail-rate", "0.2", "--seed", "3"]
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while done_count(out / "ledger.sqlite") < 15:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never got going"
-        time.sleep(0.02)
+    cmd = cli_command("run", plan_path, "--out", out, "--simulate", "--time-scale", "0.02",
+                      "--concurrency", "6", "--fail-rate", "0.2", "--seed", "3")
+    proc = start_cli(cmd, until=lambda: done_count(out / "ledger.sqlite") >= 15)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     killed = ledger_facts(out)
@@ -35,7 +25,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert 15 <= len(done_at_kill) < 80
     ok_at_kill = {t: 1 for t in killed["ok_per_task"]}
 
-    rerun = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=120)
+    rerun = rerun_cli([*cmd, "--resume"])
     assert rerun.returncode == 0, rerun.stderr
     report = check_run(out, BUDGET_USD)  # every task ended once, spend == ledger, within budget
     after = ledger_facts(out)
@@ -48,7 +38,6 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert report["totals"]["lost_attempts"] == killed["attempt_states"]["inflight"]
     assert "resumed" in rerun.stdout
     # the report can be rebuilt from the ledger alone and says the same
-    again = subprocess.run([sys.executable, "-m", "planner.cli", "report", str(out)], env=env,
-                           capture_output=True, text=True, timeout=60)
+    again = rerun_cli(cli_command("report", out), timeout_s=60)
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "report.json").read_text())["totals"] == report["totals"]

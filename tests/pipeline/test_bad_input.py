@@ -249,7 +249,7 @@ def test_an_absurd_budget_is_refused_before_any_step(tmp_path, capsys):
     (["--catalog", "missing.yaml"], "missing.yaml: no such catalog file"),
 ])
 def test_a_bad_option_stops_before_any_step(tmp_path, capsys, args, fragment):
-    """Issue 15 item 12: options are checked before the first step runs; nothing is written."""
+    """Options are checked before the first step runs; nothing is written."""
     out = tmp_path / "out"
     expect_error(capsys, ["pipeline", "run", str(DEMO), "-o", str(out), *args], fragment)
     assert not out.exists()

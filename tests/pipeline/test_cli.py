@@ -52,7 +52,7 @@ def test_validate_prints_the_order(tmp_path):
 
 
 def test_solver_option_reaches_every_routing_step(tmp_path, capsys):
-    """Issue 15 item 12: `--solver highs` was dropped (the steps' own default won)."""
+    """`--solver` applies to every routing step, over the steps' own default."""
     from tests.pipeline.conftest import cli
 
     out = tmp_path / "out"

@@ -115,7 +115,7 @@ def test_output_formats(run_cli, tmp_path):
     (["solve", DEMO, "--deadline", "1", "--solver", "highs"], "no model can serve"),
     (["solve", DEMO, "--catalog", ROOT / "missing.yaml"], "no such catalog file"),
     (["catalog", "show", "gpt-4.2"], "unknown model 'gpt-4.2'"),
-    # issue 15 (10, 11): looking at plans and runs
+    # looking at plans and runs
     (["run", ROOT / "plan.csv"], "plan.csv: a .csv plan is one row per task"),
     (["run", ROOT / "plan.parquet", "-o", ROOT / "never-written"], "use the plan.json that `routeplan solve"),
     (["plan", "show", ROOT / "plan.csv"], "use the plan.json"),
@@ -125,7 +125,7 @@ def test_output_formats(run_cli, tmp_path):
     (["plan", "show", ROOT / "catalogs" / "__init__.py", "--format", "xml"], "--format: expected table, json or csv"),
     (["plan", "show", ROOT / "README.md", "--rows", "-1"], "--rows: expected a number of rows >= 0"),
     (["report", ROOT / "examples"], "no run ledger (ledger.sqlite) here"),
-    # issue 15 (1-9): safety
+    # safety
     (["solve", DEMO, "--share-cap", "gpt-4.1-mni=0.3"], "--share-cap gpt-4.1-mni=0.3: unknown model"),
     (["solve", DEMO, "--share-cap", "gpt-4.1-mni=0.3"], "did you mean gpt-4.1-mini"),
     (["solve", DEMO, "--budget", "1e308"], "--budget: $1e+308 is above the $1,000,000,000"),

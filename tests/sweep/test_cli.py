@@ -128,7 +128,8 @@ def test_exit_status_2_from_the_console_script():
 
 
 def test_plot_into_a_folder_or_without_a_suffix_names_the_file_written(capsys, tmp_path):
-    """`--plot DIR` once wrote DIR.png and said DIR."""
+    """`--plot DIR` writes DIR/frontier.png, a name without a suffix gets .png, and the line
+    printed names the file written."""
     folder = tmp_path / "charts"
     folder.mkdir()
     code, out, err = run(capsys, str(DEMO), "--budget", "0.001:0.05:3", "--plot", str(folder))

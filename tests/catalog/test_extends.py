@@ -1,4 +1,4 @@
-"""QA: a catalog that extends another inherits its defaults; every value credits its real source."""
+"""A catalog that extends another inherits its defaults; every value credits its real source."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""QA: a realtime price override carries to the batch offering by litellm's batch ratio."""
+"""A realtime price override carries to the batch offering by litellm's batch ratio."""
 
 from __future__ import annotations
 

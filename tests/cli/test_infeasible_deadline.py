@@ -1,8 +1,5 @@
-"""QA pass 2: a deadline too short for the batch says so in the user's words.
-
-When fast proved the problem infeasible through its Lagrangian dual, no least deadline was
-computed and the user read "the LP relaxation is infeasible ... (Lagrangian bound 2.99e+48
-is past every plan's value)", with no word of the deadline they set.
+"""A deadline too short for the batch says so in the user's words: the deadline they set and
+the least one that admits a plan, whichever backend proved it infeasible.
 """
 
 import json

@@ -1,7 +1,6 @@
-"""QA pass 2: every backend applies the same option contract (README, "The solvers package").
-
-fast and auto silently dropped misspelt ``native`` options and hints of the wrong length,
-and every backend truncated a fractional hint (0.5 -> model 0).
+"""Every backend applies the same option contract (docs: the solver library): an unknown
+``native`` option, a hint of the wrong length or naming no model, and a fractional hint are
+errors; integral hints are accepted.
 """
 
 import numpy as np

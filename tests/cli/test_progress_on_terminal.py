@@ -1,5 +1,5 @@
-"""Issue 15 item 16: a slow step (counting tokens cold took 6.8 s in silence) shows progress on
-a terminal's stderr, and nothing more is printed when stderr is not a terminal."""
+"""A slow step (counting tokens with a cold cache) shows progress on a terminal's stderr, and
+nothing more is printed when stderr is not a terminal."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""QA pass 2: `pipeline validate` applies each parameter's own limits, and refuses no steps.
-
-validate checked literal parameters against the bare type (``list``), without the field's
-constraints (at least one task, budgets > 0), so it said "ok" to pipelines that `pipeline
-run` then refused; a pipeline with ``steps: []`` validated and "ran" doing nothing.
+"""`pipeline validate` applies each parameter's own limits (at least one task, budgets > 0),
+exactly as `pipeline run` would, and refuses a pipeline with no steps.
 """
 
 import pytest

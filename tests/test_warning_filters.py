@@ -1,4 +1,4 @@
-"""Issue 15 item 17: `make test` prints no upstream warning noise, and the filter is precise."""
+"""`make test` prints no upstream warning noise, and the filter hides only that notice."""
 
 from __future__ import annotations
 

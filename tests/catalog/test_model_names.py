@@ -1,4 +1,4 @@
-"""QA: every model name the tool prints resolves in catalog show, --models and allow lists."""
+"""Every model name the tool prints resolves in catalog show, --models and allow lists."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_every_rendered_short_name_resolves() -> None:
 def test_catalog_show_short_name(run_cli) -> None:
     code, out, err = run_cli("catalog", "show", "llama3-1-8b")
     assert code == 0, err
-    # the short name tables print, then the litellm id (issue 15 item 14)
+    # the short name tables print, then the litellm id
     assert out.startswith("llama3-1-8b  (Meta via bedrock, realtime)\n")
     assert out.splitlines()[1].split() == ["litellm", "id", LLAMA]
 

@@ -1,6 +1,6 @@
-"""Issue 15 item 19: the default catalog has what people reach for first (Claude direct from
-Anthropic with its batch and cache prices, Claude Haiku, OpenAI's 4o-mini generation), every
-number with its source; the catalog is what its generator makes; the README counts it right."""
+"""The default catalog has what people reach for first (Claude direct from Anthropic with its
+batch and cache prices, Claude Haiku, OpenAI's 4o-mini generation), every number with its
+source; the catalog is what its generator makes; the docs count it right."""
 
 from __future__ import annotations
 
