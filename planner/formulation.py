@@ -35,14 +35,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 import solvers
-from planner import tokens
+from planner import goals, tokens
 from planner.catalog import Catalog, Offering, aliases
 from planner.errors import InfeasibleError, InputError
 from planner.plan import Limits
 from planner.prefix_cache import PrefixPricing, prefix_pricing
 from planner.tasks import CAPABILITIES, OTHER_TYPE_TOKENS, TASK_TYPES, Task
 
-GOALS = tuple(g.value for g in solvers.Goal)
 DEFAULT_CONCURRENCY = 16
 
 
@@ -75,8 +74,7 @@ class Formulation:
 
 
 def _validate_limits(goal: str, limits: Limits) -> None:
-    if goal not in GOALS:
-        raise InputError(f"--goal: expected one of {', '.join(GOALS)}, got {goal!r}")
+    goals.goal_spec(goal)  # an unknown goal is an InputError naming the goals
     checks = {"budget_usd": (limits.budget_usd, 0.0, None), "deadline_s": (limits.deadline_s, 0.0, None),
               "max_latency_s": (limits.max_latency_s, 0.0, None),
               "min_quality": (limits.min_quality, 0.0, 1.0), "avg_quality": (limits.avg_quality, 0.0, 1.0)}

@@ -21,6 +21,7 @@ import solvers
 from planner.catalog import Catalog, load_catalog
 from planner.errors import InfeasibleError, InputError, RouteplanError
 from planner.formulation import Formulation, formulate
+from planner.goals import goal_spec
 from planner.plan import (
     Assignment,
     BindingLimit,
@@ -215,11 +216,12 @@ def describe_infeasible(f: Formulation, diag: solvers.Diagnosis | None,
 # ---------------------------------------------------------------------- the plan
 def _rank_matrix(f: Formulation) -> np.ndarray:
     """Lower is better, shape (n, k), for ranking fallbacks by the goal."""
-    if f.goal == "minimize_cost":
+    figure = goal_spec(f.goal).figure  # an unknown goal is an InputError, never another goal
+    if figure == "cost":
         return f.cost_usd
-    if f.goal == "maximize_quality":
+    if figure == "quality":
         return -f.quality
-    if f.goal == "minimize_latency":
+    if figure == "latency":
         return f.latency_s
     return np.asarray(f.problem.balanced_score)
 

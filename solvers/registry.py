@@ -1,4 +1,10 @@
-"""The backend registry: names, capability flags, lazy loading.
+"""The backend registry: names, declared capabilities, lazy loading.
+
+Each backend declares the constraint families and goals it expresses (``features``) and,
+among them, those it may still refuse at solve time for some problems (``may_refuse``: it
+then raises UnsupportedError naming a backend that can). ``solve`` refuses a problem that
+needs a feature the backend does not declare before building anything; ``auto`` and the
+conformance suite read the same declarations.
 
 Order is preference order for ``auto``'s exact fallback. Availability is probed with
 ``importlib.util.find_spec`` (cheap, cached) and never imports the native library.
@@ -34,6 +40,7 @@ class Backend:
     features: frozenset[Feature]
     exact: bool
     description: str
+    may_refuse: frozenset[Feature] = frozenset()
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.features
@@ -65,8 +72,11 @@ BACKENDS: dict[str, Backend] = {
                 "OR-Tools CP-SAT; money and loads scaled to integers"),
         Backend("cbc", "solvers.backends.cbc", ("pulp",), _ALL, True,
                 "PuLP with its bundled CBC: the readable reference model"),
-        Backend("fast", "solvers.backends.fast", (), _ALL - {Feature.HINT}, False,
-                "convex-hull greedy / Lagrangian with repair; proven bound and gap"),
+        # queuing: fast serves every task that has a model and queues the rest, and refuses
+        # when it cannot prove that all of them can be served; no bound for the makespan
+        Backend("fast", "solvers.backends.fast", (), _ALL - {Feature.HINT, Feature.MAKESPAN}, False,
+                "convex-hull greedy / Lagrangian with repair; proven bound and gap",
+                may_refuse=frozenset({Feature.QUEUE})),
         Backend("auto", "solvers.backends.auto", (), _ALL, False,
                 "chooses by size and structure and records why in stats['auto']"),
     )
@@ -85,9 +95,14 @@ def get(name: str) -> Backend:
         raise UnknownBackend(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}") from None
 
 
+def missing_features(backend: Backend, problem: Problem) -> frozenset[Feature]:
+    """What ``problem`` needs that ``backend`` does not declare."""
+    return problem.required_features() - backend.features
+
+
 def check_supported(backend: Backend, problem: Problem) -> None:
     """Refuse before building anything when the backend cannot express the problem."""
-    missing = problem.required_features() - backend.features
+    missing = missing_features(backend, problem)
     if missing:
         names = ", ".join(sorted(f.value for f in missing))
         able = [b.name for b in BACKENDS.values() if missing <= b.features and b.is_available()]

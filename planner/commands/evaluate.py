@@ -10,6 +10,7 @@ import typer
 from planner.commands._options import CatalogOpt, GapOpt, SolverOpt
 from planner.commands.calibrate import HistoryArg, MapOpt
 from planner.errors import InputError
+from planner.goals import GOAL_LIST, goal_spec
 
 
 def evaluate_command(
@@ -21,7 +22,7 @@ def evaluate_command(
         "the cheapest plan to the dearest single model's cost).")] = None,
     log: Annotated[bool, typer.Option("--log", help="Space the budgets geometrically (START > 0).")] = False,
     goal: Annotated[str, typer.Option(
-        "--goal", help="maximize_quality (default), balanced, minimize_cost or minimize_latency.")] = "maximize_quality",
+        "--goal", help=f"{GOAL_LIST} (default maximize_quality).")] = "maximize_quality",
     mapping: MapOpt = None,
     solver: SolverOpt = "auto",
     gap: GapOpt = 1e-4,
@@ -40,11 +41,9 @@ def evaluate_command(
     compare with every single model, their hull and the oracle (AIQ)."""
     from planner.commands.sweep import parse_range, write_frame
     from planner.evaluate import evaluate_history
-    from planner.formulation import GOALS
     from planner.history import parse_map, read_history
 
-    if goal not in GOALS:
-        raise InputError(f"--goal: expected one of {', '.join(GOALS)}, got {goal!r}")
+    goal_spec(goal)
     budgets = parse_range("--budget", budget, log=log) if budget is not None else None
     if out is not None and out.suffix.lower() not in (".csv", ".json", ".parquet"):
         raise InputError(f"--out: expected a .csv, .json or .parquet file name, got {out.name!r}")

@@ -28,6 +28,7 @@ from planner.commands._options import (
     parse_weights,
 )
 from planner.errors import InputError
+from planner.goals import GOAL_LIST
 from planner.plan import check_budget
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def solve_command(
     tasks: TasksArg,
     *,
     goal: Annotated[str, typer.Option(
-        "--goal", help="minimize_cost, maximize_quality, minimize_latency or balanced.")] = "minimize_cost",
+        "--goal", help=f"{GOAL_LIST}.")] = "minimize_cost",
     catalog: CatalogOpt = None,
     models: ModelsOpt = None,
     budget: Annotated[float | None, typer.Option("--budget", help="Total budget in USD.")] = None,

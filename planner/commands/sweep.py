@@ -33,6 +33,7 @@ from planner.commands._options import (
     parse_weights,
 )
 from planner.errors import InputError
+from planner.goals import GOAL_LIST
 from planner.money import usd
 from planner.plan import MAX_BUDGET_USD, check_budget
 
@@ -103,7 +104,7 @@ def sweep_command(
         "cost and speed share the rest in the ratio of --weights (default 0.4 : 0.2).")] = None,
     log: Annotated[bool, flag("--log", help="Space the range geometrically (START > 0).")] = False,
     goal: Annotated[str | None, typer.Option(
-        "--goal", help="minimize_cost, maximize_quality, minimize_latency or balanced (default: "
+        "--goal", help=f"{GOAL_LIST} (default: "
         "maximize_quality for --budget, minimize_cost for --deadline, balanced for --quality-weight).")] = None,
     catalog: CatalogOpt = None,
     models: ModelsOpt = None,

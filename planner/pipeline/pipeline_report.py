@@ -74,7 +74,7 @@ def _mode_line(run: PipelineRun) -> str:
 
 
 def _configuration(run: PipelineRun, steps: dict[str, list[str]]) -> list[str]:
-    from planner.pipeline.tools import PRIORITY_GOALS
+    from planner.goals import PRIORITY_GOALS
 
     lines = ["## Configuration", "", f"- Budget: ${run.budget.initial_usd:,.2f} "
              "(shared by every step)"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from planner.catalog import short_name
 from planner.errors import InfeasibleError, InputError
-from planner.pipeline.tools import PRIORITY_GOALS
+from planner.goals import PRIORITY_GOALS, goal_spec
 
 if TYPE_CHECKING:
     from planner.catalog import Catalog
@@ -25,12 +25,6 @@ if TYPE_CHECKING:
     from planner.plan import Plan
     from planner.tasks import Task
 
-GOAL_PHRASES = {
-    "minimize_cost": "lowest projected cost",
-    "maximize_quality": "highest quality",
-    "minimize_latency": "lowest latency",
-    "balanced": "best balance of cost, quality and speed",
-}
 
 
 def build_tasks(items: list[Any], default_type: str | None, step_id: str, *,
@@ -143,19 +137,20 @@ def _reason(goal: str, ranked: list[dict[str, Any]], plan: Plan) -> str:
     chosen, others = ranked[0], ranked[1:]
     facts = (f"${chosen['estimated_cost_usd']:.6f}, {chosen['latency_s']:.1f} s, "
              f"quality {chosen['quality']:.2f}")
-    key = {"minimize_cost": ("estimated_cost_usd", min), "maximize_quality": ("quality", max),
-           "minimize_latency": ("latency_s", min)}.get(goal)
+    spec = goal_spec(goal)
+    key = {"cost": ("estimated_cost_usd", min), "quality": ("quality", max),
+           "latency": ("latency_s", min)}.get(spec.figure)
     if not others:
         why = "the only feasible model"
     elif key is not None:
         field, best = key
         top = best(r[field] for r in ranked)
         if math.isclose(chosen[field], top, rel_tol=1e-9, abs_tol=1e-12):
-            why = f"{GOAL_PHRASES[goal]} of the feasible models"
+            why = f"{spec.phrase} of the feasible models"
         else:  # the budget (or another shared limit) moved it off its own best
-            why = f"{GOAL_PHRASES[goal]} the plan's shared limits allow"
+            why = f"{spec.phrase} the plan's shared limits allow"
     else:
-        why = f"{GOAL_PHRASES[goal]} (weights {_weights(plan)})"
+        why = f"{spec.phrase} (weights {_weights(plan)})"
     binding = [b.name for b in plan.binding_limits if b.binding]
     bound = f"; binding: {', '.join(binding)}" if binding else ""
     return f"{why}: {facts}{bound}"

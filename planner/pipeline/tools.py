@@ -20,17 +20,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from planner.checks.schema import Check, parse_check
+from planner.goals import GOAL_NAMES, PRIORITY_GOALS
 
 if TYPE_CHECKING:
     from planner.pipeline.runner import StepContext
 
-PRIORITY_GOALS = {
-    "cost": "minimize_cost",
-    "speed": "minimize_latency",
-    "quality": "maximize_quality",
-    "balanced": "balanced",
-}
-GOALS = tuple(PRIORITY_GOALS.values())
+#: A routing strategy: a priority word or a goal name; an optimization goal: a goal name.
+Strategy = Literal[(*PRIORITY_GOALS, *GOAL_NAMES)]  # type: ignore[valid-type]
+GoalName = Literal[GOAL_NAMES]  # type: ignore[valid-type]
 
 def _record_check(record: str | dict[str, Any]) -> str | dict[str, Any]:
     """A task record's ``check`` is validated with the pipeline, before anything runs."""
@@ -75,8 +72,7 @@ class RouteParams(_Params):
     request: str | None = None
     tasks: list[TaskItem] = Field(min_length=1)
     task_type: str | None = Field(default=None, description="type of tasks given as bare prompts")
-    routing_strategy: Literal["cost", "speed", "quality", "balanced",
-                              "minimize_cost", "minimize_latency", "maximize_quality"] = "balanced"
+    routing_strategy: Strategy = "balanced"
     constraints: RouteConstraints = Field(default_factory=RouteConstraints)
     top_k: int = Field(default=3, ge=1, description="ranked recommendations kept per task")
     solver: SolverName = None
@@ -92,8 +88,7 @@ class BatchConstraints(_Params):
 class OptimizeBatchParams(_Params):
     tasks: list[TaskItem] = Field(min_length=1)
     task_type: str | None = None
-    optimization_goal: Literal["minimize_cost", "minimize_latency", "maximize_quality",
-                               "balanced"] = "minimize_cost"
+    optimization_goal: GoalName = "minimize_cost"
     constraints: BatchConstraints = Field(default_factory=BatchConstraints)
     max_tokens: int | None = Field(default=None, gt=0)
     solver: SolverName = None

@@ -2,8 +2,9 @@
 
 Rules, in order (recorded in ``Solution.stats["auto"]``):
 
-1. The makespan goal (minimize_latency) -> the first available exact backend: ``fast``
-   does not prove bounds for it.
+1. A problem that needs a feature ``fast`` does not declare (the makespan goal,
+   minimize_latency: fast proves no bound for it) -> the first available exact backend that
+   declares it.
 2. Otherwise ``fast`` runs first (it is cheap at any size). If it proves its plan within
    ``options.rel_gap`` (or the problem is proven infeasible), that is the answer.
 3. If the problem is small (at most :data:`EXACT_MAX_PAIRS` task-model pairs), or ``fast``
@@ -55,9 +56,11 @@ def solve(problem: Problem, options: Options) -> Solution:
     exact = _exact_choice(problem)
     record["exact_available"] = exact
 
-    if Goal(problem.goal) is Goal.MINIMIZE_LATENCY:
+    beyond_fast = registry.missing_features(registry.get("fast"), problem)
+    if beyond_fast:
+        names = ", ".join(sorted(f.value for f in beyond_fast))
         return _run_exact(problem, options, exact, None, start, record,
-                          "the makespan goal needs an exact backend (fast proves no bound for it)")
+                          f"fast does not express {names}: exact backend")
 
     fast_sol: Solution | None = None
     try:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from solvers import registry
 from solvers.errors import ProblemError, UnsupportedError
 from solvers.lagrangian import Coupled, GlobalRow, ModelRow, solve_coupled
 from solvers.mckp import Knapsack
@@ -46,11 +47,8 @@ def solve(problem: Problem, options: Options) -> Solution:
     start = time.perf_counter()
     if options.native:
         raise ProblemError(f"native.{sorted(options.native)[0]}: backend 'fast' takes no native options")
+    registry.check_supported(registry.get(NAME), problem)  # its declared features (no makespan)
     goal = Goal(problem.goal)
-    if goal is Goal.MINIMIZE_LATENCY:
-        raise UnsupportedError(
-            f"backend 'fast' does not prove bounds for the makespan goal (minimize_latency); use {EXACT}"
-        )
     if problem.has_group_charges:
         from solvers.group_search import solve_grouped
 

@@ -1,4 +1,5 @@
-"""Every backend on the hand-solved cases of cases.py: exact ones hit the optimum, others stay honest."""
+"""Every backend on the hand-solved cases of cases.py: exact ones hit the optimum, others stay
+honest, and each does what its registry entry declares (``features``, ``may_refuse``)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,19 @@ def test_case(case: Case, backend: str, request: pytest.FixtureRequest) -> None:
     if (backend, case.name) in KNOWN_BUGS:
         request.applymarker(pytest.mark.xfail(reason=KNOWN_BUGS[backend, case.name], strict=True))
     problem = solvers.Problem(**problem_kwargs(case))
-    exact = solvers.BACKENDS[backend].exact
+    info = solvers.BACKENDS[backend]
+    exact = info.exact
+    needs = problem.required_features()
+    if not needs <= info.features:  # not declared: refused up front, naming a backend that can
+        with pytest.raises(UnsupportedError, match="cannot express"):
+            solvers.solve(problem, backend=backend, time_limit_s=30)
+        return
     try:
         sol = solvers.solve(problem, backend=backend, time_limit_s=30)
-    except UnsupportedError as exc:  # a non-exact backend may refuse, naming one that can
-        if exact:
+    except UnsupportedError as exc:  # only where the declaration says it may refuse
+        if not needs & info.may_refuse:
             raise
-        pytest.skip(f"{backend} refuses: {exc}")
+        pytest.skip(f"{backend} refuses ({', '.join(sorted(f.value for f in needs & info.may_refuse))}): {exc}")
     assert sol.backend == backend or not exact
     if case.optimum is None:
         assert sol.status is Status.INFEASIBLE, sol
@@ -72,6 +79,15 @@ def test_case(case: Case, backend: str, request: pytest.FixtureRequest) -> None:
         # the bound is on the right side of the reported objective (within rounding)
         side = sol.bound - sol.objective if maximize else sol.objective - sol.bound
         assert side >= -1e-6 * max(1.0, abs(sol.objective))
+
+
+def test_declarations_are_consistent() -> None:
+    """A backend may only refuse what it declares; exact backends refuse nothing they declare;
+    auto declares everything (it delegates to a backend that can)."""
+    for info in solvers.BACKENDS.values():
+        assert info.may_refuse <= info.features, info.name
+        assert not (info.exact and info.may_refuse), info.name
+    assert solvers.BACKENDS["auto"].features == frozenset(solvers.Feature)
 
 
 def test_public_entry_point_keywords() -> None:
