@@ -11,7 +11,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
-.PHONY: install demo test test-all lint
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+.PHONY: install demo test test-all lint docs
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -25,3 +31,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# the documentation site (docs/, mkdocs.yml) into site/; --strict: a broken link fails
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_gap.py                   # gap1-gap12, every exact backend
     .venv/bin/python benchmarks/bench_gap.py --files gapa gapb gapc --backends highs cpsat
-    .venv/bin/python benchmarks/bench_gap.py --markdown        # the README table
+    .venv/bin/python benchmarks/bench_gap.py --markdown        # the table in docs/benchmarks.md
 
 Prints one row per instance and backend: time, objective, the proven optimum, and whether
 they agree; then a per-file summary (total and worst time). Data: ../shared/data/gap/.

@@ -1,7 +1,7 @@
 """A 50-point budget sweep on the 10,000-task batch x the default catalog: one parametric pass
 against one solve per point (``fast``, and HiGHS on a few points, extrapolated).
 
-    .venv/bin/python benchmarks/bench_sweep.py                 # the README table
+    .venv/bin/python benchmarks/bench_sweep.py                 # the table in docs/benchmarks.md
     .venv/bin/python benchmarks/bench_sweep.py --n 2000 --highs-points 5
 
 Budgets run geometrically from 1 % above the cheapest feasible plan to the cost of the

@@ -1,4 +1,4 @@
-"""Profiles from outcomes: ``routeplan calibrate`` (DESIGN.md "Quality from outcomes").
+"""Profiles from outcomes: ``routeplan calibrate`` (docs/concepts/history.md, docs/commands/calibrate.md).
 
 Outcome history (one row per observation of one model on one task, see
 :mod:`planner.history`) becomes a catalog that ``extends`` a base catalog:

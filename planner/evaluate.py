@@ -1,4 +1,4 @@
-"""Backtests: ``routeplan evaluate`` (DESIGN.md "Quality from outcomes").
+"""Backtests: ``routeplan evaluate`` (docs/commands/evaluate.md).
 
 Held-out outcome history supplies the tasks (id, category, prompt, tokens) and the truth
 (each model's recorded score and cost on each task). At every budget the batch is planned

@@ -1,4 +1,4 @@
-"""Tasks x offerings -> coefficient arrays -> :class:`solvers.Problem` (DESIGN.md "The integer program").
+"""Tasks x offerings -> coefficient arrays -> :class:`solvers.Problem` (docs/concepts/integer-program.md).
 
 All arrays have shape (n_tasks, n_offerings) and are built with numpy, no per-pair loop:
 

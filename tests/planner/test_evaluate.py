@@ -124,7 +124,7 @@ def test_cli_calibrate_out_must_be_yaml(tmp_path, run_cli):
 
 @pytest.mark.skipif(not ROUTERBENCH.is_dir(), reason="../shared/data/routerbench not present")
 def test_routerbench_split_by_prompt(tmp_path):
-    """Calibrate on half the prompts, evaluate on the other half (figures in the README)."""
+    """Calibrate on half the prompts, evaluate on the other half (figures in docs/benchmarks.md)."""
     from planner.history import read_history
 
     hist = read_history(sorted(ROUTERBENCH.glob("*.csv"))).frame
