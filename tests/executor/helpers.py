@@ -25,7 +25,7 @@ def cli_command(*args: object) -> list[str]:
     return [sys.executable, "-m", "planner.cli", *(str(a) for a in args)]
 
 
-def start_cli(cmd: Sequence[str], until: Callable[[], bool], *, timeout_s: float = 60,
+def start_cli(cmd: Sequence[str], until: Callable[[], bool], *, timeout_s: float = 120,
               what: str = "the run never got going") -> subprocess.Popen[str]:
     """Start ``cmd`` (SIGINT at its default, as in a terminal, so Ctrl-C can be sent) and
     return once ``until()`` holds; fails if the child exits or ``timeout_s`` passes first."""

@@ -216,7 +216,7 @@ def test_read_only_ledger_mid_run_is_one_line(tmp_path, run_cli, no_keys, monkey
 
 def test_a_report_that_cannot_be_written_is_one_line_and_resume_writes_it(tmp_path, run_cli, no_keys,
                                                                            monkeypatch):
-    from planner.executor import report
+    from planner.executor import run_report as report
 
     plan = make_plan(6, budget_usd=0.5).save(tmp_path / "plan.json")
     out = tmp_path / "run"
