@@ -103,7 +103,7 @@ def prefix_group_table(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Table:
     for g in plan.prefix_groups[:max_rows]:
         order = g.send_order[0] + " (warms), then " + (
             f"{len(g.send_order) - 1} more" if len(g.send_order) > 1 else "none")
-        table.add_row(Text(g.group), Text(_short(g.model)), str(g.n_tasks),
+        table.add_row(Text(g.group), Text(fit_name(g.model)), str(g.n_tasks),
                       str(g.prefix_tokens) if g.cached else f"{g.prefix_tokens} (not cached)",
                       usd(g.projected_cost_usd), usd(g.projected_savings_usd),
                       Text(order if g.cached else "plan order"))
