@@ -253,7 +253,7 @@ def _checks_by_type(value: Any, source: str) -> dict[str, Any]:
 
 
 def _missing(v: Any) -> bool:
-    """None and blank text mean "not given" (empty CSV cells arrive as None, see _frame_records);
+    """None and blank text mean "not given" (empty CSV cells arrive as None, see frame_records);
     an explicit NaN in JSON/YAML is a value, and validation rejects it."""
     return v is None or (isinstance(v, str) and v.strip() == "")
 
@@ -369,7 +369,7 @@ def _read_jsonl(path: Path) -> Records:
     return out, None
 
 
-def _frame_records(df: Any) -> list[dict[str, Any]]:
+def frame_records(df: Any) -> list[dict[str, Any]]:
     records = df.to_dict(orient="records")
     for rec in records:  # JSON-encoded list columns (messages) in flat files
         for key, v in rec.items():  # pandas reads an empty cell as NaN: not given
@@ -398,7 +398,7 @@ def _read_csv(path: Path) -> Records:
         raise InputError("empty file: expected a CSV header and task rows", file=str(path)) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"malformed CSV: {str(exc).strip().splitlines()[-1]}", file=str(path)) from None
-    return _frame_records(df), None
+    return frame_records(df), None
 
 
 def _read_parquet(path: Path) -> Records:
@@ -408,7 +408,7 @@ def _read_parquet(path: Path) -> Records:
         df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise InputError(f"malformed Parquet: {str(exc).splitlines()[0]}", file=str(path)) from None
-    return _frame_records(df), None
+    return frame_records(df), None
 
 
 _READERS = {"yaml": _read_yaml, "json": _read_json, "jsonl": _read_jsonl,

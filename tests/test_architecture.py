@@ -17,13 +17,15 @@ FORBIDDEN = {
     "solvers": ("planner", "catalogs"),
     "planner.checks": UPPER,
     "planner.executor": UPPER,
+    "planner.distributed": UPPER,
     "planner.pipeline": ("planner.commands", "planner.cli"),
     "planner": UPPER,  # the core: every planner module not in a layer above
 }
 
 
 def _layer(module: str) -> str:
-    for layer in ("planner.commands", "planner.cli", "planner.pipeline", "planner.executor", "planner.checks"):
+    for layer in ("planner.commands", "planner.cli", "planner.pipeline", "planner.distributed", "planner.executor",
+                  "planner.checks"):
         if module == layer or module.startswith(layer + "."):
             return layer
     return module.split(".")[0]

@@ -36,7 +36,7 @@ from typing import Any
 
 from planner.distributed.cluster import connected
 from planner.distributed.run_worker import ExecutorWorker, WorkerSettings, share
-from planner.executor.budget import BudgetGuard
+from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller
 from planner.executor.clock import Clock
 from planner.executor.grading import Grading, messages_text

@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.executor.budget import BudgetGuard
+from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller
 from planner.executor.clock import Clock
 from planner.executor.engine import Engine

@@ -79,11 +79,11 @@ class TaskFileSource:
         import pyarrow.parquet as pq
 
         from planner.formulation import formulate
-        from planner.tasks import _frame_records, tasks_from_records
+        from planner.tasks import frame_records, tasks_from_records
 
         groups = self.groups()[i]
         df = pq.ParquetFile(self.path).read_row_groups(groups).to_pandas()
-        tasks = tasks_from_records(_frame_records(df), source=f"{self.path} (row groups {groups[0]}-{groups[-1]})")
+        tasks = tasks_from_records(frame_records(df), source=f"{self.path} (row groups {groups[0]}-{groups[-1]})")
         f = formulate(tasks, self.catalog, goal=self.goal, limits=self.limits, models=self.models)
         return Shard(f.problem, [o.name for o in f.offerings], [t.id for t in tasks])
 
