@@ -116,6 +116,8 @@ class Cascade:
     second_right_rejected: float = 0.0
     basis: str = "joint outcomes"  # or "independence" (no joint observations)
     verifier: str = VERIFIER
+    #: a verifier other than ``agree`` (:class:`planner.verifiers.Verifier`), from the catalog
+    verify: Any = None
 
     @property
     def quality(self) -> float:
@@ -136,6 +138,9 @@ class Cascade:
 
     def record(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("verify", None)
+        if self.verify is not None:
+            d.update(self.verify.record())
         d["witnesses"] = list(self.witnesses)
         for k in ("p_accept", "quality_accept", "quality_reject"):
             d[k] = round(float(d[k]), 4)
@@ -197,6 +202,9 @@ class CascadeStats:
     cascades: tuple[Cascade, ...]
     extractors: dict[str, str]
     skipped: dict[str, str]
+    #: entries with another verifier (self_consistency, json_schema, python_tests, judge), for
+    #: planning (:mod:`planner.cascade_plan`); ``cascades`` keeps the ``agree`` ones
+    others: tuple[Cascade, ...] = ()
 
 
 def parse_block(data: Any, where: str) -> CascadeStats:
@@ -212,10 +220,16 @@ def parse_block(data: Any, where: str) -> CascadeStats:
     if not isinstance(cands, list):
         raise InputError("cascades.candidates: expected a list", file=where)
     out = []
+    others = []
     for idx, rec in enumerate(cands):
         what = f"cascades.candidates[{idx}]"
         if not isinstance(rec, Mapping):
             raise InputError(f"{what}: expected a mapping", file=where)
+        if rec.get("verifier", VERIFIER) != VERIFIER:
+            from planner.cascade_plan import parse_entry
+
+            others.append(parse_entry(rec, what, where, extractors))
+            continue
         try:
             fields = {k: rec[k] for k in rec if k in Cascade.__dataclass_fields__}
             ws = fields.get("witnesses")
@@ -241,4 +255,4 @@ def parse_block(data: Any, where: str) -> CascadeStats:
             raise InputError(f"{what}: category {c.category!r} has no extractor in cascades.extractors", file=where)
         out.append(c)
     return CascadeStats(tuple(out), {category_label(k): str(v) for k, v in extractors.items()},
-                        {str(k): str(v) for k, v in (data.get("skipped") or {}).items()})
+                        {str(k): str(v) for k, v in (data.get("skipped") or {}).items()}, tuple(others))

@@ -205,7 +205,8 @@ def evaluate_history(frame: pd.DataFrame, catalog: Catalog | str | Path | None =
     realtime = dataclasses.replace(cat, offerings=tuple(o for o in cat.offerings
                                                          if o.mode == "realtime" and o.model in set(usable)))
     tasks = _tasks(truth, notes)
-    f = formulate(tasks, realtime, goal=goal, limits=Limits(allow_queue=False))
+    # its own cascade columns, scored from the recorded answers (evaluate_cascades), not the planner's
+    f = formulate(tasks, realtime, goal=goal, limits=Limits(allow_queue=False), cascades=False)
     cols = [truth.models.index(o.model) for o in f.offerings]
     t_score, t_cost = truth.score[:, cols], truth.cost[:, cols]
     unknown_cost = np.isnan(t_cost) & ~np.isnan(t_score)

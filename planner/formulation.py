@@ -30,6 +30,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,6 +68,18 @@ class Formulation:
     categories: list[str]  # per task: the category whose profile it uses (its type, or the default)
     notes: list[str]  # what the plan assumed, in words (e.g. models without latency data)
     prefix: PrefixPricing | None = None  # cached prompt prefixes (planner.prefix_cache), if any group caches
+    #: cascade columns (:mod:`planner.cascade_plan`), after the offerings' in every array; None: none
+    cascades: Any = None
+
+    @property
+    def n_offerings(self) -> int:
+        """Columns that are single offerings; those from here on are cascades."""
+        return len(self.offerings)
+
+    def column_name(self, j: int) -> str:
+        """An offering's name, or a cascade's label (``mixtral -> gpt-4 (agree: mixtral, yi-34b)``)."""
+        k0 = len(self.offerings)
+        return self.offerings[j].name if j < k0 else self.cascades.columns[j - k0].label
 
     def explain_task(self, i: int) -> str:
         """Why task ``i`` has no feasible offering, with the least change that would give it one."""
@@ -123,8 +136,11 @@ def _list_mask(tasks: Sequence[Task], offerings: Sequence[Offering]) -> NDArray[
 
 
 def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cost",
-              limits: Limits | None = None, models: Sequence[str] | None = None) -> Formulation:
+              limits: Limits | None = None, models: Sequence[str] | None = None,
+              cascades: bool = True) -> Formulation:
     """Build the coefficient arrays and the :class:`solvers.Problem` for ``tasks`` on ``catalog``.
+
+    ``cascades``: add the catalog's cascades as columns (:mod:`planner.cascade_plan`).
 
     Raises :class:`InputError` for bad limits or model names and :class:`InfeasibleError`
     when a task has no feasible offering and queuing is not allowed.
@@ -251,6 +267,33 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     conc = np.array([np.inf if o.mode == "batch" else float(o.concurrency or DEFAULT_CONCURRENCY)
                      for o in offs])
     share = np.array([limits_share(o, limits) for o in offs])
+    cc = None
+    if cascades and catalog.cascades is not None and prefix is not None and prefix.any_cached:
+        notes.append("the catalog's cascades are not planned with cached prompt prefixes: a prefix group's "
+                     "cache write is charged per offering column, and a cascade's calls land on several models")
+    elif cascades and catalog.cascades is not None:
+        from planner.cascade_plan import HARD_CRITERIA, SingleColumns, cascade_columns
+
+        hard = np.logical_or.reduce([excluded[c] for c in HARD_CRITERIA])
+        cc = cascade_columns(tasks, cats, offs, catalog.cascades, SingleColumns(
+            in_tok, visible, out_tok, cost, worst, cap_tok, latency, quality, gamma, time_cap, max_cost, min_q,
+            hard), deadline=limits.deadline_s is not None, share_capped=list(share < 1))
+        if cc is not None:
+            notes.extend(cc.notes)
+            if len(cc):
+                cc.notes.clear()
+                # the cascades' columns after the offerings' (solvers see more columns, nothing else)
+                cost, worst = np.hstack([cost, cc.cost]), np.hstack([worst, cc.worst_cost])
+                latency, quality = np.hstack([latency, cc.latency]), np.hstack([quality, cc.quality])
+                feasible = np.hstack([feasible, cc.feasible])
+                first = [c.first for c in cc.columns]
+                # tokens and max_tokens of a cascade column: its first stage's
+                in_tok, visible = np.hstack([in_tok, in_tok[:, first]]), np.hstack([visible, visible[:, first]])
+                out_tok, cap_tok = np.hstack([out_tok, out_tok[:, first]]), np.hstack([cap_tok, cap_tok[:, first]])
+                conc = np.append(conc, [min(conc[j] for j in (c.first, c.second, *c.verify)) for c in cc.columns])
+                share = np.append(share, np.ones(len(cc)))
+            else:
+                cc = None
     capacity = load = None
     extra: list[solvers.CapacityRow] = []
     if limits.deadline_s is not None:
@@ -267,7 +310,7 @@ def formulate(tasks: Sequence[Task], catalog: Catalog, goal: str = "minimize_cos
     parts = dict(tasks=tasks, offerings=offs, goal=goal, limits=limits, in_tok=in_tok,
                  visible_tok=visible, out_tok=out_tok, cost_usd=cost, worst_cost_usd=worst,
                  latency_s=latency, quality=quality, feasible=feasible, excluded=excluded,
-                 max_tokens=cap_tok, categories=cats, notes=notes, prefix=cached_prefix)
+                 max_tokens=cap_tok, categories=cats, notes=notes, prefix=cached_prefix, cascades=cc)
     empty = np.flatnonzero(~feasible.any(axis=1))
     if empty.size and not limits.allow_queue:  # said in the user's words, before any Problem
         arrays = SimpleNamespace(**parts)  # what explain() reads; no problem is built

@@ -85,6 +85,46 @@ class Fallback(_Finite):
     projected_quality: float
 
 
+class CascadeStage(_Finite):
+    """One call a cascade may make: ``first`` (stage one), ``verify`` (a witness, another
+    sample of the first model, or a judge) or ``second`` (the escalation)."""
+
+    role: Literal["first", "verify", "second"]
+    model: str
+    max_tokens: int = Field(gt=0)
+    projected_input_tokens: int = Field(ge=0)
+    projected_output_tokens: int = Field(ge=0)
+    projected_cost_usd: float = Field(ge=0)
+    worst_case_cost_usd: float = Field(ge=0)
+
+
+class CascadeSpec(_Finite):
+    """A task's cascade: ``first -> verifier -> second`` with what the plan expected of it."""
+
+    label: str = Field(description="as tables print it: 'mixtral -> gpt-4 (agree: mixtral, yi-34b)'")
+    category: str
+    verifier: dict[str, Any] = Field(description="planner.verifiers fields: verifier (the kind), witnesses, "
+                                     "samples, extractor, judge, threshold, rubric, schema")
+    p_accept: float = Field(ge=0, le=1, description="projected probability that the verifier accepts")
+    quality_accept: float = Field(ge=0, le=1)
+    quality_reject: float = Field(ge=0, le=1)
+    basis: str = Field(description="'joint outcomes' (fitted by calibrate) or 'independence'")
+    worst_case_latency_s: float = Field(ge=0)
+    stages: list[CascadeStage] = Field(min_length=2)
+
+    @property
+    def first(self) -> str:
+        return self.stages[0].model
+
+    @property
+    def second(self) -> str:
+        return self.stages[-1].model
+
+    @property
+    def verify_stages(self) -> list[CascadeStage]:
+        return self.stages[1:-1]
+
+
 class Assignment(_Finite):
     task_id: str
     model: str
@@ -105,6 +145,13 @@ class Assignment(_Finite):
     projected_cached_tokens: int = Field(0, ge=0, description="prefix tokens projected read from the cache")
     projected_cache_write_tokens: int = Field(0, ge=0, description="prefix tokens projected written (warm-up)")
     prefix_messages: int = Field(0, ge=0, description="leading messages the group shares (cache breakpoint)")
+    cascade: CascadeSpec | None = Field(None, description="set when the task runs a cascade; model is its "
+                                        "first stage and the projections are the cascade's expectations")
+
+    @property
+    def offering(self) -> str:
+        """What the task runs on as tables print it: the model, or the cascade's label."""
+        return self.model if self.cascade is None else self.cascade.label
 
 
 class QueuedTask(_Finite):

@@ -46,7 +46,8 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
 
     per: dict[str, list] = defaultdict(list)
     for a in plan.assignments:
-        per[a.model].append(a)
+        per[a.offering].append(a)  # a cascade is its own row: 'mixtral -> gpt-4 (agree: mixtral, yi-34b)'
+
     models = Table(title="By model", title_justify="left", show_edge=False)
     for col, just in (("model", "left"), ("mode", "left"), ("tasks", "right"), ("cost", "right"),
                       ("share", "right"), ("mean lat", "right"), ("mean qual", "right")):
@@ -55,7 +56,8 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
     total = t.projected_cost_usd or 1.0
     for name, rows in sorted(per.items(), key=lambda kv: -sum(a.projected_cost_usd for a in kv[1])):
         c = sum(a.projected_cost_usd for a in rows)
-        models.add_row(Text(fit_name(name)), snaps[name].mode if name in snaps else "", str(len(rows)), usd(c),
+        models.add_row(Text(fit_name(name, 60 if rows[0].cascade is not None else 30)),
+                       snaps[name].mode if name in snaps else "cascade", str(len(rows)), usd(c),
                        f"{c / total:.0%}", f"{sum(a.projected_latency_s for a in rows) / len(rows):.1f}s",
                        f"{sum(a.projected_quality for a in rows) / len(rows):.3f}")
 
@@ -66,7 +68,8 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
                          min_width=14 if col == "task" else None,
                          max_width=18 if col in ("task", "fallback") else None)
     for a in plan.assignments[:max_rows]:
-        tasks.add_row(Text(a.task_id), Text(fit_name(a.model)), usd(a.projected_cost_usd),
+        tasks.add_row(Text(a.task_id), Text(fit_name(a.model) if a.cascade is None else a.cascade.label),
+                      usd(a.projected_cost_usd),
                       f"{a.projected_latency_s:.1f}s", f"{a.projected_quality:.3f}",
                       Text(fit_name(a.fallbacks[0].model)) if a.fallbacks else "-")
     parts: list = [head, models, tasks]

@@ -45,13 +45,15 @@ DEFAULT_REL_GAP = 1e-4
 def make_plan(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | None = None,
               goal: str = "minimize_cost", limits: Limits | None = None, solver: str = "auto",
               time_limit_s: float | None = None, models: Sequence[str] | None = None,
-              hint: Sequence[int] | None = None, rel_gap: float = DEFAULT_REL_GAP) -> Plan:
+              hint: Sequence[int] | None = None, rel_gap: float = DEFAULT_REL_GAP,
+              cascades: bool = True) -> Plan:
     """Plan ``tasks`` on ``catalog`` for ``goal`` under ``limits``.
 
     tasks: Task objects or a task file; catalog: a Catalog, a catalog file, or None (default);
     solver: a backend name (auto, highs, cpsat, cbc, fast); models: restrict the catalog;
     hint: a starting assignment (offering index per task, -1 = queued) for backends that use one;
-    rel_gap: stop once the plan is proven within this relative gap of the optimum.
+    rel_gap: stop once the plan is proven within this relative gap of the optimum;
+    cascades: plan the catalog's cascades as columns too (``--no-cascades``: False).
     """
     tasks_file = None
     if isinstance(tasks, str | Path):
@@ -65,7 +67,7 @@ def make_plan(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path 
     if not (math.isfinite(rel_gap) and 0 <= rel_gap < 1):
         raise InputError(f"--gap: expected a relative gap in [0, 1), got {rel_gap!r}")
     judges = judge_offerings(tasks, catalog)  # before solving: a judge not in the catalog is bad input
-    f = formulate(tasks, catalog, goal=goal, limits=limits, models=models)
+    f = formulate(tasks, catalog, goal=goal, limits=limits, models=models, cascades=cascades)
     sol = _solve(f, solver, time_limit_s, hint, rel_gap)
     if not sol.status.has_plan:
         if sol.status is solvers.Status.INFEASIBLE:
@@ -249,11 +251,13 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
     a = np.asarray(sol.assignment)
     offs = f.offerings
     n, k = f.cost_usd.shape
+    k0 = len(offs)  # columns from k0 on are cascades
     served = np.flatnonzero(a >= 0)
     aj = a[served]
 
     rank = np.where(f.feasible, _rank_matrix(f), np.inf)
-    is_batch = np.array([o.mode == "batch" for o in offs])
+    rank[:, k0:] = np.inf  # a fallback is a single offering
+    is_batch = np.array([o.mode == "batch" for o in offs] + [False] * (k - k0))
     rank = np.where(is_batch[None, :] & ~is_batch[a.clip(0)][:, None], np.inf, rank)  # no 24 h detours
     rank[served, aj] = np.inf
     order = np.argsort(rank, axis=1, kind="stable")[:, :N_FALLBACKS]
@@ -262,10 +266,20 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
 
     groups = None if f.prefix is None else plan_groups(f.prefix, f.tasks, offs, f.cost_usd, a)
     task_cost = f.cost_usd[np.arange(n), a.clip(0)] + (0.0 if groups is None else groups.extra_usd)
-    used: set[int] = set(aj.tolist())
+    used: set[int] = {int(j) for j in aj if j < k0}
     assignments: list[Assignment] = []
+    cascade_used: list[int] = []
     for i, j in zip(served.tolist(), aj.tolist(), strict=True):
         t = f.tasks[i]
+        spec = None
+        if j >= k0:
+            from planner.cascade_plan import plan_spec
+
+            col = f.cascades.columns[j - k0]
+            spec = plan_spec(f.cascades, j - k0, i, offs, f.worst_cost_usd[i, j])
+            used.update((col.first, col.second, *col.verify))
+            cascade_used.append(j - k0)
+        model = offs[j].name if j < k0 else offs[f.cascades.columns[j - k0].first].name
         fbs = []
         for jj in order[i].tolist():
             if not np.isfinite(rank[i, jj]):
@@ -275,14 +289,14 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
                                 projected_latency_s=float(f.latency_s[i, jj]),
                                 projected_quality=float(f.quality[i, jj])))
         assignments.append(Assignment(
-            task_id=t.id, model=offs[j].name, type=t.type, messages=t.chat_messages,
+            task_id=t.id, model=model, type=t.type, messages=t.chat_messages,
             max_tokens=int(f.max_tokens[i, j]), priority=t.priority,
             max_latency_s=min((x for x in (t.max_latency_s, f.limits.max_latency_s) if x is not None), default=None),
             projected_input_tokens=int(round(f.in_tok[i, j])),
             projected_output_tokens=int(round(f.out_tok[i, j])),
             projected_cost_usd=float(task_cost[i]), projected_latency_s=float(f.latency_s[i, j]),
             projected_quality=float(f.quality[i, j]), worst_case_cost_usd=float(f.worst_cost_usd[i, j]),
-            fallbacks=fbs, check=t.check, prefix_group=t.prefix_group,
+            fallbacks=fbs, check=t.check, cascade=spec, prefix_group=t.prefix_group,
             **({} if groups is None else _prefix_fields(groups, f, i)),
         ))
 
@@ -307,9 +321,14 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
     info = SolverInfo(name=sol.backend, status=sol.status.value, objective=_finite(sol.objective),
                       bound=_finite(sol.bound), gap=_finite(sol.gap), wall_time_s=sol.wall_time_s,
                       budget_shadow_price=_finite(sol.budget_shadow_price), stats=_plain(dict(sol.stats)))
+    notes = list(f.notes)
+    if cascade_used:
+        from planner.cascade_plan import plan_notes
+
+        notes += plan_notes(f.cascades, cascade_used)
     return Plan(tasks_file=tasks_file, catalog=catalog_name, goal=f.goal, limits=f.limits,
                 models=[offs[j].snapshot() for j in sorted(used)], assignments=assignments,
-                queued=queued, totals=totals, solver=info, binding_limits=binding, notes=list(f.notes),
+                queued=queued, totals=totals, solver=info, binding_limits=binding, notes=notes,
                 prefix_groups=[] if groups is None else groups.entries)
 
 
@@ -378,7 +397,7 @@ def plan_tasks_frame(plan: Plan) -> Any:
     from planner.catalog import short_name
 
     rows = [{"task_id": x.task_id, "type": x.type, "model": x.model, "model_short": short_name(x.model),
-             "status": "assigned",
+             "status": "assigned", "cascade": x.cascade.label if x.cascade is not None else "",
              "projected_input_tokens": x.projected_input_tokens,
              "projected_output_tokens": x.projected_output_tokens,
              "projected_cost_usd": x.projected_cost_usd, "projected_latency_s": x.projected_latency_s,
@@ -391,5 +410,6 @@ def plan_tasks_frame(plan: Plan) -> Any:
             row.update(prefix_group=x.prefix_group or "", projected_cached_tokens=x.projected_cached_tokens,
                        projected_cache_write_tokens=x.projected_cache_write_tokens)
     rows += [{"task_id": q.task_id, "type": q.type, "model": "", "model_short": "", "status": "queued",
+              "cascade": "",
               "max_tokens": q.max_tokens, "priority": q.priority, "reason": q.reason} for q in plan.queued]
     return pd.DataFrame(rows)

@@ -47,7 +47,8 @@ solve_time_s           wall time of the point (a parametric point: its cut only)
 carried_from           the earlier point whose plan this one kept because it was better
                        (see :func:`_carry_forward`); NaN when the point's own plan is used
 message                why a point has no plan (empty otherwise)
-``n_<offering>``       tasks on each catalog offering, one column per offering
+``n_<offering>``       tasks on each catalog offering, one column per offering (and
+                       per cascade, named by its label: ``n_a -> c (agree: a, b)``)
 =====================  ==============================================================
 
 ``df.attrs`` holds ``axis``, ``goal``, ``models`` (offering names, catalog order),
@@ -102,7 +103,7 @@ def sweep(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | No
           weights: Sequence[float | Mapping[str, float]] | None = None,
           limits: Limits | None = None, solver: str = "auto", time_limit_s: float | None = None,
           models: Sequence[str] | None = None, parametric: bool | None = None,
-          rel_gap: float = DEFAULT_REL_GAP) -> pd.DataFrame:
+          rel_gap: float = DEFAULT_REL_GAP, cascades: bool = True) -> pd.DataFrame:
     """Solve the batch at every point of exactly one axis; one DataFrame row per point.
 
     budget : USD values >= 0. deadline : seconds > 0. weights : quality weights in [0, 1]
@@ -111,7 +112,8 @@ def sweep(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | No
     must not also set the swept one). time_limit_s : per point. parametric : None = one hull
     pass where the structure allows; True = require it (InputError when it cannot be used);
     False = one solve per point. rel_gap : the relative gap each point is proven to (as in
-    ``make_plan``). See the module docstring for the columns.
+    ``make_plan``). cascades : the catalog's cascades as columns too (:mod:`planner.cascade_plan`;
+    each has its ``n_<label>`` column). See the module docstring for the columns.
     """
     axis, raw = _one_axis(budget=budget, deadline=deadline, weights=weights)
     goal = goal or DEFAULT_GOAL[axis]
@@ -138,7 +140,7 @@ def sweep(tasks: Sequence[Task] | str | Path, catalog: Catalog | str | Path | No
         catalog = load_catalog(catalog)
     t0 = time.perf_counter()
     base = limits.model_copy(update={"deadline_s": max(values)}) if axis == "deadline" else limits
-    f = formulate(tasks, catalog, goal=goal, limits=base, models=models)
+    f = formulate(tasks, catalog, goal=goal, limits=base, models=models, cascades=cascades)
     formulate_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -349,7 +351,7 @@ def _num(x: float | None) -> float:
 
 def _row(f: Formulation, pt: _Point, sol: solvers.Solution | None, method: str) -> dict[str, Any]:
     """The figures of one point, from the formulation's arrays and the solution's assignment."""
-    k = len(f.offerings)
+    k = f.cost_usd.shape[1]  # offerings, then cascades
     row: dict[str, Any] = {"value": pt.value, "weights": pt.weights, "method": method}
     if sol is None or not sol.status.has_plan:
         row.update(status=sol.status.value if sol is not None else "infeasible",
@@ -389,7 +391,7 @@ def _why(sol: solvers.Solution) -> str:
 def _frame(f: Formulation, axis: str, rows: list[dict[str, Any]], info: dict[str, Any]) -> pd.DataFrame:
     import pandas as pd
 
-    names = [o.name for o in f.offerings]
+    names = [f.column_name(j) for j in range(f.cost_usd.shape[1])]
     col = AXIS_COLUMN[axis]
     records = []
     for r in rows:

@@ -35,6 +35,9 @@ AllowQueueOpt = Annotated[bool, flag(
     "--allow-queue", help="Queue tasks the limits cannot fit instead of failing.")]
 ShareCapOpt = Annotated[list[str] | None, typer.Option(
     "--share-cap", help="model=fraction: at most that share of the tasks on a model (repeatable).")]
+CascadesOpt = Annotated[bool, typer.Option(
+    "--cascades/--no-cascades", help="Plan the catalog's cascades (first -> verifier -> second, its "
+    "cascades: block) beside the single models; --no-cascades plans single models only.")]
 SolverOpt = Annotated[str, typer.Option("--solver", help="auto, highs, cpsat, cbc or fast.")]
 GapOpt = Annotated[float, typer.Option(
     "--gap", help="Relative optimality gap to prove before stopping (default 1e-4).")]

@@ -11,6 +11,7 @@ import typer
 from planner.commands._options import (
     AllowQueueOpt,
     AvgQualityOpt,
+    CascadesOpt,
     CatalogOpt,
     GapOpt,
     MaxLatencyOpt,
@@ -69,6 +70,7 @@ def solve_command(
         "process].", show_default=False)] = 0,
     ray_address: Annotated[str | None, typer.Option(
         "--ray-address", help="With --workers: an existing Ray cluster instead of a local Ray.")] = None,
+    cascades: CascadesOpt = True,
 ) -> None:
     """Plan a task batch: pick a model for every task under the limits, print it, write plan.json."""
     from planner.plan import Limits
@@ -102,7 +104,7 @@ def solve_command(
 
     with status(f"planning {tasks} (goal {goal}, solver {solver})"):
         plan = make_plan(tasks, catalog, goal=goal, limits=limits, solver=solver,
-                         time_limit_s=time_limit, models=parse_models(models), rel_gap=gap)
+                         time_limit_s=time_limit, models=parse_models(models), rel_gap=gap, cascades=cascades)
     written = None if str(target) == "-" else write_plan(plan, target)
     show_plan(plan, fmt, max_rows, written)
 

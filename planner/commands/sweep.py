@@ -16,6 +16,7 @@ import typer
 from planner.commands._options import (
     AllowQueueOpt,
     AvgQualityOpt,
+    CascadesOpt,
     CatalogOpt,
     GapOpt,
     MaxLatencyOpt,
@@ -124,6 +125,7 @@ def sweep_command(
         "--out", "-o", help="Write the frontier table: .csv, .json or .parquet.")] = None,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Draw the frontier and the model mix to this PNG.")] = None,
+    cascades: CascadesOpt = True,
 ) -> None:
     """What-if sweep: solve the batch across budgets, deadlines or quality weights; print the frontier."""
     ranges = {name: text for name, text in
@@ -164,7 +166,7 @@ def sweep_command(
     with status(f"sweeping {tasks}: {n_points} {option.removeprefix('--')} point(s)"):
         df = sweep(tasks, catalog, goal=goal, limits=limits, solver=solver, time_limit_s=time_limit,
                    models=parse_models(models), parametric=False if per_point else None, rel_gap=gap,
-                   **axes)  # type: ignore[arg-type]
+                   cascades=cascades, **axes)  # type: ignore[arg-type]
 
     from rich.console import Console
 
@@ -185,10 +187,8 @@ def write_frame(df: pd.DataFrame, path: Path) -> Path:
     """The sweep's table by suffix: .csv, .json (records) or .parquet. The per-model counts
     ``n_<litellm id>`` get the same mix by short name beside them, ``models_short``
     ("deepseek-chat=3; llama3-3-70b=2"), the names the tables print."""
-    from planner.catalog import short_name
-
     models = df.attrs.get("models", [])
-    df = df.assign(models_short=["; ".join(f"{short_name(m)}={int(r[f'n_{m}'])}" for m in models
+    df = df.assign(models_short=["; ".join(f"{_name(m)}={int(r[f'n_{m}'])}" for m in models
                                            if r[f"n_{m}"] > 0) for _, r in df.iterrows()])
     suffix = path.suffix.lower()
     try:
@@ -204,6 +204,13 @@ def write_frame(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def _name(column: str) -> str:
+    """A short model name, or a cascade's label as it is (it is made of short names)."""
+    from planner.catalog import short_name
+
+    return column if " -> " in column else short_name(column)
+
+
 def _mix_text(row: pd.Series, models: list[str], top: int = 2) -> str:
     from planner.render import fit_name
 
@@ -211,7 +218,7 @@ def _mix_text(row: pd.Series, models: list[str], top: int = 2) -> str:
     total = sum(c for c, _ in counts)
     if not total:
         return "-"
-    text = ", ".join(f"{fit_name(m, 22)} {c / total:.0%}" for c, m in counts[:top])
+    text = ", ".join(f"{m if ' -> ' in m else fit_name(m, 22)} {c / total:.0%}" for c, m in counts[:top])
     return text + (f", +{len(counts) - top}" if len(counts) > top else "")
 
 

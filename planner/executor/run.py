@@ -66,7 +66,7 @@ class RunResult:
 _LATER_MODEL_FIELDS = ("cache_read_cost_per_token", "cache_write_cost_per_token", "cache_price_source",
                        "cache_ttl_s")
 _LATER_TASK_FIELDS = {"check": None, "prefix_group": None, "projected_cached_tokens": 0,
-                      "projected_cache_write_tokens": 0, "prefix_messages": 0}
+                      "projected_cache_write_tokens": 0, "prefix_messages": 0, "cascade": None}
 
 
 def _at_default(entry: Any) -> set[str]:
@@ -76,7 +76,7 @@ def _at_default(entry: Any) -> set[str]:
 def plan_digest(plan: Plan) -> str:
     """Identity of a plan's content (its creation time aside), to tie a ledger to its plan.
     Hashed piece by piece: a 100k-task plan never becomes one big string. Fields added since
-    the first plans are left out while at their default (an absent check, no prefix group),
+    the first plans are left out while at their default (an absent check, no prefix group, no cascade),
     so plans written before them keep their digest (and their ledgers)."""
     exclude: dict[str, Any] = {"created_at": True, "assignments": True, "queued": True,
                                "models": {i: {f for f in _LATER_MODEL_FIELDS if getattr(m, f) is None}
@@ -285,6 +285,9 @@ def _task_rows(plan: Plan):  # type: ignore[no-untyped-def]
         if a.check is not None and a.check.kind == "judge" and a.check.model not in models:
             raise InputError(f"assignments[{seq}] ({a.task_id}): check.model {a.check.model!r} (the judge) "
                              f"is not among the plan's models")
+        if a.cascade is not None:
+            raise InputError(f"assignments[{seq}] ({a.task_id}): this plan runs cascades ({a.cascade.label}), "
+                             f"which this version's executor cannot run yet; solve with --no-cascades")
         m = models[a.model]
         projected_pusd = cached_call_cost_pusd(
             a.projected_input_tokens, a.projected_cached_tokens, a.projected_cache_write_tokens,
