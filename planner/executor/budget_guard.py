@@ -40,6 +40,20 @@ class BudgetGuard:
         self.reserved_pusd += amount_pusd
         return True
 
+    def reserve_now(self, amount_pusd: int) -> bool:
+        """Reserve ``amount_pusd`` if it fits now, without waiting (a batch job's requests,
+        reserved one by one before the job is uploaded)."""
+        if not self.fits(amount_pusd):
+            return False
+        self.reserved_pusd += amount_pusd
+        return True
+
+    def adopt(self, amount_pusd: int) -> None:
+        """Hold again a reservation an earlier process recorded (an open batch job's): the
+        ledger counted it as spent; it becomes a reservation to settle."""
+        self.spent_pusd -= amount_pusd
+        self.reserved_pusd += amount_pusd
+
     def settle(self, reserved_pusd: int, actual_pusd: int) -> None:
         """Turn a reservation into actual spend (0 = released: the provider did not bill)."""
         self.reserved_pusd -= reserved_pusd

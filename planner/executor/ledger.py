@@ -6,7 +6,9 @@ output, error; its check and grade: score, grader, reason, grading cost) and ``a
 (one row per call: model, purpose ``answer``, ``grade`` (a judge's call) or ``grant`` (money a
 worker of a distributed run holds, see planner.distributed), state,
 reservation, cost, tokens (prompt tokens read from / written to the provider's cache among
-them), latency, error). Money is integer picodollars. Columns added
+them), latency, error; ``batch_job`` for a request sent in a provider's batch job) and
+``batch_jobs`` (one row per batch job: its offering, state, the provider's file and batch ids,
+request counts, reservation, cost and timings). Money is integer picodollars. Columns added
 since the first ledgers are added on open (``MIGRATIONS``), so older ledgers resume.
 
 Crash rules (what makes ``--resume`` safe after ``kill -9``):
@@ -15,7 +17,11 @@ Crash rules (what makes ``--resume`` safe after ``kill -9``):
   sent* (``await ledger.commit()``), so no call is ever unrecorded;
 - its outcome and the task's final state are written after the call; writes made in the
   same event-loop tick share one transaction (group commit), which keeps 1k+ tasks/s;
-- on resume an ``inflight`` attempt becomes ``lost`` and its whole reservation counts as
+- a batch job is recorded (its requests as ``inflight`` attempts holding their worst case)
+  *before* its file is uploaded, and its file and batch ids as soon as they are known, so a
+  resumed run finds it again by id and never submits it twice; its attempts stay ``inflight``
+  across a crash (the job goes on at the provider) until its results are read;
+- on resume an ``inflight`` attempt (not in a batch job) becomes ``lost`` and its whole reservation counts as
   spent (the provider may have billed it), its task runs again; a ``done`` task never runs
   again, and a graded one is never graded again by a paid call (a lost judge call is
   counted as grading cost and the judge asked again).
@@ -67,6 +73,13 @@ CREATE TABLE IF NOT EXISTS attempts (
   input_tokens INTEGER, output_tokens INTEGER, latency_s REAL, error TEXT,
   started_at REAL, ended_at REAL);
 CREATE INDEX IF NOT EXISTS attempts_task ON attempts(task_id);
+CREATE TABLE IF NOT EXISTS batch_jobs (
+  job_id TEXT PRIMARY KEY, model TEXT NOT NULL, state TEXT NOT NULL, file_name TEXT NOT NULL,
+  input_file_id TEXT, batch_id TEXT, output_file_id TEXT, error_file_id TEXT, provider_status TEXT,
+  n_requests INTEGER NOT NULL, n_done INTEGER NOT NULL DEFAULT 0, n_failed INTEGER NOT NULL DEFAULT 0,
+  projected_pusd INTEGER NOT NULL, reserved_pusd INTEGER NOT NULL, cost_pusd INTEGER NOT NULL DEFAULT 0,
+  window_s REAL, created_at REAL, uploaded_at REAL, submitted_at REAL, ended_at REAL,
+  submitted_s REAL, ended_s REAL, polls INTEGER NOT NULL DEFAULT 0, error TEXT);
 CREATE INDEX IF NOT EXISTS tasks_order ON tasks(status, priority DESC, seq);
 """
 
@@ -87,7 +100,14 @@ MIGRATIONS = (
     ("tasks", "cache_write_tokens", "INTEGER"),        # ... and wrote to it
     ("attempts", "cached_tokens", "INTEGER"),
     ("attempts", "cache_write_tokens", "INTEGER"),
+    ("attempts", "batch_job", "TEXT"),        # the batch job that carries this request, if any
 )
+
+#: batch job states: open ones are resumed by id; the others are final
+BATCH_OPEN_STATES = ("prepared", "uploaded", "creating", "submitted", "cancelling")
+BATCH_JOB_FIELDS = ("state", "input_file_id", "batch_id", "output_file_id", "error_file_id", "provider_status",
+                    "n_done", "n_failed", "cost_pusd", "uploaded_at", "submitted_at", "ended_at",
+                    "submitted_s", "ended_s", "polls", "error")
 
 TASK_COLUMNS = ("task_id", "seq", "type", "priority", "planned_model", "status", "max_tokens",
                 "max_latency_s", "projected_input_tokens", "projected_output_tokens",
@@ -153,11 +173,13 @@ class Ledger:
             lost = self.conn.execute(
                 "UPDATE attempts SET state='lost', cost_pusd=reserved_pusd, ended_at=?, "
                 "error='interrupted in flight: may have been billed, reservation counted' "
-                "WHERE state='inflight'", (now,)).rowcount
+                "WHERE state='inflight' AND batch_job IS NULL", (now,)).rowcount
             self.conn.execute(
                 "UPDATE tasks SET cost_pusd=(SELECT COALESCE(SUM(cost_pusd),0) FROM attempts a "
                 "WHERE a.task_id=tasks.task_id AND a.purpose='answer') WHERE status IN ('running','pending')")
-            self.conn.execute("UPDATE tasks SET status='pending' WHERE status='running'")
+            # a task in an open batch job stays running: the job is resumed by its ids
+            self.conn.execute("UPDATE tasks SET status='pending' WHERE status='running' AND task_id NOT IN "
+                              "(SELECT task_id FROM attempts WHERE state='inflight' AND batch_job IS NOT NULL)")
             self.conn.execute(
                 "UPDATE tasks SET grade_cost_pusd=(SELECT COALESCE(SUM(cost_pusd),0) FROM attempts a "
                 "WHERE a.task_id=tasks.task_id AND a.purpose='grade') "
@@ -221,6 +243,82 @@ class Ledger:
 
     def counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status"))
+
+    # -- batch jobs ------------------------------------------------------------------------------
+    def pending_batch_tasks(self, models: list[str]) -> list[tuple[int, str, int, int]]:
+        """(seq, task_id, attempts, cost) of pending tasks planned on a batch offering in
+        ``models`` whose earlier batch requests (if any) were only cancelled by the user: the
+        ones that go into new batch jobs (a task whose request failed or expired falls back
+        to realtime instead)."""
+        if not models:
+            return []
+        marks = ", ".join("?" * len(models))
+        return list(self.conn.execute(
+            f"SELECT seq, task_id, attempts, cost_pusd FROM tasks WHERE status='pending' AND planned_model IN "
+            f"({marks}) AND task_id NOT IN (SELECT task_id FROM attempts WHERE batch_job IS NOT NULL AND "
+            f"state NOT IN ('cancelled', 'inflight')) ORDER BY priority DESC, seq", models))
+
+    def batch_tried(self, task_id: str) -> bool:
+        """Whether a batch request of this task ended other than cancelled (it runs realtime now)."""
+        return self.conn.execute("SELECT 1 FROM attempts WHERE task_id=? AND batch_job IS NOT NULL AND "
+                                 "state NOT IN ('cancelled', 'inflight') LIMIT 1", (task_id,)).fetchone() is not None
+
+    def begin_batch_job(self, job_id: str, model: str, file_name: str, requests: list[tuple[str, int, int]],
+                        projected_pusd: int, window_s: float | None) -> list[int]:
+        """Queue the job's row and one ``inflight`` attempt per request ((task_id, attempt number,
+        reserved worst case)); the caller commits before uploading. Returns the attempt ids."""
+        now = time.time()
+        ids = []
+        for task_id, n, reserved in requests:
+            attempt_id = self._next_attempt_id
+            self._next_attempt_id += 1
+            ids.append(attempt_id)
+            self._write("INSERT INTO attempts (id, task_id, n, model, state, reserved_pusd, started_at, batch_job) "
+                        "VALUES (?, ?, ?, ?, 'inflight', ?, ?, ?)", (attempt_id, task_id, n, model, reserved, now, job_id))
+            self._write("UPDATE tasks SET status='running', attempts=?, updated_at=? WHERE task_id=?", (n, now, task_id))
+        self._write("INSERT INTO batch_jobs (job_id, model, state, file_name, n_requests, projected_pusd, "
+                    "reserved_pusd, window_s, created_at) VALUES (?, ?, 'prepared', ?, ?, ?, ?, ?, ?)",
+                    (job_id, model, file_name, len(requests), projected_pusd,
+                     sum(r for _, _, r in requests), window_s, now))
+        return ids
+
+    def update_batch_job(self, job_id: str, **fields: Any) -> None:
+        """Queue new values for a job's columns (``BATCH_JOB_FIELDS``)."""
+        bad = set(fields) - set(BATCH_JOB_FIELDS)
+        if bad:
+            raise ValueError(f"not batch job fields: {sorted(bad)}")
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self._write(f"UPDATE batch_jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
+
+    def open_batch_jobs(self) -> list[dict[str, Any]]:
+        """Jobs an earlier process left unfinished, oldest first, as dicts of their columns."""
+        marks = ", ".join("?" * len(BATCH_OPEN_STATES))
+        cur = self.conn.execute(f"SELECT * FROM batch_jobs WHERE state IN ({marks}) ORDER BY created_at, job_id",
+                                BATCH_OPEN_STATES)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def batch_job_requests(self, job_id: str) -> list[tuple[int, str, int, int, int, int]]:
+        """(attempt id, task_id, attempt number, reserved, task's cost before it, seq) of the
+        job's requests still in flight."""
+        return list(self.conn.execute(
+            "SELECT a.id, a.task_id, a.n, a.reserved_pusd, t.cost_pusd, t.seq FROM attempts a "
+            "JOIN tasks t ON t.task_id=a.task_id WHERE a.batch_job=? AND a.state='inflight' ORDER BY t.seq",
+            (job_id,)))
+
+    def batch_reserved_pusd(self) -> int:
+        """Reservations held by open batch jobs (counted as spent by ``spent_pusd``)."""
+        return int(self.conn.execute("SELECT COALESCE(SUM(reserved_pusd), 0) FROM attempts "
+                                     "WHERE state='inflight' AND batch_job IS NOT NULL").fetchone()[0])
+
+    def batch_job_error(self, job_id: str) -> str | None:
+        """The last error recorded on a job (why it was cancelled, say)."""
+        row = self.conn.execute("SELECT error FROM batch_jobs WHERE job_id=?", (job_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta_soon(self, key: str, value: str) -> None:
+        """Queue one meta value (written with the next commit)."""
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # -- writes during the run (queued, group-committed) ----------------------------------------
     def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int) -> int:
@@ -484,6 +582,17 @@ def read_meta(path: Path) -> dict[str, str]:
     """The ledger's meta table (sqlite3.OperationalError "no such table" before set-up)."""
     with reading(path) as conn:
         return dict(conn.execute("SELECT key, value FROM meta"))
+
+
+def read_batch_jobs(path: Path) -> list[dict[str, Any]]:
+    """Every batch job of the ledger at ``path``, oldest first, as dicts of their columns (none
+    for a ledger older than batch jobs)."""
+    with reading(path) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='batch_jobs'").fetchone():
+            return []
+        cur = conn.execute("SELECT * FROM batch_jobs ORDER BY created_at, job_id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
 
 
 def read_run(path: Path) -> tuple[dict[str, str], Any, Any]:

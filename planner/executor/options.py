@@ -48,6 +48,9 @@ class RunOptions:
     wait for calls in flight to answer (their real cost is recorded) before writing them off.
     ``workers``: run on that many Ray actors fed by one coordinator (``routeplan[ray]``;
     0 = in this process); ``ray_address``: an existing Ray cluster instead of a local Ray.
+    ``batch_poll_s``: the first wait between polls of a batch job, doubled after each poll
+    up to ``batch_poll_max_s`` (clock seconds: the simulator's time scale applies).
+    ``batch_max_requests``: requests per batch job (OpenAI takes at most 50,000).
     """
 
     mode: Mode = "auto"
@@ -63,6 +66,9 @@ class RunOptions:
     grace_s: float = 10.0
     workers: int = 0  # > 0: run on that many Ray actors (planner.distributed; the ray extra)
     ray_address: str | None = None  # an existing Ray cluster; None = a local Ray
+    batch_poll_s: float = 30.0
+    batch_poll_max_s: float = 600.0
+    batch_max_requests: int = 50_000
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "simulate", "live"):
@@ -79,6 +85,11 @@ class RunOptions:
             raise InputError(f"--workers: expected >= 1, got {self.workers}")
         if not 0 <= self.grace_s < math.inf:
             raise InputError(f"--grace: expected seconds >= 0, got {self.grace_s}")
+        if not (0 < self.batch_poll_s <= self.batch_poll_max_s < math.inf):
+            raise InputError(f"--batch-poll: expected seconds > 0 (and at most {self.batch_poll_max_s:g}), "
+                             f"got {self.batch_poll_s:g}")
+        if self.batch_max_requests < 1:
+            raise InputError(f"batch_max_requests: expected >= 1, got {self.batch_max_requests}")
 
     def settled(self, previous: dict[str, str]) -> RunOptions:
         """Seed, time scale and fail rate made concrete: as given, else the resumed run's

@@ -72,27 +72,28 @@ def check_environment(models: list[ModelSnapshot]) -> EnvCheck:
 
 def decide_simulated(plan: Plan, mode: str) -> tuple[bool, str]:
     """(simulated?, a one-line reason). Only ``live`` calls providers: keys in the environment
-    alone never make a run live. ``--live`` without keys is an InputError, never a silent
-    simulation."""
+    alone never make a run live. ``--live`` without keys, or with a batch offering whose
+    provider's batch API run cannot drive, is an InputError, never a silent simulation."""
     if mode == "simulate":
         return True, "simulated (--simulate)"
     models = models_in_use(plan)
-    batch = sorted(m.name for m in models if m.mode == "batch")
     check = check_environment(models)
     if mode == "live":
         if not check.ready:
             raise InputError(f"--live: provider keys not set: {check.describe()}")
-        if batch:
+        from planner.executor.batch_api import SUPPORTED_PROVIDERS, unsupported
+
+        bad = unsupported(m for m in models if m.mode == "batch")
+        if bad:
             raise InputError(
-                f"--live: batch offerings need the provider's batch API, which run does not drive: "
-                f"{', '.join(batch)} (re-solve without batch offerings, or use --simulate)")
+                f"--live: run drives batch jobs through litellm for {', '.join(sorted(SUPPORTED_PROVIDERS))} "
+                f"only, not: {', '.join(bad)} (re-solve without these batch offerings, or use --simulate)")
         return False, "live"
     if not models:  # every task is queued: nothing will be called
         return True, "simulated (no task to call: every task in the plan is queued)"
-    if check.ready and not batch:
+    if check.ready:
         return True, "simulated (provider keys found, but only --live calls providers)"
-    why = check.describe() or f"batch offerings {', '.join(batch)}"
-    return True, f"simulated (use --live for real calls; not set: {why})"
+    return True, f"simulated (use --live for real calls; not set: {check.describe()})"
 
 
 def _header_vars(m: ModelSnapshot) -> list[str]:

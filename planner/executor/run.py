@@ -150,7 +150,7 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
                          "models": json.dumps({m.name: m.model_dump(mode="json") for m in plan.models}),
                          "prefix_groups": json.dumps([g.model_dump(mode="json", exclude={"send_order"})
                                                       for g in plan.prefix_groups]),
-                         "run_id": run_id})
+                         "run_id": run_id, "started_at": previous.get("started_at") or repr(time.time())})
         _record_run_id(out, run_id)
         lost = ledger.recover()
         if previous:
@@ -194,10 +194,12 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     seed, fail_rate, time_scale = int(options.seed or 0), options.fail_rate or 0.0, options.time_scale or 0.0
     clock = Clock(time_scale if simulated else 1.0)
     call_tag = uuid.uuid4().hex  # ties simulated calls to this process's settings
+    sim_config = None
     if simulated:
         from planner.executor.simulator import SimConfig, register_run
 
-        register_run(call_tag, SimConfig(models, seed, fail_rate, clock, expectations(plan)))
+        sim_config = SimConfig(models, seed, fail_rate, clock, expectations(plan))
+        register_run(call_tag, sim_config)
     guard = BudgetGuard(budget_pusd(budget_usd), spent_pusd=ledger.spent_pusd())
     n_pending = ledger.count_pending()
     progress = Progress(n_pending, options.progress,
@@ -216,6 +218,9 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     engine = Engine(ledger=ledger, budget=guard, limiters=limiters, caller=caller, clock=clock,
                     policy=options.retry, models=models, simulated=simulated, redactor=redactor,
                     seed=seed, on_finish=on_finish, grading=grading, stop=stop, warmer=warmer_for(plan, clock))
+    batches = await _batch_runner(plan, ledger, options, engine, guard, grading, clock, simulated, sim_config,
+                                  redactor, stop, on_finish)
+    jobs = await batches.prepare() if batches is not None else []  # recorded before the workers start
     # answers an interrupted run received but never graded are graded first (never re-asked)
     ungraded = [(seq, task_id, model, output) for seq, task_id, model, output in ledger.ungraded_tasks()
                 if seq < len(plan.assignments) and plan.assignments[seq].check is not None]
@@ -234,12 +239,19 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
                 return
             a = plan.assignments[seq]  # assigned tasks are numbered first, in plan order
             assert a.task_id == task_id, (seq, task_id)
+            if batches is not None and models[a.model].mode == "batch":  # not in a job: realtime now
+                why = ("its batch request failed" if ledger.batch_tried(task_id)
+                       else "the batch window no longer fits the deadline")
+                await batches.fall_back(a, attempts, cost_pusd, why)
+                continue
             await engine.run_task(a, attempts, cost_pusd)
 
     t0 = time.perf_counter()
     n_workers = min(options.concurrency, max(1, n_pending + len(ungraded)))
-    workers = asyncio.gather(*(worker() for _ in range(n_workers)))
-    interrupt = Interrupt(workers, stop, lambda: engine.inflight + grading.inflight, options.grace_s, progress)
+    workers = asyncio.gather(*(worker() for _ in range(n_workers)),
+                             *([batches.run(jobs)] if batches is not None and jobs else []))
+    interrupt = Interrupt(workers, stop, lambda: engine.inflight + grading.inflight + (
+        batches.open_jobs if batches is not None else 0), options.grace_s, progress)
     try:
         with interrupt.catching(catch_sigint):
             try:
@@ -247,6 +259,8 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
             except asyncio.CancelledError:
                 if not interrupt.cancelled:
                     raise
+        if batches is not None:
+            batches.note_time()
         ledger.flush()
     finally:
         progress.close()
@@ -263,6 +277,32 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
                      counts=ledger.counts(), ran_tasks=n_pending, wall_s=wall_s,
                      graded=grading.counts.graded, passed=grading.counts.passed,
                      grade_errors=grading.counts.errors)
+
+
+async def _batch_runner(plan: Plan, ledger: Ledger, options: RunOptions, engine: Engine, guard: BudgetGuard,
+                        grading: Grading, clock: Clock, simulated: bool, sim_config: Any, redactor: Redactor,
+                        stop: asyncio.Event, on_finish: Any) -> Any:
+    """The batch jobs' runner when the plan has batch offerings (or the ledger open jobs)."""
+    if not any(m.mode == "batch" for m in plan.models) and not ledger.open_batch_jobs():
+        return None
+    from planner.executor.batch_jobs import BatchRunner, RunTime
+
+    runtime = RunTime(clock, simulated, read_meta(ledger.path.parent))
+    api: Any
+    if simulated:
+        from planner.executor.batch_sim import SIM_BATCH_DIR, SimBatchAPI
+
+        batch_models = {m.name for m in plan.models if m.mode == "batch"}
+        expected = {a.task_id: (a.projected_input_tokens, float(a.projected_output_tokens))
+                    for a in plan.assignments if a.model in batch_models}
+        api = SimBatchAPI(ledger.path.parent / SIM_BATCH_DIR, sim_config, runtime.elapsed, expected)
+    else:
+        from planner.executor.batch_api import LiteLLMBatchAPI
+
+        api = LiteLLMBatchAPI(options.retry.request_timeout_s)
+    return BatchRunner(plan=plan, ledger=ledger, budget=guard, engine=engine, api=api, options=options,
+                       clock=clock, runtime=runtime, redactor=redactor, simulated=simulated, stop=stop,
+                       grading=grading, on_finish=on_finish)
 
 
 def expectations(plan: Plan) -> dict[str, tuple[Any, dict[str, float]]]:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from planner.errors import InputError
-from planner.executor.ledger import LEDGER_NAME, done_outputs, read_run
+from planner.executor.ledger import LEDGER_NAME, done_outputs, read_batch_jobs, read_run
 from planner.money import PUSD_PER_USD, usd
 
 REPORT_SCHEMA = "routeplan.run-report/1"
@@ -125,6 +126,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
                                            "planned_model_short", "projected_cost_usd",
                                            "actual_cost_usd", "miss_usd", "projected_output_tokens",
                                            "actual_output_tokens"]]),
+        "batch_jobs": _batch_jobs(read_batch_jobs(Path(out_dir) / LEDGER_NAME)),
         "failed": _records(t.loc[t["status"] == "failed",
                                  ["task_id", "model", "model_short", "attempts", "reason"]]),
         "queued": _records(t.loc[t["status"] == "queued",
@@ -168,6 +170,14 @@ def _by_model(t: Any, attempts: Any) -> list[dict[str, Any]]:
     table = table.reset_index()
     table.insert(1, "model_short", _shorts(table["model"]))
     return _records(table)
+
+
+def _batch_jobs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each batch job: ids, state, requests done/failed, timings, projected against actual."""
+    from planner.catalog import short_name
+    from planner.executor.batch_jobs import job_rows_for_report
+
+    return [{**j, "model_short": short_name(j["model"])} for j in job_rows_for_report(rows)]
 
 
 def _shorts(ids: Any) -> Any:
@@ -323,6 +333,7 @@ def _write_markdown(path: Path, report: dict[str, Any]) -> Path:
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:+.1f} %"
     env.filters["share"] = lambda v: "-" if v is None else f"{100 * v:.1f} %"
     env.filters["sec"] = lambda v: "-" if v is None else f"{v:.2f} s"
+    env.filters["utc"] = lambda v: "-" if v is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v))
     env.filters["qual"] = lambda v: "-" if v is None else f"{v:.3f}"
     env.filters["interval"] = lambda row: ("-" if row.get("ci95_low") is None else
                                            f"{row['ci95_low']:.3f} - {row['ci95_high']:.3f} ({row['interval']})")

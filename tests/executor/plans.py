@@ -83,3 +83,39 @@ def make_plan(n_tasks: int = 20, *, budget_usd: float | None = None, models: lis
                               mean_latency_s=0.0, mean_quality=0.8),
                 solver=SolverInfo(name="test", status="optimal", objective=total, bound=total, gap=0.0,
                                   wall_time_s=0.0))
+
+
+def batch_models(api_base: str | None = None, api_key_env: str | None = None,
+                 window_s: float = 86400.0) -> list[ModelSnapshot]:
+    """A realtime model and its ``@batch`` offering at half its prices (optionally on a server
+    at ``api_base``, as the loopback tests want)."""
+    common: dict[str, Any] = dict(provider="openai", price_source="test", ttft_s=0.4, output_tokens_per_s=80)
+    if api_base is not None:
+        common.update(api_base=api_base, api_key_env=api_key_env)
+    realtime = ModelSnapshot(name="openai/gpt-4o-mini", litellm_model="openai/gpt-4o-mini",
+                             input_cost_per_token=1.5e-7, output_cost_per_token=6e-7, **common)
+    batch = ModelSnapshot(name="openai/gpt-4o-mini@batch", litellm_model="openai/gpt-4o-mini", mode="batch",
+                          input_cost_per_token=7.5e-8, output_cost_per_token=3e-7, batch_window_s=window_s,
+                          **common)
+    return [batch, realtime]
+
+
+def make_batch_plan(n_tasks: int = 20, *, budget_usd: float | None = None, deadline_s: float | None = None,
+                    api_base: str | None = None, api_key_env: str | None = None, max_tokens: int = 100,
+                    expected_tokens: int = 30, check: Any = None) -> Plan:
+    """Every task on the ``@batch`` offering, its realtime twin as the fallback."""
+    plan = make_plan(n_tasks, budget_usd=budget_usd, models=batch_models(api_base, api_key_env),
+                     max_tokens=max_tokens, expected_tokens=expected_tokens, check=check)
+    batch, realtime = plan.models
+    assignments = []
+    for a in plan.assignments:
+        if a.model == realtime.name:  # round-robin put half on the realtime model: move them to batch
+            cost = (a.projected_input_tokens * batch.input_cost_per_token
+                    + a.projected_output_tokens * batch.output_cost_per_token)
+            fallback = Fallback(model=realtime.name, projected_cost_usd=a.projected_cost_usd,
+                                projected_latency_s=a.projected_latency_s, projected_quality=a.projected_quality)
+            a = a.model_copy(update={"model": batch.name, "projected_cost_usd": cost,
+                                     "projected_latency_s": batch.batch_window_s, "fallbacks": [fallback]})
+        assignments.append(a)
+    limits = plan.limits.model_copy(update={"deadline_s": deadline_s})
+    return plan.model_copy(update={"assignments": assignments, "limits": limits})
