@@ -47,10 +47,13 @@ def run_command(
     grace: Annotated[float, typer.Option(
         "--grace", help="On Ctrl-C: seconds to wait for calls in flight to answer before writing them "
         "off (a second Ctrl-C stops at once).")] = 10.0,
+    batch_poll: Annotated[float, typer.Option(
+        "--batch-poll", help="Batch jobs: seconds before the first poll, doubled after each poll up to "
+        "10 minutes (simulator: on its clock).")] = 30.0,
 ) -> None:
     """Run a plan: simulated unless --live (keys in the environment alone never make a live run).
 
-    Every call's worst case is reserved against the budget before it is sent, so spend never exceeds it; every attempt is in OUT/ledger.sqlite, and OUT/report.md compares projected with actual. Exit status: 0 every task done or queued by the budget, 1 some task failed, 2 bad input or an output folder that cannot be written, 130 interrupted.
+    Every call's worst case is reserved against the budget before it is sent, so spend never exceeds it; every attempt is in OUT/ledger.sqlite, and OUT/report.md compares projected with actual. Tasks on @batch offerings go to the provider's batch API as jobs (docs/batch.md). Exit status: 0 every task done or queued by the budget, 1 some task failed, 2 bad input or an output folder that cannot be written, 130 interrupted.
     """
     from planner.executor.options import RetryPolicy, RunOptions
     from planner.executor.run import run_plan
@@ -62,7 +65,8 @@ def run_command(
     options = RunOptions(mode="simulate" if simulate else "live" if live else "auto", budget_usd=budget,
                          resume=resume, concurrency=concurrency, seed=seed, time_scale=time_scale,
                          fail_rate=fail_rate, retry=RetryPolicy(max_retries=max_retries), grace_s=grace,
-                         workers=workers, ray_address=ray_address)
+                         workers=workers, ray_address=ray_address, batch_poll_s=batch_poll,
+                         batch_poll_max_s=max(batch_poll, 600.0))
     out_dir = out or Path(f"run-{plan.stem}")
     try:
         result = run_plan(plan, out_dir, options)

@@ -17,7 +17,7 @@ answered, except the custom ids in ``batch_failures`` (an error line) and, with
 ends ``cancelled`` with its first ``cancel_done`` lines answered. ``holds`` stops a step for
 the kill tests: ``{"upload": "before"}`` holds an upload before it is stored (released, it
 stores nothing, as if the client had died first), ``"after"`` stores it and never answers;
-the same for ``"create"``. Every files/batches request is in ``api_calls``.
+the same for ``"create"``. ``reject_batches`` answers every create with a 400. Every files/batches request is in ``api_calls``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class LoopbackServer:
     batch_expire_after: int | None = None
     cancel_done: int = 1
     holds: dict[str, str] = field(default_factory=dict)
+    reject_batches: str | None = None  # a 400 with this message for every batch created
     held: dict[str, int] = field(default_factory=dict)  # step -> requests held there so far
 
     def start(self) -> LoopbackServer:
@@ -237,6 +238,8 @@ class LoopbackServer:
         f = self._file_or_404(body.get("input_file_id", ""))
         if f is None or body.get("completion_window") != "24h" or body.get("endpoint") != "/v1/chat/completions":
             return web.json_response({"error": {"message": "bad batch request"}}, status=400)
+        if self.reject_batches:
+            return web.json_response({"error": {"message": self.reject_batches}}, status=400)
         if await self._hold("create", "before"):
             return web.json_response({"error": {"message": "held"}}, status=500)
         now = int(time.time())

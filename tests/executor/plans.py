@@ -102,9 +102,9 @@ def batch_models(api_base: str | None = None, api_key_env: str | None = None,
 
 def make_batch_plan(n_tasks: int = 20, *, budget_usd: float | None = None, deadline_s: float | None = None,
                     api_base: str | None = None, api_key_env: str | None = None, max_tokens: int = 100,
-                    expected_tokens: int = 30, check: Any = None) -> Plan:
+                    expected_tokens: int = 30, check: Any = None, window_s: float = 86400.0) -> Plan:
     """Every task on the ``@batch`` offering, its realtime twin as the fallback."""
-    plan = make_plan(n_tasks, budget_usd=budget_usd, models=batch_models(api_base, api_key_env),
+    plan = make_plan(n_tasks, budget_usd=budget_usd, models=batch_models(api_base, api_key_env, window_s),
                      max_tokens=max_tokens, expected_tokens=expected_tokens, check=check)
     batch, realtime = plan.models
     assignments = []
