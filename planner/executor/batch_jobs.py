@@ -213,16 +213,27 @@ class BatchRunner:
                     await self._upload(job)
                 if job.state in ("uploaded", "creating"):
                     await self._create(job)
-                status = await self._poll(job)
             except Stopped:
                 await self._abandon(job)
                 return
-            except JobFailed as exc:
+            except JobFailed as exc:  # never submitted: every request falls back
                 await self._apply(job, None, why=str(exc))
+                return
+            try:
+                status = await self._poll(job)
+            except JobFailed as exc:
+                await self._leave_open(job, str(exc))
                 return
             await self._apply(job, status)
         finally:
             self.open_jobs -= 1
+
+    async def _leave_open(self, job: Job, why: str) -> None:
+        """A submitted job whose outcome cannot be learnt now (the provider refuses to show it):
+        it stays open, its requests holding their reservations (it may still bill), and
+        ``--resume`` asks again by id."""
+        self.ledger.update_batch_job(job.job_id, error=f"{why}; left open: --resume asks the provider again")
+        await self.ledger.commit()
 
     async def _upload(self, job: Job) -> None:
         m = job.model
@@ -284,9 +295,11 @@ class BatchRunner:
         wait = self.options.batch_poll_s
         late_at = (job.submitted_s or self.runtime.elapsed()) + job.window_s * (1 + LATE_MARGIN)
         while True:
-            status = await self._api(job, "poll", lambda: self.api.retrieve(m, batch_id))
+            # the job runs at the provider whatever happens here: transient errors never end it
+            status = await self._api(job, "poll", lambda: self.api.retrieve(m, batch_id), retries=None)
             job.polls += 1
             self.ledger.update_batch_job(job.job_id, provider_status=status.status, polls=job.polls)
+            self.note_time()
             self.ledger.flush_soon()
             if status.ended:
                 return status
@@ -305,22 +318,27 @@ class BatchRunner:
             wait = min(wait * 2, self.options.batch_poll_max_s)
 
     async def _api(self, job: Job, step: str, call: Callable[[], Awaitable[T]],
-                   find: Callable[[], Awaitable[T | None]] | None = None) -> T:
-        """One files/batches call with retries on transient errors. ``find`` looks for what
-        the call makes before it is retried (the first request may have gone through)."""
+                   find: Callable[[], Awaitable[T | None]] | None = None, retries: int | None = API_RETRIES) -> T:
+        """One files/batches call with retries on transient errors (``retries=None``: until it
+        answers, waits capped at ``batch_poll_max_s``). ``find`` looks for what the call makes
+        before it is retried (the first request may have gone through)."""
         wait = min(self.options.retry.base_s, self.options.batch_poll_s) or 0.01
-        for k in range(API_RETRIES + 1):
+        k = 0
+        while True:
             try:
                 return await call()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # classified: transient ones are retried, the rest end the job
+            except Exception as exc:  # classified: transient ones are retried, the rest end the step
                 failure = classify(exc)
                 message = self.redactor.clean(failure.message) or failure.kind
-                if failure.kind == "permanent" or k == API_RETRIES:
+                if failure.kind == "permanent" or (retries is not None and k >= retries):
                     raise JobFailed(f"{step}: {message}") from None
                 self.ledger.update_batch_job(job.job_id, error=f"{step} (retrying): {message}")
-                await self.clock.sleep(max(wait * 2**k, failure.retry_after_s or 0.0))
+                self.ledger.flush_soon()
+                await self.clock.sleep(max(min(wait * 2**k, self.options.batch_poll_max_s),
+                                           failure.retry_after_s or 0.0))
+                k += 1
                 if find is not None:
                     try:
                         found = await find()
@@ -328,7 +346,6 @@ class BatchRunner:
                         found = None
                     if found is not None:
                         return found
-        raise AssertionError("unreachable")
 
     async def _pause(self, seconds: float) -> None:
         """Wait between polls, ending early on Ctrl-C (so the cancel goes out at once)."""
@@ -366,9 +383,9 @@ class BatchRunner:
                 if file_id:
                     try:
                         data = await self._api(job, "read the results", _bind(self.api.content, job.model, file_id))
-                    except JobFailed as exc:
-                        why = str(exc)  # unread lines fall back below
-                        continue
+                    except JobFailed as exc:  # billed work unread: never settled as failed
+                        await self._leave_open(job, str(exc))
+                        return
                     for line in parse_lines(data):
                         results.setdefault(line.custom_id, line)
         final = status.status if status is not None else "failed"
@@ -458,7 +475,7 @@ class BatchRunner:
             if self.on_finish is not None:
                 self.on_finish("failed", cost_pusd)
             return "failed"
-        return await self.engine.run_task(a, attempts, cost_pusd, realtime_only=True)
+        return await self.engine.run_task(a, attempts, cost_pusd)
 
 
 def _bind(fn: Callable[..., Awaitable[T]], *args: Any) -> Callable[[], Awaitable[T]]:

@@ -130,14 +130,11 @@ class Engine:
             return a.projected_input_tokens
         return math.ceil(a.projected_input_tokens * LIVE_INPUT_MARGIN) + LIVE_INPUT_EXTRA_TOKENS
 
-    async def run_task(self, a: Assignment, attempts: int = 0, cost_pusd: int = 0, *,
-                       realtime_only: bool = False) -> str:
+    async def run_task(self, a: Assignment, attempts: int = 0, cost_pusd: int = 0) -> str:
         """Run one task to done/failed/queued; returns the status. ``attempts`` and
-        ``cost_pusd`` carry over what earlier (interrupted) runs spent on it. ``realtime_only``:
-        the task's batch request failed; its chain goes on with the realtime offerings."""
-        chain = build_chain(a, self.models)
-        if realtime_only:
-            chain = [link for link in chain if link.model.mode != "batch"]
+        ``cost_pusd`` carry over what earlier (interrupted) runs spent on it. Only realtime
+        offerings are called here: batch ones go out as jobs (``batch_jobs``), never as a call."""
+        chain = [link for link in build_chain(a, self.models) if link.model.mode != "batch"]
         jitter = _LazyRandom(f"{self.seed}|{a.task_id}|backoff")  # seeded only if a retry needs it
         in_tok = self.reserve_input_tokens(a)
         prefix_tokens = a.projected_cached_tokens + a.projected_cache_write_tokens

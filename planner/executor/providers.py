@@ -83,7 +83,8 @@ def decide_simulated(plan: Plan, mode: str) -> tuple[bool, str]:
             raise InputError(f"--live: provider keys not set: {check.describe()}")
         from planner.executor.batch_api import SUPPORTED_PROVIDERS, unsupported
 
-        bad = unsupported(m for m in models if m.mode == "batch")
+        assigned = {a.model for a in plan.assignments}  # a batch fallback is never called: skipped
+        bad = unsupported(m for m in models if m.mode == "batch" and m.name in assigned)
         if bad:
             raise InputError(
                 f"--live: run drives batch jobs through litellm for {', '.join(sorted(SUPPORTED_PROVIDERS))} "
