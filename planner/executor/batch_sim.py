@@ -96,11 +96,12 @@ class SimBatchAPI:
         window = WINDOW_S
         expires = self.config.fail_rate > 0 and rng.random() < self.config.fail_rate
         duration = min(window * 0.98, window * MEDIAN_FRACTION * rng.lognormvariate(0, SPREAD_SIGMA))
+        now = self.now()
         self.state["batches"][batch_id] = {
             "id": batch_id, "object": "batch", "endpoint": ENDPOINT, "completion_window": COMPLETION_WINDOW,
             "input_file_id": file_id, "status": "validating", "output_file_id": None, "error_file_id": None,
             "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": {JOB_METADATA_KEY: job_id},
-            "model": m.name, "created_s": self.now(), "due_s": self.now() + (window if expires else duration),
+            "model": m.name, "created_s": now, "due_s": now + (window if expires else duration),
             "expires": expires, "answered_share": rng.uniform(0.3, 0.9) if expires else 1.0, "key": key}
         self._save()
         return status_of(self.state["batches"][batch_id])

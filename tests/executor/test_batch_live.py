@@ -71,7 +71,7 @@ def test_a_batch_job_runs_every_task_at_batch_prices(server, tmp_path):
     assert job["state"] == "completed" and (job["n_done"], job["n_failed"], job["n_requests"]) == (6, 0, 6)
     assert job["input_file_id"] == upload["id"] and job["batch_id"] == "batch_0001"
     assert job["output_file_id"] and job["actual_cost_usd"] == pytest.approx(6 * BATCH_COST)
-    assert job["projected_cost_usd"] > 0 and job["waited_s"] >= 0.2 and job["polls"] >= 1
+    assert job["projected_cost_usd"] > 0 and job["waited_s"] > 0 and job["polls"] >= 1
     assert job["submitted_at"] <= job["ended_at"]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "## Batch jobs" in md and "batch_0001" in md and "6 / 0 of 6" in md

@@ -47,13 +47,21 @@ def test_a_simulated_job_ends_at_a_drawn_time_within_its_window(tmp_path):
 
 def test_time_scale_applies_to_a_job_s_wait(tmp_path):
     report, _ = simulate(tmp_path, name="virtual")  # time scale 0: the wait is virtual
-    waited = report["batch_jobs"][0]["waited_s"]
-    scale = 0.4 / waited  # about 0.4 s of real waiting
+    drawn = drawn_duration_s(tmp_path / "virtual")
+    assert 0 < drawn < report["batch_jobs"][0]["waited_s"] + 1
+    scale = 0.4 / drawn  # about 0.4 s of real waiting
     t0 = time.monotonic()
     scaled, _ = simulate(tmp_path, name="scaled", time_scale=scale, batch_poll_s=60, batch_poll_max_s=600)
     wall = time.monotonic() - t0
-    assert scaled["batch_jobs"][0]["waited_s"] >= waited * 0.99
-    assert wall >= waited * scale * 0.95
+    assert drawn_duration_s(tmp_path / "scaled") == drawn  # the same draw, waited for in real time
+    assert wall >= drawn * scale * 0.95
+    assert scaled["batch_jobs"][0]["state"] == "completed"
+
+
+def drawn_duration_s(out) -> float:
+    """The completion time the simulated provider drew for the run's (one) job."""
+    (batch,) = json.loads((out / "sim-batches" / "state.json").read_text())["batches"].values()
+    return batch["due_s"] - batch["created_s"]
 
 
 def test_injected_failed_lines_and_expiry_fall_back_to_realtime(tmp_path):
