@@ -61,6 +61,8 @@ class LineResult:
     input_tokens: int = 0
     output_tokens: int = 0
     error: str | None = None
+    cached_tokens: int = 0  # prompt tokens read from the provider's cache (part of input_tokens)
+    cache_write_tokens: int = 0  # ... and written to it
 
 
 class BatchAPI(Protocol):
@@ -140,7 +142,13 @@ def _line_result(custom_id: str, line: dict[str, Any]) -> LineResult:
         return LineResult(custom_id, False, error="malformed: a 200 without text or usage")
     if not isinstance(text, str) or not isinstance(prompt, int) or not isinstance(completion, int):
         return LineResult(custom_id, False, error="malformed: a 200 without text or usage")
-    return LineResult(custom_id, True, text=text, input_tokens=prompt, output_tokens=completion)
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    cached = cached if isinstance(cached, int) else usage.get("cache_read_input_tokens")
+    written = usage.get("cache_creation_input_tokens")
+    return LineResult(custom_id, True, text=text, input_tokens=prompt, output_tokens=completion,
+                      cached_tokens=cached if isinstance(cached, int) else 0,
+                      cache_write_tokens=written if isinstance(written, int) else 0)
 
 
 def status_of(batch: Any) -> JobStatus:

@@ -48,7 +48,13 @@ from planner.executor.grading import Grading, messages_text
 from planner.executor.ledger import Ledger
 from planner.executor.options import RunOptions
 from planner.executor.redact import Redactor
-from planner.money import call_cost_pusd, price_pusd, to_usd
+from planner.money import (
+    cache_price_pusd,
+    cached_call_cost_pusd,
+    call_cost_pusd,
+    price_pusd,
+    to_usd,
+)
 from planner.plan import Assignment, ModelSnapshot, Plan
 
 MAX_JOB_BYTES = 190_000_000  # OpenAI takes request files up to 200 MB
@@ -168,8 +174,9 @@ class BatchRunner:
         for seq, attempts, cost in tasks:
             a = self.plan.assignments[seq]
             link = build_chain(a, self._models)[0]
-            worst = call_cost_pusd(self.engine.reserve_input_tokens(a), link.max_tokens, link.in_price_pusd,
-                                   link.out_price_pusd)
+            writes_cache = a.prefix_group is not None and a.prefix_messages > 0  # as the engine reserves
+            worst = call_cost_pusd(self.engine.reserve_input_tokens(a), link.max_tokens,
+                                   link.worst_input_price_pusd(writes_cache), link.out_price_pusd)
             if not self.budget.reserve_now(worst):
                 remaining = self.budget.remaining_pusd() or 0
                 self.ledger.finish_task(a.task_id, "queued", None, attempts, cost, reason=(
@@ -394,6 +401,7 @@ class BatchRunner:
         user_cancel = final == "cancelled" and self.stop.is_set()
         m = job.model
         in_price, out_price = price_pusd(m.input_cost_per_token), price_pusd(m.output_cost_per_token)
+        read_price, write_price = cache_price_pusd(m.cache_read_cost_per_token), cache_price_pusd(m.cache_write_cost_per_token)
         now_s = self.runtime.elapsed()
         wait_s = now_s - job.submitted_s if job.submitted_s is not None else None
         done, failed, requeued, cost_total = [], [], 0, 0
@@ -401,13 +409,16 @@ class BatchRunner:
             got = results.get(r.task_id)
             if got is not None and got.ok:
                 line = got
-                cost = call_cost_pusd(line.input_tokens, line.output_tokens, in_price, out_price)
+                cost = cached_call_cost_pusd(line.input_tokens, line.cached_tokens, line.cache_write_tokens,
+                                             line.output_tokens, in_price, read_price, write_price, out_price)
                 self.budget.settle(r.reserved_pusd, cost)
                 cost_total += cost
                 output = self.redactor.clean(line.text)
-                self.ledger.end_attempt(r.attempt_id, "ok", cost, line.input_tokens, line.output_tokens, wait_s, None)
+                self.ledger.end_attempt(r.attempt_id, "ok", cost, line.input_tokens, line.output_tokens, wait_s, None,
+                                        line.cached_tokens, line.cache_write_tokens)
                 self.ledger.finish_task(r.task_id, "done", m.name, r.n, r.prior_cost_pusd + cost, line.input_tokens,
-                                        line.output_tokens, wait_s, None, output)
+                                        line.output_tokens, wait_s, None, output, line.cached_tokens,
+                                        line.cache_write_tokens)
                 done.append((r, output or ""))
                 continue
             self.budget.settle(r.reserved_pusd, 0)  # failed, expired and unrun requests are not billed
