@@ -40,7 +40,7 @@ from planner.executor.batch_api import (
     provider_of,
     request_line,
 )
-from planner.executor.budget import BudgetGuard
+from planner.executor.budget_guard import BudgetGuard
 from planner.executor.classify import classify
 from planner.executor.clock import Clock
 from planner.executor.engine import Engine, build_chain
