@@ -71,6 +71,10 @@ class Stopped(Exception):
     """Ctrl-C before the job was submitted: it is abandoned, its tasks left pending."""
 
 
+#: seconds after the run's start within which a job counts as submitted at the start
+START_SLACK_S = 60.0
+
+
 class RunTime:
     """Seconds since the run first started, across resumes: wall time for a live run (from
     the ledger's ``started_at``), the clock's simulated time for a simulated one (carried
@@ -81,11 +85,27 @@ class RunTime:
         self.simulated = simulated
         self.started_at = float(meta.get("started_at") or time.time())
         self.base_s = float(meta.get("sim_elapsed_s") or 0.0)
+        self._clock0 = clock.now()
+
+    def mark_start(self) -> None:
+        """This process's work starts now: its start-up is not simulated time (at --time-scale
+        0.0001 half a second of imports would count as 5,000 s and push every job past the deadline)."""
+        self._clock0 = self.clock.now()
 
     def elapsed(self) -> float:
         if self.simulated:
-            return self.base_s + self.clock.now()
+            return self.base_s + self.clock.now() - self._clock0
         return time.time() - self.started_at
+
+    def submission_fits(self, window_s: float, deadline_s: float | None, now: float | None = None) -> bool:
+        """Whether a job submitted now still ends by the deadline. The plan admits a batch
+        offering when its window fits the deadline counted from the run's start; a job
+        submitted within :data:`START_SLACK_S` of the start counts as submitted at the start
+        (a minute of start-up is noise against a provider's 24 h window, which is an upper bound)."""
+        if deadline_s is None:
+            return True
+        now = self.elapsed() if now is None else now
+        return (0.0 if now <= START_SLACK_S else now) + window_s <= deadline_s
 
 
 @dataclass
@@ -151,12 +171,14 @@ class BatchRunner:
             jobs.append(Job(row["job_id"], m, row["state"], row["file_name"], requests, row["input_file_id"],
                             row["batch_id"], row["submitted_s"], row["window_s"] or 86400.0, row["polls"]))
         deadline = self.plan.limits.deadline_s
+        self.runtime.mark_start()
+        now = self.runtime.elapsed()  # once: jobs prepared together are submitted together
         by_model: dict[str, list[tuple[int, int, int]]] = {}
         for seq, task_id, attempts, cost in self.ledger.pending_batch_tasks(self.batch_models):
             a = self.plan.assignments[seq]
             assert a.task_id == task_id, (seq, task_id)
             window = self._models[a.model].batch_window_s or 86400.0
-            if deadline is not None and self.runtime.elapsed() + window > deadline:
+            if not self.runtime.submission_fits(window, deadline, now):
                 continue  # the window no longer fits the deadline: left pending, it runs realtime
             by_model.setdefault(a.model, []).append((seq, attempts, cost))
         for name, tasks in by_model.items():

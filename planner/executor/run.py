@@ -120,6 +120,12 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
 
         with status(f"loading {plan}"):  # a 100k-task plan takes seconds
             plan = Plan.load(plan)
+    batch_offerings = {m.name for m in plan.models if m.mode == "batch"}
+    batch = sorted({a.model for a in plan.assignments if a.model in batch_offerings})
+    if options.workers and batch:
+        raise InputError(f"{plan_file or 'plan'}: --workers does not run batch jobs, and the plan puts tasks on "
+                         f"{', '.join(batch)}: run it without --workers, or re-solve "
+                         f"without a deadline that admits batch offerings")
     previous = read_meta(out)
     check_startable(out, previous, resume=options.resume)
     digest = plan_digest(plan)

@@ -98,3 +98,16 @@ def _outcomes(out: Path) -> dict[str, tuple]:
     with sqlite3.connect(out / "ledger.sqlite") as conn:
         return {r[0]: r[1:] for r in conn.execute(
             "SELECT task_id, status, model, attempts, input_tokens, output_tokens, cost_pusd FROM tasks")}
+
+
+def test_a_plan_with_batch_offerings_is_refused_before_anything_runs(tmp_path):
+    """The workers do not drive batch jobs: such a plan is one clear line, not tasks run
+    realtime at realtime prices (or failed) behind the user's back."""
+    pytest.importorskip("ray")
+    from planner.errors import InputError
+    from tests.executor.plans import make_batch_plan
+
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="--workers does not run batch jobs.*gpt-4o-mini@batch"):
+        run_plan(make_batch_plan(5, deadline_s=86400.0), out, RunOptions(mode="simulate", workers=2, progress=False))
+    assert not (out / "ledger.sqlite").exists()

@@ -107,3 +107,29 @@ def test_a_killed_simulated_job_is_resumed_by_id(tmp_path):
     assert job["state"] == "completed" and job["n_done"] == 12
     state = json.loads((out / "sim-batches" / "state.json").read_text())
     assert len(state["batches"]) == 1  # adopted by id, not submitted again
+
+
+@pytest.mark.parametrize("time_scale", [0.0, 1e-5])
+def test_a_deadline_equal_to_the_window_sends_the_batch_tasks_as_a_job(tmp_path, time_scale):
+    """The plan admits a batch offering whose window fits the deadline from the run's start;
+    the run's own start-up (scaled up 100,000 times at --time-scale 1e-5) must not undo that."""
+    report, _ = simulate(tmp_path, deadline_s=WINDOW_S, time_scale=time_scale)
+    (job,) = report["batch_jobs"]
+    assert job["state"] == "completed" and job["n_done"] == 20
+    assert {t["model"] for t in report["tasks"]} == {"openai/gpt-4o-mini@batch"}
+    assert all(t["status"] == "done" for t in report["tasks"])
+
+
+def test_a_job_counts_as_submitted_at_the_start_only_within_the_start_slack():
+    from planner.executor.batch_jobs import START_SLACK_S, RunTime
+    from planner.executor.clock import Clock
+
+    fresh = RunTime(Clock(1.0), simulated=False, meta={"started_at": repr(time.time())})
+    assert fresh.submission_fits(WINDOW_S, WINDOW_S)
+    assert fresh.submission_fits(WINDOW_S, None)
+    assert not fresh.submission_fits(WINDOW_S, WINDOW_S - 1)
+    resumed = RunTime(Clock(1.0), simulated=False, meta={"started_at": repr(time.time() - 2 * START_SLACK_S)})
+    assert not resumed.submission_fits(WINDOW_S, WINDOW_S)
+    assert resumed.submission_fits(WINDOW_S, WINDOW_S + 3 * START_SLACK_S)
+    carried = RunTime(Clock(0.0), simulated=True, meta={"sim_elapsed_s": "7200"})
+    assert not carried.submission_fits(WINDOW_S, WINDOW_S) and carried.submission_fits(3600, WINDOW_S)
