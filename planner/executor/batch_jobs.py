@@ -378,13 +378,7 @@ class BatchRunner:
 
     async def _pause(self, seconds: float) -> None:
         """Wait between polls, ending early on Ctrl-C (so the cancel goes out at once)."""
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        stopper = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            stopper.cancel()
+        await self.clock.sleep_or_stop(seconds, self.stop)
 
     def note_time(self) -> None:
         """Carry a simulated run's elapsed time over to a resume."""

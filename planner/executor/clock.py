@@ -38,3 +38,16 @@ class Clock:
             await asyncio.sleep(0)
             return
         await asyncio.sleep(seconds * self.scale)
+
+    async def sleep_or_stop(self, seconds: float, stop: asyncio.Event | None) -> None:
+        """``sleep(seconds)``, ended early when ``stop`` is set (a Ctrl-C must not wait out a backoff)."""
+        if stop is None:
+            await self.sleep(seconds)
+            return
+        sleeper = asyncio.ensure_future(self.sleep(seconds))
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()

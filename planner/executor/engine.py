@@ -262,16 +262,7 @@ class Engine:
 
     async def _pause(self, seconds: float) -> None:
         """Back off for ``seconds`` (clock time), ending early when the run is stopping."""
-        if self.stop is None:
-            await self.clock.sleep(seconds)
-            return
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        stopper = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            stopper.cancel()
+        await self.clock.sleep_or_stop(seconds, self.stop)
 
     def _timeout(self, a: Assignment) -> tuple[float, bool]:
         """(timeout for the call, whether it is the task's latency limit)."""
