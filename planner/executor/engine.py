@@ -21,21 +21,16 @@ from typing import Any
 
 from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller, CallRequest
-from planner.executor.classify import Failure, classify
+from planner.executor.classify import Failure
 from planner.executor.clock import Clock
 from planner.executor.grading import Grading, messages_text
 from planner.executor.ledger import Ledger
 from planner.executor.limits import ModelLimiter
 from planner.executor.options import RetryPolicy
 from planner.executor.prefix import CacheWarmer, with_breakpoint
+from planner.executor.recorded import RecordedCalls
 from planner.executor.redact import Redactor
-from planner.money import (
-    cache_price_pusd,
-    cached_call_cost_pusd,
-    call_cost_pusd,
-    price_pusd,
-    to_usd,
-)
+from planner.money import cache_price_pusd, price_pusd, to_usd
 from planner.plan import Assignment, ModelSnapshot
 
 LIVE_INPUT_MARGIN = 1.10  # providers count prompt tokens their own way; reserve a little more
@@ -122,8 +117,19 @@ class Engine:
     on_finish: Callable[[str, int], None] | None = None
     grading: Grading | None = None  # grades each answer of a task with a check as it arrives
     stop: asyncio.Event | None = None  # set on Ctrl-C: start no new attempt, end backoff waits
-    inflight: int = 0  # attempts committed and not yet answered
     warmer: CacheWarmer | None = None  # prefix groups: one warm-up call, then the rest
+    calls: RecordedCalls | None = None  # the run's reserved, recorded calls (made here when not given)
+
+    def __post_init__(self) -> None:
+        if self.calls is None:
+            self.calls = RecordedCalls(self.ledger, self.budget, self.limiters, self.caller, self.redactor, self.stop)
+
+    @property
+    def inflight(self) -> int:
+        """Calls committed and not yet answered (answers, judges and cascade stages alike when
+        the grader shares ``calls``)."""
+        assert self.calls is not None
+        return self.calls.inflight
 
     def reserve_input_tokens(self, a: Assignment) -> int:
         if self.simulated:
@@ -193,69 +199,36 @@ class Engine:
 
     async def _attempt(self, a: Assignment, link: Link, in_tok: int, writes_cache: bool, prefix_tokens: int,
                        attempts: int, cost_pusd: int) -> _Outcome:
-        """One call of the task on ``link``: reserve, record, call, settle. A final status
+        """One call of the task on ``link`` (the run's reserved, recorded call). A final status
         (done, queued, stopped) ends the task; otherwise the failure says what to do next."""
-        worst = call_cost_pusd(in_tok, link.max_tokens, link.worst_input_price_pusd(writes_cache),
-                               link.out_price_pusd)
-        if not await self.budget.reserve(worst):
+        assert self.calls is not None
+        timeout_s, latency_bound = self._timeout(a)
+        messages = with_breakpoint(link.model, a.messages, a.prefix_messages) if writes_cache else a.messages
+        out = await self.calls.call(link.model, CallRequest(
+            a.task_id, attempts + 1, messages, link.max_tokens, a.projected_input_tokens,
+            link.expected_output_tokens, timeout_s, prefix_group=a.prefix_group, prefix_tokens=prefix_tokens),
+            in_tok, writes_cache=writes_cache)
+        if out.status == "no_budget":
             remaining = self.budget.remaining_pusd() or 0
             reason = (f"budget: ${to_usd(remaining):.6f} left cannot cover the worst case "
-                      f"${to_usd(worst):.6f} on {link.model.name}")
+                      f"${to_usd(out.worst_pusd):.6f} on {link.model.name}")
             return _Outcome(self._finish(a.task_id, "queued", None, attempts, cost_pusd, reason=reason),
                             attempts, cost_pusd)
+        if out.status == "stopped":
+            return _Outcome("stopped", attempts, cost_pusd)  # never sent: left for --resume
         attempts += 1
-        timeout_s, latency_bound = self._timeout(a)
-        failure, result = None, None
-        async with self.limiters[link.model.name].slot(in_tok + link.max_tokens) as lease:
-            if self._stopping():
-                self.budget.settle(worst, 0)  # never sent
-                return _Outcome("stopped", attempts, cost_pusd)
-            attempt_id = self.ledger.begin_attempt(a.task_id, attempts, link.model.name, worst)
-            try:
-                await self.ledger.commit()  # durable before the call can cost anything
-            except BaseException:
-                self.budget.settle(worst, 0)  # not recorded, so never sent
-                raise
-            self.inflight += 1
-            messages = with_breakpoint(link.model, a.messages, a.prefix_messages) if writes_cache \
-                else a.messages
-            try:
-                result = await self.caller.call(link.model, CallRequest(
-                    a.task_id, attempts, messages, link.max_tokens, a.projected_input_tokens,
-                    link.expected_output_tokens, timeout_s, prefix_group=a.prefix_group,
-                    prefix_tokens=prefix_tokens))
-            except asyncio.CancelledError:
-                raise  # the attempt stays 'inflight' and is counted as spent on resume
-            except Exception as exc:  # every provider error is classified, none escapes
-                failure = classify(exc)
-            finally:
-                self.inflight -= 1
-            if result is not None:
-                lease.used(result.input_tokens + result.output_tokens)
-        if result is not None:
-            cost = cached_call_cost_pusd(result.input_tokens, result.cached_tokens, result.cache_write_tokens,
-                                         result.output_tokens, link.in_price_pusd, link.read_price_pusd,
-                                         link.write_price_pusd, link.out_price_pusd)
-            self.budget.settle(worst, cost)
-            cost_pusd += cost
-            self.ledger.end_attempt(attempt_id, "ok", cost, result.input_tokens,
-                                    result.output_tokens, result.latency_s, None,
-                                    result.cached_tokens, result.cache_write_tokens)
+        cost_pusd += out.cost_pusd
+        result = out.result
+        if out.status == "ok" and result is not None:
             output = self.redactor.clean(result.text)
             status = self._finish(a.task_id, "done", link.model.name, attempts, cost_pusd,
                                   result.input_tokens, result.output_tokens, result.latency_s,
                                   output=output, cached_tokens=result.cached_tokens,
                                   cache_write_tokens=result.cache_write_tokens)
             return _Outcome(status, attempts, cost_pusd, result=result, output=output or "")
-        assert failure is not None
-        cost = worst if failure.billed else 0
-        self.budget.settle(worst, cost)
-        cost_pusd += cost
-        message = self.redactor.clean(failure.message) or failure.kind
-        self.ledger.end_attempt(attempt_id, "error", cost, None, None, None, message)
-        self.ledger.flush_soon()
-        return _Outcome(None, attempts, cost_pusd, failure=failure,
-                        last_error=f"{link.model.name}: {message}", latency_bound=latency_bound)
+        assert out.failure is not None
+        return _Outcome(None, attempts, cost_pusd, failure=out.failure, last_error=out.error,
+                        latency_bound=latency_bound)
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()

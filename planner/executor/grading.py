@@ -4,7 +4,8 @@ Every kind but ``judge`` is a pure function of the stored answer (``python_tests
 sandbox in a small thread pool, off the event loop). A ``judge`` is a model call like an
 answer's: its worst case is reserved by the budget guard, the attempt is committed to the
 ledger (purpose ``grade``) before it is sent, it is retried on transient errors with the run's
-policy, billed, and counted as grading cost. A judge the budget cannot cover leaves the task
+policy, billed, and counted as grading cost (the run's reserved, recorded call,
+``planner.executor.recorded``, shared with answers and cascade stages). A judge the budget cannot cover leaves the task
 ungraded with the reason; ``--resume`` or ``routeplan grade`` tries again.
 
 Grades are made on the answer as stored (secrets redacted), so grading during the run and
@@ -26,13 +27,13 @@ from planner.checks.graders import Grade, grade, judge_messages, parse_judge
 from planner.checks.schema import JudgeCheck
 from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller, CallRequest
-from planner.executor.classify import Failure, classify
 from planner.executor.clock import Clock
 from planner.executor.ledger import Ledger
 from planner.executor.limits import ModelLimiter
 from planner.executor.options import RetryPolicy
+from planner.executor.recorded import RecordedCalls
 from planner.executor.redact import Redactor
-from planner.money import call_cost_pusd, price_pusd, to_usd
+from planner.money import to_usd
 from planner.plan import ModelSnapshot
 
 JUDGE_EXPECTED_OUTPUT_TOKENS = 40
@@ -73,8 +74,18 @@ class Grading:
     seed: int = 0
     counts: GradeCounts = field(default_factory=GradeCounts)
     stop: asyncio.Event | None = None  # set on Ctrl-C: no new judge call (the task stays ungraded)
-    inflight: int = 0  # judge calls committed and not yet answered
+    calls: RecordedCalls | None = None  # the run's reserved, recorded calls (made here when not given)
     _pool: ThreadPoolExecutor | None = None
+
+    def __post_init__(self) -> None:
+        if self.calls is None:
+            self.calls = RecordedCalls(self.ledger, self.budget, self.limiters, self.caller, self.redactor, self.stop)
+
+    @property
+    def inflight(self) -> int:
+        """Calls committed and not yet answered (shared with the engine when it shares ``calls``)."""
+        assert self.calls is not None
+        return self.calls.inflight
 
     async def grade(self, task_id: str, check: Any, task_text: str, answer: str, model: str) -> Grade | None:
         """Grade one stored answer and record it; returns the grade (None = could not)."""
@@ -122,73 +133,44 @@ class Grading:
         if judge is None:
             self._record_failure(task_id, "judge", f"judge {check.model!r} is not among the run's models")
             return None
+        assert self.calls is not None
         messages = judge_messages(check, task_text, answer)
         in_tok = self._judge_input_tokens(judge, messages)
-        in_price, out_price = price_pusd(judge.input_cost_per_token), price_pusd(judge.output_cost_per_token)
         max_tokens = max(1, min(check.max_tokens, judge.max_output_tokens or check.max_tokens))
-        worst = call_cost_pusd(in_tok, max_tokens, in_price, out_price)
         n = self.ledger.grade_attempts(task_id)
         spent = self.ledger.grade_cost_pusd(task_id)
         rng = random.Random(f"{self.seed}|{task_id}|judge-backoff")
-        retries, last = 0, "no call made"
+        retries = 0
         while True:
             if self.stop is not None and self.stop.is_set():
                 self.ledger.set_grade_cost(task_id, spent)
                 return None  # left ungraded: a resumed run grades it first
-            if not await self.budget.reserve(worst):
+            out = await self.calls.call(judge, CallRequest(
+                task_id, n + 1, messages, max_tokens, in_tok, JUDGE_EXPECTED_OUTPUT_TOKENS,
+                self.policy.request_timeout_s, purpose="grade", graded_model=answered_by), in_tok,
+                check_reply=lambda r: None if parse_judge(r.text) else f"{judge.name}: no 'SCORE: n' in the "
+                                                                       f"judge's reply")
+            if out.status == "no_budget":
                 remaining = self.budget.remaining_pusd() or 0
                 self._record_failure(task_id, "judge", f"budget: ${to_usd(remaining):.6f} left cannot cover "
-                                                       f"the judge's worst case ${to_usd(worst):.6f}")
+                                                       f"the judge's worst case ${to_usd(out.worst_pusd):.6f}")
+                self.ledger.set_grade_cost(task_id, spent)
+                return None
+            if out.status == "stopped":
                 self.ledger.set_grade_cost(task_id, spent)
                 return None
             n += 1
-            failure: Failure | None = None
-            result = None
-            async with self.limiters[judge.name].slot(in_tok + max_tokens) as lease:
-                attempt_id = self.ledger.begin_grade_attempt(task_id, n, judge.name, worst)
-                try:
-                    await self.ledger.commit()  # durable before the call can cost anything
-                except BaseException:
-                    self.budget.settle(worst, 0)  # not recorded, so never sent
-                    raise
-                self.inflight += 1
-                try:
-                    result = await self.caller.call(judge, CallRequest(
-                        task_id, n, messages, max_tokens, in_tok, JUDGE_EXPECTED_OUTPUT_TOKENS,
-                        self.policy.request_timeout_s, purpose="grade", graded_model=answered_by))
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    failure = classify(exc)
-                finally:
-                    self.inflight -= 1
-                if result is not None:
-                    lease.used(result.input_tokens + result.output_tokens)
-            if result is not None:
-                cost = call_cost_pusd(result.input_tokens, result.output_tokens, in_price, out_price)
-                self.budget.settle(worst, cost)
-                spent += cost
-                self.counts.judge_cost_pusd += cost
-                parsed = parse_judge(result.text)
-                last = f"{judge.name}: no 'SCORE: n' in the judge's reply"
-                self.ledger.end_attempt(attempt_id, "ok" if parsed else "error", cost, result.input_tokens,
-                                        result.output_tokens, result.latency_s, None if parsed else last)
-                if parsed is not None:
-                    self.ledger.record_grade(task_id, parsed.score, "judge",
-                                             self.redactor.clean(parsed.reason) or "", spent)
-                    return parsed
-                failure = Failure("malformed", last)
-            else:
-                assert failure is not None
-                cost = worst if failure.billed else 0
-                self.budget.settle(worst, cost)
-                spent += cost
-                self.counts.judge_cost_pusd += cost
-                last = f"{judge.name}: {self.redactor.clean(failure.message) or failure.kind}"
-                self.ledger.end_attempt(attempt_id, "error", cost, None, None, None, last)
-            self.ledger.flush_soon()
+            spent += out.cost_pusd
+            self.counts.judge_cost_pusd += out.cost_pusd
+            parsed = parse_judge(out.result.text) if out.status == "ok" and out.result is not None else None
+            if parsed is not None:
+                self.ledger.record_grade(task_id, parsed.score, "judge",
+                                         self.redactor.clean(parsed.reason) or "", spent)
+                return parsed
+            failure = out.failure
+            assert failure is not None
             if failure.kind == "permanent" or retries >= self.policy.max_retries:
-                self._record_failure(task_id, "judge", f"judge failed after {n} call(s): {last}")
+                self._record_failure(task_id, "judge", f"judge failed after {n} call(s): {out.error}")
                 self.ledger.set_grade_cost(task_id, spent)
                 return None
             backoff = min(self.policy.max_backoff_s, self.policy.base_s * 2**retries) * rng.uniform(0.75, 1.25)

@@ -37,6 +37,7 @@ from planner.executor.outdir import (
 from planner.executor.prefix import group_order, warmer_for
 from planner.executor.progress import Progress
 from planner.executor.providers import decide_simulated, models_in_use, secrets_of
+from planner.executor.recorded import RecordedCalls
 from planner.executor.redact import Redactor
 from planner.money import budget_pusd, cache_price_pusd, cached_call_cost_pusd, price_pusd, to_usd
 from planner.plan import Plan
@@ -218,12 +219,14 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     limiters = {m.name: ModelLimiter(clock, m.concurrency, m.rpm, m.tpm) for m in plan.models}
     caller = Caller(simulated, call_tag)
     redactor = Redactor(secrets_of(models_in_use(plan)))
+    calls = RecordedCalls(ledger, guard, limiters, caller, redactor, stop)  # answers, judges, cascade stages
     grading = Grading(ledger=ledger, budget=guard, limiters=limiters, caller=caller, clock=clock,
                       policy=options.retry, models=models, simulated=simulated, redactor=redactor,
-                      seed=seed, stop=stop)
+                      seed=seed, stop=stop, calls=calls)
     engine = Engine(ledger=ledger, budget=guard, limiters=limiters, caller=caller, clock=clock,
                     policy=options.retry, models=models, simulated=simulated, redactor=redactor,
-                    seed=seed, on_finish=on_finish, grading=grading, stop=stop, warmer=warmer_for(plan, clock))
+                    seed=seed, on_finish=on_finish, grading=grading, stop=stop, warmer=warmer_for(plan, clock),
+                    calls=calls)
     batches = await _batch_runner(plan, ledger, options, engine, guard, grading, clock, simulated, sim_config,
                                   redactor, stop, on_finish)
     jobs = await batches.prepare() if batches is not None else []  # recorded before the workers start
@@ -256,7 +259,7 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     n_workers = min(options.concurrency, max(1, n_pending + len(ungraded)))
     workers = asyncio.gather(*(worker() for _ in range(n_workers)),
                              *([batches.run(jobs)] if batches is not None and jobs else []))
-    interrupt = Interrupt(workers, stop, lambda: engine.inflight + grading.inflight + (
+    interrupt = Interrupt(workers, stop, lambda: calls.inflight + (
         batches.open_jobs if batches is not None else 0), options.grace_s, progress)
     try:
         with interrupt.catching(catch_sigint):
