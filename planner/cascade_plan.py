@@ -131,6 +131,7 @@ class CascadeColumns:
     p_accept: NDArray[np.float64]
     quality_accept: NDArray[np.float64]
     quality_reject: NDArray[np.float64]
+    quality_first: NDArray[np.float64]  # the first model's own projected quality
     feasible: NDArray[np.bool_]
     #: per stage (first, each verify call, second): cost, worst cost, in/out tokens, max_tokens
     stage_cost: list[list[NDArray[np.float64]]]
@@ -187,7 +188,7 @@ def cascade_columns(tasks: Sequence[Any], categories: Sequence[str], offerings: 
     labels_n = None
     missing = capped = 0
     cols: list[CascadeColumn] = []
-    parts: dict[str, list[Any]] = {k: [] for k in ("cost", "worst", "lat", "wlat", "q", "p", "qa", "qr", "feas",
+    parts: dict[str, list[Any]] = {k: [] for k in ("cost", "worst", "lat", "wlat", "q", "p", "qa", "qr", "q1", "feas",
                                                      "sc", "sw", "si", "so", "sm")}
     for c in cands:
         v = verifier_of(c, stats.extractors)
@@ -262,6 +263,7 @@ def cascade_columns(tasks: Sequence[Any], categories: Sequence[str], offerings: 
             continue
         for key, val in (("cost", exp_cost), ("worst", worst_cost), ("lat", stage1 + (1 - p) * lat[:, j2]),
                          ("wlat", stage1 + lat[:, j2]), ("q", quality), ("p", p), ("qa", qa), ("qr", qr),
+                         ("q1", s.quality[:, j1]),
                          ("feas", feas), ("sc", sc), ("sw", sw), ("si", si), ("so", so), ("sm", sm)):
             parts[key].append(val)
         label = f"{short.get(offerings[j1].name, c.first)} -> {short.get(offerings[j2].name, c.second)} " \
@@ -279,7 +281,7 @@ def cascade_columns(tasks: Sequence[Any], categories: Sequence[str], offerings: 
         return np.column_stack(parts[key])
 
     return CascadeColumns(cols, stack("cost"), stack("worst"), stack("lat"), stack("wlat"),
-                          np.clip(stack("q"), 0.0, 1.0), stack("p"), stack("qa"), stack("qr"),
+                          np.clip(stack("q"), 0.0, 1.0), stack("p"), stack("qa"), stack("qr"), stack("q1"),
                           stack("feas").astype(bool), parts["sc"], parts["sw"], parts["si"], parts["so"],
                           parts["sm"], notes)
 
@@ -294,7 +296,7 @@ def _independence(v: Verifier, s: SingleColumns, j1: int, j2: int, jv: tuple[int
 
 def _empty(n: int, notes: list[str]) -> CascadeColumns:
     z = np.zeros((n, 0))
-    return CascadeColumns([], z, z, z, z, z, z, z, z, np.zeros((n, 0), dtype=bool), [], [], [], [], [], notes)
+    return CascadeColumns([], z, z, z, z, z, z, z, z, z, np.zeros((n, 0), dtype=bool), [], [], [], [], [], notes)
 
 
 def plan_notes(cc: CascadeColumns, used: Sequence[int]) -> list[str]:
@@ -337,5 +339,6 @@ def plan_spec(cc: CascadeColumns, c: int, i: int, offerings: Sequence[Any], wors
                        p_accept=float(np.clip(cc.p_accept[i, c], 0, 1)),
                        quality_accept=float(np.clip(cc.quality_accept[i, c], 0, 1)),
                        quality_reject=float(np.clip(cc.quality_reject[i, c], 0, 1)),
+                       quality_first=float(np.clip(cc.quality_first[i, c], 0, 1)),
                        basis=col.cascade.basis if col.fitted else "independence",
                        worst_case_latency_s=float(cc.worst_latency[i, c]), stages=stages)

@@ -108,6 +108,8 @@ class CascadeSpec(_Finite):
     p_accept: float = Field(ge=0, le=1, description="projected probability that the verifier accepts")
     quality_accept: float = Field(ge=0, le=1)
     quality_reject: float = Field(ge=0, le=1)
+    quality_first: float | None = Field(None, ge=0, le=1, description="the first model's own projected quality "
+                                        "on the task (the simulator's rejections draw on it)")
     basis: str = Field(description="'joint outcomes' (fitted by calibrate) or 'independence'")
     worst_case_latency_s: float = Field(ge=0)
     stages: list[CascadeStage] = Field(min_length=2)

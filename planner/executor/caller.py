@@ -34,6 +34,8 @@ class CallRequest:
     graded_model: str | None = None  # for a judge's call: the model whose answer it grades
     prefix_group: str | None = None  # the task's prompt-prefix group (the simulator's cache key)
     prefix_tokens: int = 0  # tokens of that prefix, as the plan projected them
+    stage: int | None = None  # a cascade's stage (0 = first, then the verifier's calls, last = second)
+    temperature: float | None = None  # None: the provider's default
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,9 @@ class Caller:
                                     "input_tokens": req.input_tokens,
                                     "expected_output_tokens": req.expected_output_tokens,
                                     "purpose": req.purpose, "graded_model": req.graded_model,
-                                    "prefix_group": req.prefix_group, "prefix_tokens": req.prefix_tokens}},
+                                    "prefix_group": req.prefix_group, "prefix_tokens": req.prefix_tokens,
+                                    "stage": req.stage}},
+            **({} if req.temperature is None else {"temperature": req.temperature}),
             **route,
         )
         wall_s = time.monotonic() - t0

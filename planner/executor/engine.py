@@ -119,6 +119,7 @@ class Engine:
     stop: asyncio.Event | None = None  # set on Ctrl-C: start no new attempt, end backoff waits
     warmer: CacheWarmer | None = None  # prefix groups: one warm-up call, then the rest
     calls: RecordedCalls | None = None  # the run's reserved, recorded calls (made here when not given)
+    cascades: Any = None  # planner.executor.cascade_run.CascadeRunner: runs the tasks planned as cascades
 
     def __post_init__(self) -> None:
         if self.calls is None:
@@ -139,7 +140,10 @@ class Engine:
     async def run_task(self, a: Assignment, attempts: int = 0, cost_pusd: int = 0) -> str:
         """Run one task to done/failed/queued; returns the status. ``attempts`` and
         ``cost_pusd`` carry over what earlier (interrupted) runs spent on it. Only realtime
-        offerings are called here: batch ones go out as jobs (``batch_jobs``), never as a call."""
+        offerings are called here: batch ones go out as jobs (``batch_jobs``), never as a call.
+        A task planned as a cascade is run by the cascade runner."""
+        if a.cascade is not None and self.cascades is not None:
+            return str(await self.cascades.run(a, attempts, cost_pusd))
         chain = [link for link in build_chain(a, self.models) if link.model.mode != "batch"]
         jitter = _LazyRandom(f"{self.seed}|{a.task_id}|backoff")  # seeded only if a retry needs it
         in_tok = self.reserve_input_tokens(a)

@@ -2,13 +2,17 @@
 
 Tables: ``meta`` (key/value: plan hash, budget, simulated, seed), ``tasks`` (one row per
 task: status pending/running/done/failed/queued, the model used, tokens, cost, latency,
-output, error; its check and grade: score, grader, reason, grading cost) and ``attempts``
-(one row per call: model, purpose ``answer``, ``grade`` (a judge's call) or ``grant`` (money a
+output, error; its check and grade: score, grader, reason, grading cost; a cascade task's
+label, projected acceptance and quality, and the verifier's decision), ``attempts``
+(one row per call: model, purpose ``answer``, ``grade`` (a judge's call), ``verify`` or
+``escalate`` (a cascade's verifier calls and its second stage) or ``grant`` (money a
 worker of a distributed run holds, see planner.distributed), state,
 reservation, cost, tokens (prompt tokens read from / written to the provider's cache among
 them), latency, error; ``batch_job`` for a request sent in a provider's batch job) and
 ``batch_jobs`` (one row per batch job: its offering, state, the provider's file and batch ids,
-request counts, reservation, cost and timings). Money is integer picodollars. Columns added
+request counts, reservation, cost and timings) and ``cascade_stages`` (each answered stage of
+a cascade task, written in the transaction of the attempt that paid for it, so a resumed run
+never asks it again). Money is integer picodollars. Columns added
 since the first ledgers are added on open (``MIGRATIONS``), so older ledgers resume.
 
 Crash rules (what makes ``--resume`` safe after ``kill -9``):
@@ -50,9 +54,19 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from planner.errors import StorageError
+
+
+class StageAnswer(NamedTuple):
+    """A cascade stage's stored answer with its usage."""
+
+    output: str
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_s: float | None
+
 
 LEDGER_NAME = "ledger.sqlite"
 RESCUED_NAME = "ledger.rescued.sqlite"  # a deleted ledger's record, copied from the open connection
@@ -80,8 +94,14 @@ CREATE TABLE IF NOT EXISTS batch_jobs (
   projected_pusd INTEGER NOT NULL, reserved_pusd INTEGER NOT NULL, cost_pusd INTEGER NOT NULL DEFAULT 0,
   window_s REAL, created_at REAL, uploaded_at REAL, submitted_at REAL, ended_at REAL,
   submitted_s REAL, ended_s REAL, polls INTEGER NOT NULL DEFAULT 0, error TEXT);
+CREATE TABLE IF NOT EXISTS cascade_stages (
+  task_id TEXT NOT NULL, idx INTEGER NOT NULL, model TEXT NOT NULL, output TEXT,
+  input_tokens INTEGER, output_tokens INTEGER, latency_s REAL, PRIMARY KEY (task_id, idx));
 CREATE INDEX IF NOT EXISTS tasks_order ON tasks(status, priority DESC, seq);
 """
+
+#: the purposes of the calls whose cost is the task's own (a judge's grading cost is not)
+TASK_PURPOSES = "('answer', 'verify', 'escalate')"
 
 #: Columns added after the first ledgers: (table, column, declaration), added when missing.
 MIGRATIONS = (
@@ -101,6 +121,11 @@ MIGRATIONS = (
     ("attempts", "cached_tokens", "INTEGER"),
     ("attempts", "cache_write_tokens", "INTEGER"),
     ("attempts", "batch_job", "TEXT"),        # the batch job that carries this request, if any
+    ("tasks", "cascade", "TEXT"),             # a cascade task: its label as plans print it
+    ("tasks", "p_accept", "REAL"),            # the plan's projected probability that its verifier accepts
+    ("tasks", "cascade_quality", "REAL"),     # the plan's expected quality of the cascade
+    ("tasks", "accepted", "INTEGER"),         # the verifier's decision (1/0); NULL = not decided (yet)
+    ("tasks", "decision", "TEXT"),            # why
 )
 
 #: batch job states: open ones are resumed by id; the others are final
@@ -112,7 +137,7 @@ BATCH_JOB_FIELDS = ("state", "input_file_id", "batch_id", "output_file_id", "err
 TASK_COLUMNS = ("task_id", "seq", "type", "priority", "planned_model", "status", "max_tokens",
                 "max_latency_s", "projected_input_tokens", "projected_output_tokens",
                 "projected_cost_pusd", "projected_latency_s", "reason", "check_json", "chain_quality",
-                "prompt", "prefix_group", "projected_cached_tokens")
+                "prompt", "prefix_group", "projected_cached_tokens", "cascade", "p_accept", "cascade_quality")
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -176,7 +201,8 @@ class Ledger:
                 "WHERE state='inflight' AND batch_job IS NULL", (now,)).rowcount
             self.conn.execute(
                 "UPDATE tasks SET cost_pusd=(SELECT COALESCE(SUM(cost_pusd),0) FROM attempts a "
-                "WHERE a.task_id=tasks.task_id AND a.purpose='answer') WHERE status IN ('running','pending')")
+                f"WHERE a.task_id=tasks.task_id AND a.purpose IN {TASK_PURPOSES}) "
+                "WHERE status IN ('running','pending')")
             # a task in an open batch job stays running: the job is resumed by its ids
             self.conn.execute("UPDATE tasks SET status='pending' WHERE status='running' AND task_id NOT IN "
                               "(SELECT task_id FROM attempts WHERE state='inflight' AND batch_job IS NOT NULL)")
@@ -243,6 +269,12 @@ class Ledger:
 
     def counts(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status"))
+
+    def cascade_stages(self, task_id: str) -> dict[int, StageAnswer]:
+        """The answered stages of a cascade task (a resumed run does not ask them again)."""
+        return {idx: StageAnswer(output or "", i, o, lat) for idx, output, i, o, lat in self.conn.execute(
+            "SELECT idx, output, input_tokens, output_tokens, latency_s FROM cascade_stages WHERE task_id=?",
+            (task_id,))}
 
     # -- batch jobs ------------------------------------------------------------------------------
     def pending_batch_tasks(self, models: list[str]) -> list[tuple[int, str, int, int]]:
@@ -321,15 +353,29 @@ class Ledger:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # -- writes during the run (queued, group-committed) ----------------------------------------
-    def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int) -> int:
+    def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int, *,
+                      purpose: str = "answer") -> int:
+        """An 'inflight' call of the task (``purpose``: answer, or a cascade's verify/escalate);
+        the task shows as running."""
         attempt_id = self._next_attempt_id
         self._next_attempt_id += 1
         now = time.time()
-        self._write("INSERT INTO attempts (id, task_id, n, model, state, reserved_pusd, started_at) "
-                    "VALUES (?, ?, ?, ?, 'inflight', ?, ?)", (attempt_id, task_id, n, model, reserved_pusd, now))
+        self._write("INSERT INTO attempts (id, task_id, n, model, state, reserved_pusd, started_at, purpose) "
+                    "VALUES (?, ?, ?, ?, 'inflight', ?, ?, ?)",
+                    (attempt_id, task_id, n, model, reserved_pusd, now, purpose))
         self._write("UPDATE tasks SET status='running', attempts=?, updated_at=? WHERE task_id=?",
                     (n, now, task_id))
         return attempt_id
+
+    def record_stage(self, task_id: str, idx: int, model: str, output: str, input_tokens: int,
+                     output_tokens: int, latency_s: float) -> None:
+        """A cascade stage's answer: queued right after its attempt's outcome, so both commit together."""
+        self._write("INSERT OR REPLACE INTO cascade_stages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (task_id, idx, model, output, input_tokens, output_tokens, latency_s))
+
+    def record_decision(self, task_id: str, accepted: bool, reason: str) -> None:
+        """The cascade verifier's decision on the task's first answer, and why."""
+        self._write("UPDATE tasks SET accepted=?, decision=? WHERE task_id=?", (int(accepted), reason, task_id))
 
     def begin_grade_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int) -> int:
         """A judge's call for a done task: recorded like an answer's, the task left as it is."""
@@ -563,7 +609,7 @@ def open_ledger(out_dir: Path, *, durable: bool) -> Ledger:
 
 #: Task columns a ledger may lack (written before they existed): read as NULL.
 OPTIONAL_TASK_COLUMNS = ("type", "check_json", "chain_quality", "score", "grader", "grade_reason",
-                         "grade_cost_pusd", "prefix_group", "projected_cached_tokens")
+                         "grade_cost_pusd", "prefix_group", "projected_cached_tokens", "cascade")
 #: Attempt columns a ledger from an earlier version may lack (read as NULL).
 OPTIONAL_ATTEMPT_COLUMNS = ("cached_tokens", "cache_write_tokens")
 
@@ -614,6 +660,33 @@ def read_run(path: Path) -> tuple[dict[str, str], Any, Any]:
         attempts = pd.read_sql_query(
             f"SELECT task_id, model, state, reserved_pusd, cost_pusd, {purpose}, {cache} FROM attempts", conn)
     return meta, tasks, attempts
+
+
+def read_cascades(path: Path) -> list[dict[str, Any]]:
+    """Per cascade (label) of the ledger at ``path``: tasks, decisions, acceptances, projected
+    acceptance and quality, projected and actual cost, spend by purpose (answer = stage one,
+    verify, escalate, grade), graded scores; none for a ledger without cascades."""
+    with reading(path) as conn:
+        if "cascade" not in columns_of(conn, "tasks"):
+            return []
+        rows = conn.execute(
+            "SELECT cascade, COUNT(*), SUM(accepted IS NOT NULL), COALESCE(SUM(accepted), 0), AVG(p_accept), "
+            "AVG(cascade_quality), SUM(status='done'), COUNT(score), AVG(score), "
+            "COALESCE(SUM(projected_cost_pusd), 0), COALESCE(SUM(cost_pusd), 0) "
+            "FROM tasks WHERE cascade IS NOT NULL GROUP BY cascade ORDER BY cascade").fetchall()
+        spend = {(c, p): int(v) for c, p, v in conn.execute(
+            "SELECT t.cascade, a.purpose, COALESCE(SUM(CASE WHEN a.state='inflight' THEN a.reserved_pusd "
+            "ELSE a.cost_pusd END), 0) FROM attempts a JOIN tasks t ON a.task_id = t.task_id "
+            "WHERE t.cascade IS NOT NULL GROUP BY t.cascade, a.purpose")}
+    keys = ("cascade", "tasks", "decided", "accepted", "projected_accept_rate", "projected_quality", "done",
+            "graded", "measured_quality", "projected_cost_pusd", "cost_pusd")
+    out = []
+    for r in rows:
+        d = dict(zip(keys, r, strict=True))
+        for purpose in ("answer", "verify", "escalate", "grade"):
+            d[f"{purpose}_cost_pusd"] = spend.get((d["cascade"], purpose), 0)
+        out.append(d)
+    return out
 
 
 def task_results(path: Path) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from typing import Any
 from planner.errors import InputError, StorageError
 from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller, InlineSetupExecutor
+from planner.executor.cascade_run import CascadeRunner
 from planner.executor.clock import Clock
 from planner.executor.engine import Engine
 from planner.executor.grading import Grading, messages_text
@@ -39,7 +40,14 @@ from planner.executor.progress import Progress
 from planner.executor.providers import decide_simulated, models_in_use, secrets_of
 from planner.executor.recorded import RecordedCalls
 from planner.executor.redact import Redactor
-from planner.money import budget_pusd, cache_price_pusd, cached_call_cost_pusd, price_pusd, to_usd
+from planner.money import (
+    budget_pusd,
+    cache_price_pusd,
+    cached_call_cost_pusd,
+    price_pusd,
+    to_pusd,
+    to_usd,
+)
 from planner.plan import Plan
 
 
@@ -127,6 +135,7 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
         raise InputError(f"{plan_file or 'plan'}: --workers does not run batch jobs, and the plan puts tasks on "
                          f"{', '.join(batch)}: run it without --workers, or re-solve "
                          f"without a deadline that admits batch offerings")
+    check_cascades_runnable(plan, plan_file or "plan", workers=bool(options.workers))
     previous = read_meta(out)
     check_startable(out, previous, resume=options.resume)
     digest = plan_digest(plan)
@@ -205,7 +214,7 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
     if simulated:
         from planner.executor.simulator import SimConfig, register_run
 
-        sim_config = SimConfig(models, seed, fail_rate, clock, expectations(plan))
+        sim_config = SimConfig(models, seed, fail_rate, clock, expectations(plan), cascades=cascade_sims(plan))
         register_run(call_tag, sim_config)
     guard = BudgetGuard(budget_pusd(budget_usd), spent_pusd=ledger.spent_pusd())
     n_pending = ledger.count_pending()
@@ -227,6 +236,7 @@ async def _execute(plan: Plan, ledger: Ledger, options: RunOptions, simulated: b
                     policy=options.retry, models=models, simulated=simulated, redactor=redactor,
                     seed=seed, on_finish=on_finish, grading=grading, stop=stop, warmer=warmer_for(plan, clock),
                     calls=calls)
+    engine.cascades = CascadeRunner(engine)
     batches = await _batch_runner(plan, ledger, options, engine, guard, grading, clock, simulated, sim_config,
                                   redactor, stop, on_finish)
     jobs = await batches.prepare() if batches is not None else []  # recorded before the workers start
@@ -321,6 +331,42 @@ def expectations(plan: Plan) -> dict[str, tuple[Any, dict[str, float]]]:
             for a in plan.assignments if a.check is not None}
 
 
+def cascade_sims(plan: Plan) -> dict[str, Any]:
+    """For the simulator: each cascade task's plan, check and text (its joint outcome is drawn
+    from them, see ``planner.executor.sim_cascade``)."""
+    from planner.executor.sim_cascade import CascadeSim
+
+    return {a.task_id: CascadeSim(a.task_id, a.cascade, a.check, messages_text(a.messages))
+            for a in plan.assignments if a.cascade is not None}
+
+
+def check_cascades_runnable(plan: Plan, where: str, *, workers: bool) -> None:
+    """One line (InputError) for a plan whose cascades this executor cannot run as planned:
+    a stage on a batch offering (batch jobs are not cascade stages), ``--workers`` (the Ray
+    workers run single-model tasks only), or a cascade task reading a prompt-prefix cache the
+    plan priced (the cascade runner does not warm caches)."""
+    cascades = [(seq, a) for seq, a in enumerate(plan.assignments) if a.cascade is not None]
+    if not cascades:
+        return
+    seq, a = cascades[0]
+    if workers:
+        label = a.cascade.label if a.cascade is not None else ""
+        raise InputError(f"{where}: assignments[{seq}] ({a.task_id}) runs a cascade ({label}), and "
+                         f"--workers does not run cascades: run it without --workers, or re-solve with --no-cascades")
+    batch = {m.name for m in plan.models if m.mode == "batch"}
+    for seq, a in cascades:
+        assert a.cascade is not None
+        on_batch = sorted({s.model for s in a.cascade.stages} & batch)
+        if on_batch:
+            raise InputError(f"{where}: assignments[{seq}] ({a.task_id}): cascade {a.cascade.label!r} has a stage on "
+                             f"the batch offering {on_batch[0]}; cascade stages run realtime only: re-solve "
+                             f"with --no-cascades or without a deadline that admits batch offerings")
+        if a.projected_cached_tokens or a.projected_cache_write_tokens or a.prefix_messages:
+            raise InputError(f"{where}: assignments[{seq}] ({a.task_id}): cascade {a.cascade.label!r} is planned "
+                             f"to read the prompt-prefix cache of group {a.prefix_group!r}, which cascades do not "
+                             f"use: re-solve with --no-cascades, or without the prefix group")
+
+
 def _task_rows(plan: Plan):  # type: ignore[no-untyped-def]
     """Ledger rows for every task of the plan: assigned ones pending, the plan's queue queued."""
     from planner.checks.schema import check_to_json
@@ -334,25 +380,32 @@ def _task_rows(plan: Plan):  # type: ignore[no-untyped-def]
         if a.check is not None and a.check.kind == "judge" and a.check.model not in models:
             raise InputError(f"assignments[{seq}] ({a.task_id}): check.model {a.check.model!r} (the judge) "
                              f"is not among the plan's models")
-        if a.cascade is not None:
-            raise InputError(f"assignments[{seq}] ({a.task_id}): this plan runs cascades ({a.cascade.label}), "
-                             f"which this version's executor cannot run yet; solve with --no-cascades")
         m = models[a.model]
         projected_pusd = cached_call_cost_pusd(
             a.projected_input_tokens, a.projected_cached_tokens, a.projected_cache_write_tokens,
             a.projected_output_tokens, price_pusd(m.input_cost_per_token), cache_price_pusd(m.cache_read_cost_per_token),
             cache_price_pusd(m.cache_write_cost_per_token), price_pusd(m.output_cost_per_token))
         quality = {a.model: a.projected_quality, **{f.model: f.projected_quality for f in a.fallbacks}}
+        c = a.cascade
+        if c is not None:
+            missing = [s.model for s in c.stages if s.model not in models]
+            if missing:
+                raise InputError(f"assignments[{seq}] ({a.task_id}): cascade stage model {missing[0]!r} is not "
+                                 f"among the plan's models")
+            projected_pusd = to_pusd(a.projected_cost_usd)  # the expectation over the decision
+            # the projected quality of the model that serves it: q(first | accept), q(second | reject)
+            quality = {c.first: c.quality_accept, c.second: c.quality_reject}
         yield (a.task_id, seq, a.type, a.priority, a.model, "pending", a.max_tokens, a.max_latency_s,
                a.projected_input_tokens, a.projected_output_tokens, projected_pusd,
                a.projected_latency_s, None, None if a.check is None else check_to_json(a.check),
                json.dumps(quality), messages_text(a.messages), a.prefix_group,
-               a.projected_cached_tokens if a.prefix_group else None)
+               a.projected_cached_tokens if a.prefix_group else None, None if c is None else c.label,
+               None if c is None else c.p_accept, None if c is None else a.projected_quality)
         seq += 1
     for q in plan.queued:
         yield (q.task_id, seq, q.type, q.priority, None, "queued", q.max_tokens, None,
                None, None, None, None, f"plan: {q.reason}", None if q.check is None else check_to_json(q.check),
-               None, messages_text(q.messages), None, None)
+               None, messages_text(q.messages), None, None, None, None, None)
         seq += 1
 
 

@@ -70,6 +70,8 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     t["passed"] = [None if sc is None or sc != sc or ps is None else bool(sc >= ps)
                    for sc, ps in zip(t["score"], pass_at, strict=True)]
     checked = t["check_json"].notna()
+    # a cascade's escalation is its plan, not a fallback; its projections are expectations over the decision
+    single = t["cascade"].isna()
     # the litellm id for programs, the short name tables print beside it (catalog.short_name)
     t["model_short"] = _shorts(t["model"])
     t["planned_model_short"] = _shorts(t["planned_model"])
@@ -78,6 +80,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
                 "actual_output_tokens"):
         t[col] = t[col].astype("Int64")
     done = t[t["status"] == "done"]
+    done_single = done[single[done.index]]
     counts = {s: int((t["status"] == s).sum()) for s in ("done", "failed", "queued", "pending", "running")}
 
     grading = attempts[attempts["purpose"] == "grade"]
@@ -85,7 +88,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     by_model = _by_model(t, answers)
     misses = done.assign(miss_usd=done["actual_cost_usd"] - done["projected_cost_usd"])
     misses = misses.reindex(misses["miss_usd"].abs().sort_values(ascending=False).index).head(5)
-    same_model = done[done["model"] == done["planned_model"]]
+    same_model = done_single[done_single["model"] == done_single["planned_model"]]
     report: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "simulated": meta.get("simulated") == "1",
@@ -109,7 +112,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
             "actual_output_tokens": int(t["actual_output_tokens"].fillna(0).sum()),
             "attempts": len(attempts),
             "lost_attempts": int((attempts["state"] == "lost").sum()),
-            "fallbacks_used": int((done["model"] != done["planned_model"]).sum()),
+            "fallbacks_used": int((done_single["model"] != done_single["planned_model"]).sum()),
         },
         "projection_error": {
             "tasks_on_planned_model": len(same_model),
@@ -122,6 +125,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
         "by_model": by_model,
         "quality": _quality(t, checked),
         "prompt_cache": prompt_cache,
+        "cascades": _cascades(out_dir),
         "largest_misses": _records(misses[["task_id", "model", "model_short", "planned_model",
                                            "planned_model_short", "projected_cost_usd",
                                            "actual_cost_usd", "miss_usd", "projected_output_tokens",
@@ -152,6 +156,22 @@ def write_run_report_data(out_dir: str | Path) -> tuple[dict[str, Any], list[Pat
 
 
 # -- pieces -------------------------------------------------------------------------------------
+def _cascades(out_dir: Path) -> list[dict[str, Any]]:
+    """Per cascade: projected against actual acceptance, spend by stage, cost and quality."""
+    from planner.executor.ledger import read_cascades
+
+    out = []
+    for r in read_cascades(Path(out_dir) / LEDGER_NAME):
+        usd = {k.removesuffix("_pusd") + "_usd": v / PUSD_PER_USD for k, v in r.items() if k.endswith("_pusd")}
+        out.append({"cascade": r["cascade"], "tasks": r["tasks"], "done": r["done"], "decided": r["decided"],
+                    "accepted": r["accepted"], "projected_accept_rate": r["projected_accept_rate"],
+                    "actual_accept_rate": r["accepted"] / r["decided"] if r["decided"] else None,
+                    "projected_quality": r["projected_quality"], "graded": r["graded"],
+                    "measured_quality": r["measured_quality"], **usd,
+                    "escalation_cost_usd": usd["escalate_cost_usd"], "verifier_cost_usd": usd["verify_cost_usd"]})
+    return out
+
+
 def _by_model(t: Any, attempts: Any) -> list[dict[str, Any]]:
     import pandas as pd
 

@@ -65,6 +65,8 @@ class SimConfig:
     expect: dict[str, tuple[Any, dict[str, float]]] = field(default_factory=dict)
     #: (prefix group, model) -> clock time its cached prefix was last written or read
     cache: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: task id -> its cascade (planner.executor.sim_cascade.CascadeSim) for tasks planned as one
+    cascades: dict[str, Any] = field(default_factory=dict)
 
     def cache_lookup(self, snap: ModelSnapshot, group: str | None, prefix_tokens: int,
                      rng: random.Random) -> tuple[int, int]:
@@ -84,7 +86,12 @@ class SimConfig:
             self.cache[(group, snap.name)] = self.clock.now()
 
     def is_right(self, task_id: str, model: str) -> bool:
-        """Whether ``model``'s answer to ``task_id`` is right: P = the projected quality there."""
+        """Whether ``model``'s answer to ``task_id`` is right: P = the projected quality there
+        (a cascade's stages: its joint outcome)."""
+        if task_id in self.cascades:
+            right = self.cascades[task_id].is_right(self.seed, model)
+            if right is not None:
+                return bool(right)
         _, quality = self.expect.get(task_id, (None, {}))
         q = quality.get(model, 0.5)
         return _rng(self.seed, task_id, model, "right").random() < q
@@ -172,9 +179,11 @@ class SimAnswer:
 
 
 def answer_text(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: int, output_tokens: int,
-                purpose: str = "answer", graded_model: str | None = None) -> str:
-    """The text of a simulated answer: a judge's verdict, a checked task's answer in the form
-    its check reads, or filler."""
+                purpose: str = "answer", graded_model: str | None = None, stage: int | None = None) -> str:
+    """The text of a simulated answer: a judge's verdict, a cascade stage's answer (drawn from
+    the task's joint outcome), a checked task's answer in the form its check reads, or filler."""
+    if stage is not None and task_id in config.cascades:
+        return str(config.cascades[task_id].text(config.seed, stage))
     if purpose == "grade":
         right = config.is_right(task_id, graded_model or "")
         verdict = "meets the rubric" if right else "does not meet the rubric"
@@ -191,7 +200,7 @@ def answer_text(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: i
 async def answer(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: int, max_tokens: int,
                  timeout_s: float, expected_output_tokens: float, input_tokens: int,
                  purpose: str = "answer", graded_model: str | None = None,
-                 prefix_group: str | None = None, prefix_tokens: int = 0) -> SimAnswer:
+                 prefix_group: str | None = None, prefix_tokens: int = 0, stage: int | None = None) -> SimAnswer:
     """Draw one call's outcome and wait its (scaled) latency; faults raise litellm's errors."""
     rng = _rng(config.seed, task_id, attempt, snap.name)
     prefix_tokens = min(prefix_tokens, input_tokens)
@@ -211,7 +220,7 @@ async def answer(config: SimConfig, snap: ModelSnapshot, task_id: str, attempt: 
         raise litellm.Timeout(f"simulated timeout after {timeout_s:g}s", model=snap.name,
                               llm_provider=SIM_PROVIDER)
     await config.clock.sleep(latency_s)
-    text = answer_text(config, snap, task_id, attempt, output_tokens, purpose, graded_model)
+    text = answer_text(config, snap, task_id, attempt, output_tokens, purpose, graded_model, stage)
     if fault != "malformed":
         config.cache_answered(snap, prefix_group, prefix_tokens)
     return SimAnswer(text, input_tokens, output_tokens,
@@ -244,7 +253,7 @@ class SimProvider(CustomLLM):
             float(timeout) if isinstance(timeout, (int, float)) else math.inf,
             float(meta.get("expected_output_tokens", max_tokens / 2)), int(meta.get("input_tokens") or 0),
             meta.get("purpose") or "answer", meta.get("graded_model"), meta.get("prefix_group"),
-            int(meta.get("prefix_tokens") or 0))
+            int(meta.get("prefix_tokens") or 0), meta.get("stage"))
         if result.malformed:
             model_response.choices = []
             model_response.usage = None

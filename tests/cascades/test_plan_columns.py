@@ -98,14 +98,6 @@ def test_latency_limit_uses_the_worst_case(cascade_files):
     assert not feasible_under(float(worst) * 0.999)  # though the expected latency is well inside
 
 
-def test_run_refuses_a_cascade_plan_for_now(cascade_files, tmp_path, run_cli):
-    tasks, cat = cascade_files
-    plan = make_plan(tasks, cat, goal="maximize_quality", models=MODELS.split(","))
-    path = plan.save(tmp_path / "plan.json")
-    code, _, err = run_cli("run", path, "--out", tmp_path / "run")
-    assert code == 2 and "cascades" in err and "Traceback" not in err
-
-
 @pytest.mark.parametrize("goal", ["maximize_quality", "minimize_cost", "balanced"])
 def test_exact_backends_agree_with_brute_force(cascade_files, goal):
     f = _f(cascade_files, goal=goal)
@@ -190,3 +182,12 @@ def test_cli_solve_sweep_show(cascade_files, tmp_path, run_cli):
     code, stdout, err = run_cli("sweep", tasks, "--catalog", cat, "--models", MODELS, "--budget", "0.001:0.05:4",
                                 "--no-cascades", "-o", tmp_path / "s0.csv")
     assert code == 0 and " -> " not in (tmp_path / "s0.csv").read_text().splitlines()[0]
+    # run the plan (simulated): the report shows each cascade, projected against actual
+    code, stdout, err = run_cli("run", out, "--out", tmp_path / "run", "--seed", "2")
+    assert code == 0, err
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "## Cascades" in md and "gpt-4.1-nano -> gpt-4.1 (agree: gpt-4.1-nano, gpt-4o-mini)" in md
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert {c["cascade"] for c in report["cascades"]} == {a["cascade"]["label"] for a in plan["assignments"]
+                                                          if a.get("cascade")}
+    assert report["totals"]["n_done"] == len(plan["assignments"])

@@ -1,0 +1,107 @@
+"""The executor runs cascades: stages, the verifier's calls, the decision, the escalation."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.checks.graders import grade
+from planner.executor import RetryPolicy, RunOptions, run_plan
+from tests.cascades.plans import VERIFIERS, cascade_plan, check_cascade_run
+
+
+def _run(plan, out: Path, **kw):
+    return run_plan(plan, out, RunOptions(mode="simulate", progress=False, **kw))
+
+
+def _rows(out: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(out / "ledger.sqlite")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_each_verifier_runs_its_calls_and_decides(tmp_path):
+    plan = cascade_plan(10)  # two tasks of each verifier
+    _run(plan, tmp_path, seed=4)
+    facts = check_cascade_run(tmp_path, None)
+    assert set(facts["statuses"].values()) == {"done"}
+    calls = {}
+    for task_id, purpose, n in _rows(tmp_path, "SELECT task_id, purpose, COUNT(*) FROM attempts GROUP BY 1, 2"):
+        calls.setdefault(task_id, {})[purpose] = n
+    by_task = {a.task_id: a for a in plan.assignments}
+    for task_id, accepted, model in _rows(tmp_path, "SELECT task_id, accepted, model FROM tasks"):
+        a = by_task[task_id]
+        kind = a.cascade.verifier["verifier"]
+        assert accepted in (0, 1)
+        want_verify = {"agree": 1, "self_consistency": 2, "judge": 1}.get(kind, 0)
+        assert calls[task_id].get("verify", 0) == want_verify, (task_id, kind, calls[task_id])
+        assert calls[task_id].get("escalate", 0) == (0 if accepted else 1)
+        assert model == (a.cascade.first if accepted else a.cascade.second)
+        if kind in ("json_schema", "python_tests"):  # the verifier is the task's own check
+            first = _rows(tmp_path, f"SELECT output FROM cascade_stages WHERE task_id='{task_id}' AND idx=0")[0][0]
+            assert bool(accepted) == (grade(a.check, first).score >= 1.0)
+
+
+def test_acceptance_and_quality_match_the_projection(tmp_path):
+    plan = cascade_plan(400, ("agree",), p_accept=0.7, quality_accept=0.95, quality_reject=0.8)
+    _run(plan, tmp_path, seed=11, concurrency=32)
+    report = json.loads((tmp_path / "report.json").read_text())
+    (c,) = report["cascades"]
+    assert c["tasks"] == c["decided"] == 400
+    assert c["projected_accept_rate"] == pytest.approx(0.7)
+    assert c["actual_accept_rate"] == pytest.approx(0.7, abs=0.07)
+    assert c["projected_quality"] == pytest.approx(0.7 * 0.95 + 0.3 * 0.8)
+    assert c["measured_quality"] == pytest.approx(c["projected_quality"], abs=0.06)
+    assert c["escalation_cost_usd"] > 0 and c["verifier_cost_usd"] > 0
+    assert c["cost_usd"] == pytest.approx(c["answer_cost_usd"] + c["verifier_cost_usd"] + c["escalation_cost_usd"])
+    md = (tmp_path / "report.md").read_text()
+    assert "## Cascades" in md and "llama-3.1-8b-instant -> claude-3-5-sonnet (agree)" in md
+    assert report["totals"]["fallbacks_used"] == 0  # escalating is the plan, not a fallback
+
+
+def test_budget_too_small_for_the_worst_case_queues_before_stage_one(tmp_path):
+    plan = cascade_plan(3, ("agree",))
+    worst = plan.assignments[0].worst_case_cost_usd
+    _run(plan, tmp_path, budget_usd=worst * 0.999)
+    facts = check_cascade_run(tmp_path, worst * 0.999)
+    assert set(facts["statuses"].values()) == {"queued"} and facts["spent_pusd"] == 0
+    (reason,) = _rows(tmp_path, "SELECT DISTINCT reason FROM tasks")[0]
+    assert "cascade's worst case" in reason
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_tasks=st.integers(1, 12),
+       kinds=st.lists(st.sampled_from(["agree", "self_consistency", "judge", "json_schema"]), min_size=1,
+                      max_size=4, unique=True),
+       budget_usd=st.one_of(st.none(), st.floats(0.0, 0.05, allow_nan=False)),
+       fail_rate=st.floats(0.0, 0.8),
+       max_tokens=st.integers(1, 400),
+       max_retries=st.integers(0, 2),
+       p_accept=st.floats(0.0, 1.0),
+       concurrency=st.integers(1, 6),
+       seed=st.integers(0, 2**16))
+def test_spend_within_budget_whatever_fails_in_either_stage(n_tasks, kinds, budget_usd, fail_rate, max_tokens,
+                                                           max_retries, p_accept, concurrency, seed):
+    plan = cascade_plan(n_tasks, tuple(kinds), p_accept=p_accept, budget_usd=budget_usd, max_tokens=max_tokens)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        result = run_plan(plan, out, RunOptions(mode="simulate", progress=False, fail_rate=fail_rate, seed=seed,
+                                                concurrency=concurrency, retry=RetryPolicy(max_retries=max_retries)))
+        facts = check_cascade_run(out, budget_usd)
+        assert sum(result.counts.values()) == n_tasks
+        report = json.loads((out / "report.json").read_text())
+        assert report["totals"]["actual_cost_pusd"] == facts["spent_pusd"]
+
+
+def test_verifiers_declared_in_the_plan_helper_cover_every_kind():
+    from planner.verifiers import KINDS
+
+    assert set(VERIFIERS) == set(KINDS)
