@@ -25,6 +25,8 @@ def run_outcomes(run_dir: str | Path) -> Any:
     was graded, the score in [0, 1], that answer's cost (USD; grading excluded), tokens and
     latency, the prompt and the response, and ``source`` = ``"run <run_dir>"``.
 
+    Tasks run as cascades are left out (the verifier selected their kept answers).
+
     Raises InputError when ``run_dir`` holds no run ledger. A run with no graded answer gives
     an empty frame with the same columns.
     """

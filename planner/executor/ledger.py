@@ -710,14 +710,18 @@ def done_outputs(path: Path) -> list[tuple[str, str, str | None]]:
 def graded_answers(path: Path) -> tuple[dict[str, str], list[tuple[Any, ...]]]:
     """(meta, rows) where a row is (task_id, type, model, score, cost_pusd, input_tokens,
     output_tokens, latency_s, prompt, output) of each done task with a score, in plan order
-    (none for a ledger from before checks)."""
+    (none for a ledger from before checks). Cascade tasks are left out: the verifier chose
+    which answer was kept (accepted ones are right more often than the first model is), so
+    their scores would bias the models' measured quality, and their cost is several calls'."""
     with reading(path) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta"))
-        if "score" not in columns_of(conn, "tasks"):
+        have = columns_of(conn, "tasks")
+        if "score" not in have:
             return meta, []
+        single = " AND cascade IS NULL" if "cascade" in have else ""
         return meta, conn.execute(
             "SELECT task_id, type, model, score, cost_pusd, input_tokens, output_tokens, latency_s, "
-            "prompt, output FROM tasks WHERE status='done' AND score IS NOT NULL ORDER BY seq").fetchall()
+            f"prompt, output FROM tasks WHERE status='done' AND score IS NOT NULL{single} ORDER BY seq").fetchall()
 
 
 def recorded_spend_pusd(path: Path) -> int:

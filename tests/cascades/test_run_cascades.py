@@ -105,3 +105,16 @@ def test_verifiers_declared_in_the_plan_helper_cover_every_kind():
     from planner.verifiers import KINDS
 
     assert set(VERIFIERS) == set(KINDS)
+
+
+def test_outcome_history_leaves_cascade_tasks_out(tmp_path):
+    from planner.checks.outcomes import run_outcomes
+
+    plan = cascade_plan(4, ("agree",))
+    single = plan.assignments[0].model_copy(update={"cascade": None})  # the same task on the cheap model alone
+    plan = plan.model_copy(update={"assignments": [single, *plan.assignments[1:]]})
+    _run(plan, tmp_path, seed=2)
+    rows = run_outcomes(tmp_path)
+    # the verifier chose the cascades' kept answers: their scores would bias the models' quality
+    assert list(rows["task_id"]) == [single.task_id]
+    assert rows["cost_usd"].iloc[0] > 0
