@@ -233,7 +233,7 @@ def decide(v: Verifier, first_answer: str, verify_replies: Sequence[str], *, che
         from planner.checks.schema import parse_check
 
         use = check if v.schema is None else parse_check({"kind": "json_schema", "schema": v.schema})
-        if use is None:
+        if use is None or getattr(use, "kind", None) != "json_schema":  # never another check's reference answer
             return Decision(False, "no schema: the task has no json_schema check")
         g = grade(use, first_answer)
         return Decision(g.score >= 1.0, g.reason)

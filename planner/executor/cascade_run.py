@@ -107,15 +107,11 @@ class CascadeRunner:
                         else Decision(False, "the judge could not be asked; escalated"))
         elif any(r is None for r in replies):
             decision = Decision(False, "a verifier call failed; escalated")
-        elif v.kind == "python_tests":
-            decision = await asyncio.get_running_loop().run_in_executor(
-                e.grading._sandbox_pool() if e.grading is not None else None,
-                lambda: decide(v, first, [], check=a.check, prompt=prompt))
         else:
-            decision = decide(v, first, [r or "" for r in replies], check=a.check, prompt=prompt)
+            decision = await self._decide(a, v, first, [r or "" for r in replies], prompt)
         e.ledger.record_decision(a.task_id, decision.accepted, e.redactor.clean(decision.reason) or "")
         if decision.accepted:
-            return await self._finish(a, 0, answers[0], state)
+            return await self._finish(a, 0, answers[0], state, hold)
         error = ""
         if last not in answers:
             r = await self._stage(a, last, a.messages, hold, state)
@@ -125,22 +121,39 @@ class CascadeRunner:
                 answers[last] = r.answer
             error = r.error
         if last in answers:
-            return await self._finish(a, last, answers[last], state)
+            return await self._finish(a, last, answers[last], state, hold)
         if 0 in answers:
-            return await self._finish(a, 0, answers[0], state,
+            return await self._finish(a, 0, answers[0], state, hold,
                                       reason=f"escalation failed ({error}): stage one's answer kept, unverified")
         return e._finish(a.task_id, "failed", spec.second, state.attempts, state.cost_pusd,
                          reason=f"every stage of the cascade failed; last: {error}")
 
-    async def _finish(self, a: Assignment, idx: int, answer: StageAnswer, state: _State,
+    async def _decide(self, a: Assignment, v: Verifier, first: str, replies: list[str], prompt: str) -> Decision:
+        """The verifier's decision (``python_tests`` runs the sandbox off the event loop). A
+        verifier that cannot decide (a plan edited so the task's check no longer holds the
+        schema or tests it needs) rejects: the cascade escalates, the run goes on."""
+        e = self.engine
+        try:
+            if v.kind == "python_tests":
+                return await asyncio.get_running_loop().run_in_executor(
+                    e.grading._sandbox_pool() if e.grading is not None else None,
+                    lambda: decide(v, first, replies, check=a.check, prompt=prompt))
+            return decide(v, first, replies, check=a.check, prompt=prompt)
+        except Exception as exc:  # a verifier bug must not lose the answers or stop the run
+            return Decision(False, f"the verifier could not decide ({type(exc).__name__}: {exc}); escalated")
+
+    async def _finish(self, a: Assignment, idx: int, answer: StageAnswer, state: _State, hold: Hold,
                       reason: str | None = None) -> str:
-        """The task done with stage ``idx``'s answer (its tokens and latency), then graded."""
+        """The task done with stage ``idx``'s answer (its tokens and latency), then graded. The
+        hold is released first: a judge grading the answer reserves its own call, and must not
+        wait on what this cascade no longer needs."""
         e = self.engine
         assert a.cascade is not None
         model = a.cascade.stages[idx].model
         output = answer.output
         result = e._finish(a.task_id, "done", model, state.attempts, state.cost_pusd, answer.input_tokens,
                            answer.output_tokens, answer.latency_s, reason=reason, output=output)
+        hold.release()
         if e.grading is not None and a.check is not None:
             await e.grading.grade(a.task_id, a.check, messages_text(a.messages), output, model)
         return result

@@ -87,10 +87,20 @@ def test_budget_too_small_for_the_worst_case_queues_before_stage_one(tmp_path):
        max_retries=st.integers(0, 2),
        p_accept=st.floats(0.0, 1.0),
        concurrency=st.integers(1, 6),
+       judged=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_spend_within_budget_whatever_fails_in_either_stage(n_tasks, kinds, budget_usd, fail_rate, max_tokens,
-                                                           max_retries, p_accept, concurrency, seed):
+                                                           max_retries, p_accept, concurrency, judged, seed):
     plan = cascade_plan(n_tasks, tuple(kinds), p_accept=p_accept, budget_usd=budget_usd, max_tokens=max_tokens)
+    if judged:  # a judge grades every kept answer: grading calls compete for the same budget
+        from planner.checks.schema import parse_check
+        from tests.cascades.plans import WITNESS
+
+        judge = parse_check({"kind": "judge", "model": WITNESS.name, "rubric": "Right?", "max_tokens": 200})
+        own = ("json_schema", "python_tests")  # these verifiers read the task's own check: kept
+        plan = plan.model_copy(update={"assignments": [
+            a if a.cascade is not None and a.cascade.verifier["verifier"] in own else a.model_copy(update={"check": judge})
+            for a in plan.assignments]})
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         result = run_plan(plan, out, RunOptions(mode="simulate", progress=False, fail_rate=fail_rate, seed=seed,
@@ -118,3 +128,50 @@ def test_outcome_history_leaves_cascade_tasks_out(tmp_path):
     # the verifier chose the cascades' kept answers: their scores would bias the models' quality
     assert list(rows["task_id"]) == [single.task_id]
     assert rows["cost_usd"].iloc[0] > 0
+
+
+def test_a_judge_grading_the_kept_answer_does_not_wait_on_the_cascades_own_hold(tmp_path):
+    """Budget = the cascade's worst case: once accepted, the escalation's share is released
+    before the judge that grades the answer reserves its call (else it would wait forever on
+    money only this task holds)."""
+    import asyncio
+
+    from planner.checks.schema import parse_check
+    from planner.executor import arun_plan
+    from tests.cascades.plans import WITNESS
+
+    plan = cascade_plan(1, ("agree",), p_accept=1.0)
+    judge = parse_check({"kind": "judge", "model": WITNESS.name, "rubric": "Is the letter right?", "max_tokens": 300})
+    a = plan.assignments[0].model_copy(update={"check": judge})
+    budget = a.worst_case_cost_usd * 1.0001
+    # the judge's worst case does not fit beside the unused escalation share, only without it
+    assert a.cascade is not None
+    assert 300 * WITNESS.output_cost_per_token > budget - a.worst_case_cost_usd + a.cascade.stages[0].worst_case_cost_usd
+    plan = plan.model_copy(update={"assignments": [a]})
+
+    async def run() -> None:
+        await asyncio.wait_for(arun_plan(plan, tmp_path, RunOptions(mode="simulate", progress=False,
+                                                                    budget_usd=budget)), 60)
+
+    asyncio.run(run())
+    facts = check_cascade_run(tmp_path, budget)
+    assert facts["statuses"] == {a.task_id: "done"}
+    (score, grader) = _rows(tmp_path, "SELECT score, grader FROM tasks")[0]
+    assert grader == "judge" and score is not None
+
+
+def test_a_verifier_that_cannot_decide_escalates(tmp_path):
+    """A json_schema verifier without a schema on a task whose check is not a schema (an edited
+    plan) must not grade against that check's reference answer: the cascade escalates with the
+    reason; the run goes on."""
+    plan = cascade_plan(2, ("json_schema",))
+    from planner.checks.schema import parse_check
+
+    a = plan.assignments[0].model_copy(update={"check": parse_check({"kind": "exact", "answer": "x"})})
+    plan = plan.model_copy(update={"assignments": [a, plan.assignments[1]]})
+    _run(plan, tmp_path, seed=1)
+    facts = check_cascade_run(tmp_path, None)
+    assert set(facts["statuses"].values()) == {"done"}
+    accepted, decision, model = _rows(tmp_path, f"SELECT accepted, decision, model FROM tasks "
+                                                f"WHERE task_id='{a.task_id}'")[0]
+    assert accepted == 0 and "no schema" in decision and model == a.cascade.second
