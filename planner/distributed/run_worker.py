@@ -76,15 +76,15 @@ class GrantedBudget(BudgetGuard):
         self.stopping = False  # the run is stopping: a waiting reservation gives up, nothing sent
         self._on_need = on_need
 
-    async def reserve(self, amount_pusd: int, own_pusd: int = 0) -> bool:
+    async def reserve(self, amount_pusd: int) -> bool:
         while not self.fits(amount_pusd):
             if self.stopping:
                 raise asyncio.CancelledError  # the task stays unfinished in the ledger
             short = amount_pusd - (self.remaining_pusd() or 0)
             if self.denied_pusd is not None and short >= self.denied_pusd:
                 # the coordinator has no such money and no other worker holds any
-                if self.reserved_pusd <= own_pusd:
-                    return False  # nothing else outstanding here either: queued, as in one process
+                if self.reserved_pusd == 0:
+                    return False  # nothing outstanding here either: queued, as in one process
             else:
                 self.need_pusd = max(self.need_pusd, short)
                 self._on_need()

@@ -30,12 +30,10 @@ class BudgetGuard:
         remaining = self.remaining_pusd()
         return remaining is None or amount_pusd <= remaining
 
-    async def reserve(self, amount_pusd: int, own_pusd: int = 0) -> bool:
-        """Reserve ``amount_pusd``; False when it can never fit (nothing left to wait for).
-        ``own_pusd``: reservations the caller itself holds (a cascade's hold), which cannot
-        be released while it waits here, so they are nothing to wait for."""
+    async def reserve(self, amount_pusd: int) -> bool:
+        """Reserve ``amount_pusd``; False when it can never fit (nothing left to wait for)."""
         while not self.fits(amount_pusd):
-            if self.reserved_pusd <= own_pusd:
+            if self.reserved_pusd == 0:
                 return False
             event = self._changed
             await event.wait()

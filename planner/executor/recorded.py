@@ -31,7 +31,8 @@ class Hold:
     """Money set aside in the guard for the later calls of one task: a cascade reserves the
     worst case of every stage (``shares``: stage index -> amount) before stage one. A stage's
     call takes its worst case from its own share first (a retry finds it used and reserves
-    anew, so it never eats a later stage's share); :meth:`release` gives back what is left."""
+    anew, without waiting, so it never eats a later stage's share nor waits on money while
+    holding some); :meth:`release` gives back what is left."""
 
     def __init__(self, guard: Any, shares: dict[int, int]) -> None:
         self.guard = guard
@@ -124,12 +125,10 @@ class RecordedCalls:
         task running, ``grade`` (a judge on a done task) leaves it as it is."""
         worst = worst_pusd(model, reserve_input_tokens, req.max_tokens, writes_cache=writes_cache)
         covered = hold.take(stage, worst) if hold is not None else 0
-        if worst > covered:
-            own = (hold.left_pusd + covered) if hold is not None else 0
-            if not await self._reserve(worst - covered, own):
-                if hold is not None:
-                    hold.give_back(stage, covered)
-                return Outcome("no_budget", worst_pusd=worst)
+        if worst > covered and not await self._reserve(worst - covered, waits=hold is None):
+            if hold is not None:
+                hold.give_back(stage, covered)
+            return Outcome("no_budget", worst_pusd=worst)
         failure: Failure | None = None
         result: CallResult | None = None
         async with self.limiters[model.name].slot(reserve_input_tokens + req.max_tokens) as lease:
@@ -172,12 +171,13 @@ class RecordedCalls:
         self.ledger.flush_soon()
         return Outcome("error", None, failure, cost, worst, f"{model.name}: {message}")
 
-    async def _reserve(self, amount_pusd: int, own_pusd: int) -> bool:
-        """The guard's reservation; with a hold of our own outstanding (``own_pusd``), give up
-        once only our own money is reserved (nothing else can free any: waiting would hang)."""
-        if not own_pusd:
+    async def _reserve(self, amount_pusd: int, *, waits: bool) -> bool:
+        """The guard's reservation. A caller holding a hold of its own (a cascade whose stage
+        needs more than its share: a retry) takes only what fits now: waiting for others to
+        settle while holding money could wait forever on another cascade doing the same."""
+        if waits:
             return bool(await self.budget.reserve(amount_pusd))
-        return bool(await self.budget.reserve(amount_pusd, own_pusd=own_pusd))
+        return bool(self.budget.reserve_now(amount_pusd))
 
     def _begin(self, req: CallRequest, model: str, worst: int) -> int:
         if req.purpose == "grade":

@@ -175,3 +175,30 @@ def test_a_verifier_that_cannot_decide_escalates(tmp_path):
     accepted, decision, model = _rows(tmp_path, f"SELECT accepted, decision, model FROM tasks "
                                                 f"WHERE task_id='{a.task_id}'")[0]
     assert accepted == 0 and "no schema" in decision and model == a.cascade.second
+
+
+def test_retries_under_a_budget_held_by_other_cascades_never_wait_forever(tmp_path):
+    """Two cascades whose holds take the whole budget, with stage calls failing (timeouts are
+    billed at the worst case): a retry needs money beyond its stage's share, which only the
+    other cascade may hold. It takes what fits now or gives up that stage (the cascade
+    escalates on its own share); the run ends, within the budget."""
+    import asyncio
+
+    from planner.executor import arun_plan
+
+    plan = cascade_plan(2, ("agree",), p_accept=1.0)
+    budget = sum(a.worst_case_cost_usd for a in plan.assignments) * 1.0001
+    retried = 0
+    for seed in range(4):
+        out = tmp_path / f"s{seed}"
+
+        async def run(out=out, seed=seed) -> None:
+            await asyncio.wait_for(arun_plan(plan, out, RunOptions(
+                mode="simulate", progress=False, budget_usd=budget, concurrency=2, fail_rate=0.6, seed=seed,
+                retry=RetryPolicy(max_retries=2, base_s=0.01, max_backoff_s=0.02))), 60)
+
+        asyncio.run(run())
+        facts = check_cascade_run(out, budget)
+        assert set(facts["statuses"].values()) <= {"done", "failed"}
+        retried += len(_rows(out, "SELECT 1 FROM tasks WHERE decision LIKE '%budget%' OR reason LIKE '%budget%'"))
+    assert retried  # some retry found no money beyond its share, and the run went on
