@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -81,7 +81,8 @@ def run_command(
                               budget_usd=result.budget_usd, out_dir=out_dir,
                               lost_attempts=result.lost_attempts,
                               ran=(result.ran_tasks, result.wall_s),
-                              graded=(result.graded, result.passed, result.grade_errors)):
+                              graded=(result.graded, result.passed, result.grade_errors),
+                              cascades=_report_cascades(out_dir)):
         typer.echo(line)
     failed = result.counts.get("failed", 0)
     if failed:
@@ -92,9 +93,11 @@ def run_command(
 def summary_lines(*, simulated: bool, mode_reason: str, counts: dict[str, int], spent_usd: float,
                   budget_usd: float | None, out_dir: Path, lost_attempts: int = 0,
                   ran: tuple[int, float] | None = None,
-                  graded: tuple[int, int, int] | None = None) -> list[str]:
+                  graded: tuple[int, int, int] | None = None,
+                  cascades: list[dict[str, Any]] | None = None) -> list[str]:
     """What `run` prints when it ends and `report` prints for a run's folder: the mode, the
-    tasks by status, the spend against the budget, where the report is."""
+    tasks by status, the spend against the budget, each cascade's acceptance against its
+    projection, where the report is."""
     budget_text = "unlimited" if budget_usd is None else f"${budget_usd:.4f}"
     lines = [f"{'SIMULATED' if simulated else 'LIVE'} run: {mode_reason}"]
     if lost_attempts:
@@ -112,8 +115,23 @@ def summary_lines(*, simulated: bool, mode_reason: str, counts: dict[str, int], 
         lines.append(f"graded: {graded[0]} answer(s) by their checks, {graded[1]} passed"
                      + (f"; {graded[2]} could not be graded (`routeplan grade {out_dir}` retries)"
                         if graded[2] else ""))
+    for c in cascades or []:
+        if c.get("decided"):
+            lines.append(f"cascade {c['cascade']}: accepted {c['accepted']}/{c['decided']} "
+                         f"({100 * c['actual_accept_rate']:.1f} %, projected {100 * c['projected_accept_rate']:.1f} %), "
+                         f"escalations ${c['escalation_cost_usd']:.6f}")
     lines.append(f"report: {out_dir / 'report.md'}")
     return lines
+
+
+def _report_cascades(out_dir: Path) -> list[dict[str, Any]]:
+    """The cascades section of the report the run just wrote (none when it wrote none)."""
+    import json
+
+    try:
+        return list(json.loads((out_dir / "report.json").read_text()).get("cascades") or [])
+    except (OSError, ValueError):
+        return []
 
 
 def report_command(
@@ -131,7 +149,8 @@ def report_command(
     graded = (q["n_graded"], (q["overall"] or {}).get("n_passed", 0), q["n_ungraded"])
     for line in summary_lines(simulated=report["simulated"], mode_reason=report["mode"], counts=counts,
                               spent_usd=report["spent_usd"], budget_usd=report["budget_usd"],
-                              out_dir=run_dir, lost_attempts=t["lost_attempts"], graded=graded):
+                              out_dir=run_dir, lost_attempts=t["lost_attempts"], graded=graded,
+                              cascades=report.get("cascades")):
         typer.echo(line)
 
 

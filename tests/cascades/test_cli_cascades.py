@@ -46,6 +46,7 @@ def test_solve_then_run_accepts_near_the_projected_rate(qa_files, tmp_path, run_
     code, stdout, err = run_cli("run", plan_path, "--out", tmp_path / "run", "--seed", "7", "--budget", budget,
                                 "--concurrency", "32")
     assert code == 0, err
+    assert f"cascade {label}: accepted " in stdout and "projected 65.0 %" in stdout
     facts = check_cascade_run(tmp_path / "run", budget)  # ended once, stages answered once, cost = its calls
     assert set(facts["statuses"].values()) == {"done"}
     report = json.loads((tmp_path / "run" / "report.json").read_text())
@@ -66,3 +67,5 @@ def test_solve_then_run_accepts_near_the_projected_rate(qa_files, tmp_path, run_
     md = (tmp_path / "run" / "report.md").read_text()
     assert "## Cascades" in md and label in md
     assert report["totals"]["fallbacks_used"] == 0  # escalating is the plan, not a fallback
+    code, again, err = run_cli("report", tmp_path / "run")  # the same line from the ledger alone
+    assert code == 0 and f"cascade {label}: accepted {c['accepted']}/{N_TASKS}" in again
