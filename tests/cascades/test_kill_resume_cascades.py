@@ -58,3 +58,31 @@ def test_sigkill_mid_cascade_then_resume(tmp_path):
     assert all(after[k] == v for k, v in stored.items())  # a stage answered before the kill is never re-asked
     assert facts["states"].get("lost", 0) == inflight  # in flight at the kill: counted at its reservation
     assert "resumed" in rerun.stdout
+
+
+def test_ctrl_c_mid_cascade_then_resume(tmp_path):
+    """Ctrl-C: calls in flight finish within the grace period, no new stage starts, the run
+    exits 130; --resume finishes every task from the stages it has."""
+    from tests.executor.helpers import cli_command, rerun_cli, start_cli
+
+    plan_path = cascade_plan(30, ("agree", "judge", "self_consistency"), p_accept=0.4,
+                             budget_usd=BUDGET_USD).save(tmp_path / "plan.json")
+    out = tmp_path / "run"
+    ledger = out / "ledger.sqlite"
+    cmd = cli_command("run", plan_path, "--out", out, "--simulate", "--time-scale", "0.03", "--concurrency", "4",
+                      "--seed", "8")
+    mid = ("SELECT COUNT(*) FROM tasks t WHERE t.status <> 'done' AND EXISTS "
+           "(SELECT 1 FROM cascade_stages s WHERE s.task_id = t.task_id)")
+    proc = start_cli(cmd, until=lambda: live_count(ledger, "SELECT COUNT(*) FROM tasks WHERE status='done'") >= 4
+                     and live_count(ledger, mid) >= 1, timeout_s=300, what="the run never got mid-cascade")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert live_count(ledger, "SELECT COUNT(*) FROM tasks WHERE status <> 'done'") >= 1  # really stopped mid-run
+    stored = _stages(ledger)
+    rerun = rerun_cli([*cmd, "--resume"], timeout_s=180)
+    assert rerun.returncode == 0, rerun.stderr
+    facts = check_cascade_run(out, BUDGET_USD)
+    assert set(facts["statuses"].values()) <= {"done", "queued"}
+    after = _stages(ledger)
+    assert all(after[k] == v for k, v in stored.items())
