@@ -460,7 +460,7 @@ class Ledger:
         """Unfinished tasks of a worker that died run again; their cost is what was recorded."""
         for task_id in task_ids:
             self._write("UPDATE tasks SET status='pending', cost_pusd=(SELECT COALESCE(SUM(cost_pusd),0) "
-                        "FROM attempts a WHERE a.task_id=tasks.task_id AND a.purpose='answer') "
+                        f"FROM attempts a WHERE a.task_id=tasks.task_id AND a.purpose IN {TASK_PURPOSES}) "
                         "WHERE task_id=? AND status IN ('pending', 'running')", (task_id,))
 
     def task_progress(self, task_id: str) -> tuple[int, int]:
