@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from solvers.backends._hard_stop import solve_stage
 from solvers.backends._spec import ModelSpec, Objective, SpecSolver, StageResult
 from solvers.errors import ProblemError
 from solvers.options import Options
@@ -140,7 +141,8 @@ def solve_staged(
             makespan_at_most=ref_makespan,
             want_budget_dual=objective is Objective.GOAL and problem.budget is not None,
         )
-        res: StageResult = solver.solve_spec(spec, max(remaining, 1e-3) if remaining is not None else None, hint)
+        res: StageResult = solve_stage(solver, problem, options, spec,
+                                       max(remaining, 1e-3) if remaining is not None else None, hint)
         stage_log.append({"objective": objective.value, "status": res.status.value,
                           "wall_time_s": round(res.wall_time_s, 4), "objective_value": res.objective,
                           "bound": res.bound, **res.stats})

@@ -194,7 +194,8 @@ class CbcSpecSolver:
                     v.setInitialValue(on)
         with tempfile.TemporaryDirectory() as tmp:
             log_path = os.path.join(tmp, "cbc.log")
-            model.solve(self._command(time_limit_s, log_path, hint is not None))
+            left = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - start), 1e-3)
+            model.solve(self._command(left, log_path, hint is not None))  # the model's build counts
             log = Path(log_path).read_text() if os.path.exists(log_path) else ""
             result = re.search(r"^Result - (.+?)\s*$", log, re.M)
             reason = result.group(1) if result else pulp.LpStatus[model.status]

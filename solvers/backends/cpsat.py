@@ -300,7 +300,8 @@ class CpsatSpecSolver:
         prm = solver.parameters
         prm.relative_gap_limit = self.options.rel_gap
         prm.log_search_progress = bool(self.options.verbose)
-        if time_limit_s is not None:
+        if time_limit_s is not None:  # the model's build counts against the limit
+            time_limit_s = max(time_limit_s - (time.perf_counter() - start), 1e-3)
             prm.max_time_in_seconds = float(time_limit_s)
         if self.options.threads is not None:
             prm.num_workers = int(self.options.threads)

@@ -273,15 +273,14 @@ class HighsSpecSolver:
                    hint: NDArray[np.int64] | None) -> StageResult:
         start = time.perf_counter()
         lp, budget_row, extra = self._build(spec)
-        h, stats = self._run(lp, extra, time_limit_s, hint)
+        h, stats = self._run(lp, extra, _left(time_limit_s, start), hint)
         x = np.asarray(h.getSolution().col_value)
         if hint is not None and h.getInfo().primal_solution_status == highspy.kSolutionStatusFeasible:
             # HiGHS 1.16 can drop presolve's objective offset when it scores a MIP start and then
             # return the start as "optimal"; the objective of x then disagrees with HiGHS's own.
             true_obj = float(np.dot(lp.col_cost_, x))
             if abs(true_obj - h.getInfo().objective_function_value) > 1e-6 * max(1.0, abs(true_obj)):
-                left = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - start), 0.01)
-                h, stats = self._run(lp, extra, left, None)
+                h, stats = self._run(lp, extra, _left(time_limit_s, start), None)
                 stats["hint_dropped"] = "HiGHS scored the MIP start inconsistently; solved again without it"
                 x = np.asarray(h.getSolution().col_value)
         native = h.getModelStatus()
@@ -296,7 +295,7 @@ class HighsSpecSolver:
         objective, bound = float(info.objective_function_value), float(info.mip_dual_bound)
         budget_dual = None
         if spec.want_budget_dual and budget_row is not None:
-            dual = _lp_budget_dual(h, lp, budget_row)
+            dual = _lp_budget_dual(h, lp, budget_row, _left(time_limit_s, start))
             budget_dual = None if dual is None else dual / self.budget_scale
         return StageResult(status, plan, objective, bound, budget_dual, time.perf_counter() - start, stats=stats)
 
@@ -316,8 +315,16 @@ class HighsSpecSolver:
         return h, stats
 
 
-def _lp_budget_dual(h: highspy.Highs, lp: highspy.HighsLp, budget_row: int) -> float | None:
-    """d(objective)/d(budget) of the LP relaxation: drop integrality, resolve, read the row dual."""
+def _left(time_limit_s: float | None, start: float) -> float | None:
+    """What is left of the stage's limit after the model was built (the build counts)."""
+    return None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - start), 0.01)
+
+
+def _lp_budget_dual(h: highspy.Highs, lp: highspy.HighsLp, budget_row: int, left_s: float | None) -> float | None:
+    """d(objective)/d(budget) of the LP relaxation: drop integrality, resolve, read the row dual
+    (within what is left of the limit; None when it does not finish)."""
+    if left_s is not None:  # HiGHS counts its limit over every run of the instance
+        h.setOptionValue("time_limit", float(h.getRunTime() + left_s))
     h.changeColsIntegrality(lp.num_col_, np.arange(lp.num_col_, dtype=np.int32),
                             np.full(lp.num_col_, highspy.HighsVarType.kContinuous))
     h.run()
