@@ -40,6 +40,7 @@ from planner.executor.batch_api import (
     provider_of,
     request_line,
 )
+from planner.executor.batch_packing import pack_units, send_positions, units_in_send_order
 from planner.executor.budget_guard import BudgetGuard
 from planner.executor.classify import classify
 from planner.executor.clock import Clock
@@ -47,6 +48,7 @@ from planner.executor.engine import Engine, build_chain
 from planner.executor.grading import Grading, messages_text
 from planner.executor.ledger import Ledger
 from planner.executor.options import RunOptions
+from planner.executor.prefix import with_breakpoint
 from planner.executor.redact import Redactor
 from planner.money import (
     cache_price_pusd,
@@ -189,10 +191,10 @@ class BatchRunner:
 
     def _new_jobs(self, m: ModelSnapshot, tasks: list[tuple[int, int, int]]) -> list[Job]:
         """Jobs of at most ``batch_max_requests`` requests (and MAX_JOB_BYTES) for ``tasks``
-        ((seq, attempts so far, cost so far)), each request's worst case reserved."""
-        jobs: list[Job] = []
-        chunk: list[tuple[int, int, int, int]] = []
-        size = 0
+        ((seq, attempts so far, cost so far)), each request's worst case reserved; each cached
+        prefix group's requests together in its send order, in one job where it fits in one
+        (``batch_packing``)."""
+        kept: list[tuple[int, int, int, int, int]] = []  # (seq, attempts, cost, worst case, line bytes)
         for seq, attempts, cost in tasks:
             a = self.plan.assignments[seq]
             link = build_chain(a, self._models)[0]
@@ -205,15 +207,12 @@ class BatchRunner:
                     f"budget: ${to_usd(remaining):.6f} left cannot cover the worst case ${to_usd(worst):.6f} "
                     f"on {m.name}"))
                 continue
-            line_bytes = len(request_line(a.task_id, "", a.messages, link.max_tokens)) + 64
-            if chunk and (len(chunk) >= self.options.batch_max_requests or size + line_bytes > MAX_JOB_BYTES):
-                jobs.append(self._record(m, chunk))
-                chunk, size = [], 0
-            chunk.append((seq, attempts, cost, worst))
-            size += line_bytes
-        if chunk:
-            jobs.append(self._record(m, chunk))
-        return jobs
+            line_bytes = len(self._line(a, m, "")) + 64
+            kept.append((seq, attempts, cost, worst, line_bytes))
+        units = units_in_send_order(kept, lambda t: self.plan.assignments[t[0]].task_id,
+                                    send_positions(self.plan, m.name))
+        return [self._record(m, [t[:4] for t in chunk])
+                for chunk in pack_units(units, lambda t: t[4], self.options.batch_max_requests, MAX_JOB_BYTES)]
 
     def _record(self, m: ModelSnapshot, chunk: list[tuple[int, int, int, int]]) -> Job:
         """Queue one job's ledger rows: ((seq, attempts so far, cost so far, worst case))."""
@@ -287,12 +286,16 @@ class BatchRunner:
 
     def _request_file(self, job: Job) -> bytes:
         model = job.model.name if self.simulated else provider_of(job.model)[0]
-        parts = []
-        for r in job.requests:
-            a = self.plan.assignments[r.seq]
-            link = build_chain(a, self._models)[0]
-            parts.append(request_line(a.task_id, model, a.messages, link.max_tokens))
-        return b"".join(parts)
+        return b"".join(self._line(self.plan.assignments[r.seq], job.model, model) for r in job.requests)
+
+    def _line(self, a: Assignment, m: ModelSnapshot, model: str) -> bytes:
+        """The task's request line; a cached group's shared prefix marked for providers that
+        cache only what a request marks (as the realtime calls do)."""
+        link = build_chain(a, self._models)[0]
+        messages = a.messages
+        if a.prefix_group is not None:
+            messages = with_breakpoint(m, messages, a.prefix_messages)
+        return request_line(a.task_id, model, messages, link.max_tokens)
 
     async def _create(self, job: Job) -> None:
         m = job.model

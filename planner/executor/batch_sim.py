@@ -11,6 +11,13 @@ line) and the job expires at its window with probability f, having answered a dr
 of its requests; the others come back as ``batch_expired`` lines. Answers, tokens and checked
 tasks' verdicts come from the realtime simulator's draws (``planner.executor.simulator``).
 Every draw is seeded by (seed, the job's first and last task ids and size, task).
+
+Prompt caching inside a job, as a provider that caches within a batch does it: the job's
+requests run in file order; on a model with cache prices, the first answered request of a
+prefix group writes the prefix (``cache_creation_input_tokens`` where writes are billed) and
+the group's later requests in the job read it (``cached_tokens``), except for the realtime
+simulator's seeded misses (``CACHE_MISS_P``), which write it again. A job takes hours, a cache
+lives minutes: each job starts cold.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +44,23 @@ SPREAD_SIGMA = 0.8
 WINDOW_S = 86400.0  # COMPLETION_WINDOW
 
 
+@dataclass(frozen=True)
+class Expected:
+    """A request as the plan projects it: its prompt tokens and expected output tokens, and
+    its prefix group with the group's prefix tokens (the tokens a cache hit reads)."""
+
+    input_tokens: int
+    output_tokens: float
+    prefix_group: str | None = None
+    prefix_tokens: int = 0
+
+
 class SimBatchAPI:
     """``now()`` is the run's elapsed time in (simulated) seconds; ``expected`` maps a task id
-    to (its projected input tokens, expected output tokens) as the plan has them."""
+    to its :class:`Expected` request as the plan has it."""
 
     def __init__(self, root: Path, config: Any, now: Callable[[], float],
-                 expected: dict[str, tuple[int, float]]) -> None:
+                 expected: dict[str, Expected]) -> None:
         self.root = Path(root)
         self.config = config  # planner.executor.simulator.SimConfig
         self.now = now
@@ -143,6 +162,19 @@ class SimBatchAPI:
             raise _not_found(f"no such batch {batch_id}")
         return b
 
+    @staticmethod
+    def _cache(snap: ModelSnapshot, warm: set[str], exp: Expected, rng: Any) -> tuple[int, int]:
+        """(tokens read from the cache, tokens written to it) for the job's next answered request."""
+        from planner.executor.simulator import CACHE_MISS_P
+
+        tokens = min(exp.prefix_tokens, exp.input_tokens)
+        if exp.prefix_group is None or tokens <= 0 or snap.cache_read_cost_per_token is None:
+            return 0, 0
+        if exp.prefix_group in warm and rng.random() >= CACHE_MISS_P:
+            return tokens, 0
+        warm.add(exp.prefix_group)
+        return 0, tokens if snap.cache_write_cost_per_token is not None else 0
+
     def _share_done(self, b: dict[str, Any]) -> float:
         """A cancelled job answered what it had reached by the cancel (in proportion to time)."""
         span = max(b["due_s"] - b["created_s"], 1e-9)
@@ -156,6 +188,7 @@ class SimBatchAPI:
         n_answered = math.floor(len(lines) * share + 1e-9)
         snap = self.config.models[b["model"]]
         out, err = [], []
+        warm: set[str] = set()  # the prefix groups this job has written
         for k, line in enumerate(lines):
             cid, body = line["custom_id"], line["body"]
             rid = f"{b['id']}-req-{k + 1}"
@@ -170,14 +203,20 @@ class SimBatchAPI:
                     "status_code": 500, "request_id": rid,
                     "body": {"error": {"message": "simulated failed line", "type": "server_error"}}}})
                 continue
-            in_tok, expected_out = self.expected.get(cid, (0, body["max_tokens"] / 2))
-            n_out = draw_output_tokens(rng, expected_out, int(body["max_tokens"]))
+            exp = self.expected.get(cid) or Expected(0, body["max_tokens"] / 2)
+            n_out = draw_output_tokens(rng, exp.output_tokens, int(body["max_tokens"]))
             text = answer_text(self.config, snap, cid, 0, n_out)
+            usage: dict[str, Any] = {"prompt_tokens": exp.input_tokens, "completion_tokens": n_out,
+                                     "total_tokens": exp.input_tokens + n_out}
+            read, written = self._cache(snap, warm, exp, _rng(self.config.seed, b["key"], cid, "cache"))
+            if read or written:  # as providers report it
+                usage.update(prompt_tokens_details={"cached_tokens": read}, cache_read_input_tokens=read,
+                             cache_creation_input_tokens=written)
             out.append({"id": rid, "custom_id": cid, "error": None, "response": {"status_code": 200, "request_id": rid, "body": {
                 "object": "chat.completion", "model": snap.litellm_model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                              "finish_reason": "length" if n_out >= body["max_tokens"] else "stop"}],
-                "usage": {"prompt_tokens": in_tok, "completion_tokens": n_out, "total_tokens": in_tok + n_out}}}})
+                "usage": usage}}})
         if out:
             b["output_file_id"] = self._new_file(f"{b['id']}_output.jsonl", "batch_output",
                                                  "".join(json.dumps(x) + "\n" for x in out).encode())

@@ -332,10 +332,10 @@ class Ledger:
 
     def batch_job_requests(self, job_id: str) -> list[tuple[int, str, int, int, int, int]]:
         """(attempt id, task_id, attempt number, reserved, task's cost before it, seq) of the
-        job's requests still in flight."""
+        job's requests still in flight, in the job's order (its request file's)."""
         return list(self.conn.execute(
             "SELECT a.id, a.task_id, a.n, a.reserved_pusd, t.cost_pusd, t.seq FROM attempts a "
-            "JOIN tasks t ON t.task_id=a.task_id WHERE a.batch_job=? AND a.state='inflight' ORDER BY t.seq",
+            "JOIN tasks t ON t.task_id=a.task_id WHERE a.batch_job=? AND a.state='inflight' ORDER BY a.id",
             (job_id,)))
 
     def batch_reserved_pusd(self) -> int:

@@ -309,10 +309,11 @@ async def _batch_runner(plan: Plan, ledger: Ledger, options: RunOptions, engine:
     runtime = RunTime(clock, simulated, read_meta(ledger.path.parent))
     api: Any
     if simulated:
-        from planner.executor.batch_sim import SIM_BATCH_DIR, SimBatchAPI
+        from planner.executor.batch_sim import SIM_BATCH_DIR, Expected, SimBatchAPI
 
         batch_models = {m.name for m in plan.models if m.mode == "batch"}
-        expected = {a.task_id: (a.projected_input_tokens, float(a.projected_output_tokens))
+        expected = {a.task_id: Expected(a.projected_input_tokens, float(a.projected_output_tokens), a.prefix_group,
+                                        a.projected_cached_tokens + a.projected_cache_write_tokens)
                     for a in plan.assignments if a.model in batch_models}
         api = SimBatchAPI(ledger.path.parent / SIM_BATCH_DIR, sim_config, runtime.elapsed, expected)
     else:

@@ -19,6 +19,7 @@ cost more than it saves.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pickle
@@ -98,10 +99,8 @@ def solve_stage(solver: SpecSolver, problem: Problem, options: Options, spec: Mo
 
 
 def _kill_group(child: subprocess.Popen[Any]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
         os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     child.wait()
 
 
