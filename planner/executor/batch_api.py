@@ -25,7 +25,12 @@ from planner.plan import ModelSnapshot
 ENDPOINT = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"  # the only window OpenAI's batch API accepts
 JOB_METADATA_KEY = "routeplan_job"  # the job id, sent as the batch's metadata: finds it again
-#: providers whose files and batches litellm drives with OpenAI's request format
+#: providers for which litellm (1.110) offers every call the runner makes -- upload, list and
+#: delete files, create, retrieve, list and cancel batches, read result files -- in OpenAI's
+#: request and result format. Others lack a call (bedrock, gemini and mistral cannot list
+#: batches, so a create whose answer was lost could not be found again: a resume might submit
+#: twice; anthropic has no create) or stage files elsewhere (vertex_ai: a GCS bucket, its own
+#: result format); docs/batch.md has the table.
 SUPPORTED_PROVIDERS = frozenset({"openai", "azure", "hosted_vllm", "litellm_proxy"})
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 LIST_PAGES = 20  # pages of 100 batches searched for a job whose create went unanswered

@@ -88,7 +88,8 @@ def decide_simulated(plan: Plan, mode: str) -> tuple[bool, str]:
         if bad:
             raise InputError(
                 f"--live: run drives batch jobs through litellm for {', '.join(sorted(SUPPORTED_PROVIDERS))} "
-                f"only, not: {', '.join(bad)} (re-solve without these batch offerings, or use --simulate)")
+                f"only, not: {', '.join(bad)} (see docs/batch.md, Providers; re-solve without these batch "
+                f"offerings, or use --simulate)")
         return False, "live"
     if not models:  # every task is queued: nothing will be called
         return True, "simulated (no task to call: every task in the plan is queued)"

@@ -162,3 +162,42 @@ def test_live_refuses_a_batch_offering_whose_provider_run_cannot_drive(tmp_path,
     with pytest.raises(InputError, match=r"anthropic/claude-3-5-haiku@batch \(anthropic\)"):
         run_plan(plan, tmp_path / "out", options())
     assert not (tmp_path / "out" / "ledger.sqlite").exists()
+
+
+@pytest.mark.parametrize("litellm_model, provider", [
+    ("anthropic/claude-3-5-haiku-20241022", "anthropic"), ("bedrock/anthropic.claude-3-haiku-20240307-v1:0", "bedrock"),
+    ("vertex_ai/gemini-1.5-flash", "vertex_ai"), ("gemini/gemini-1.5-flash", "gemini"),
+    ("mistral/mistral-small-latest", "mistral"), ("xai/grok-2", "xai")])
+def test_providers_litellm_cannot_fully_drive_are_named(litellm_model, provider):
+    from planner.executor.batch_api import SUPPORTED_PROVIDERS, unsupported
+    from planner.plan import ModelSnapshot
+
+    m = ModelSnapshot(name=f"{litellm_model}@batch", litellm_model=litellm_model, provider=provider, mode="batch",
+                      input_cost_per_token=1e-7, output_cost_per_token=1e-7, price_source="test", batch_window_s=86400)
+    assert unsupported([m]) == [f"{m.name} ({provider})"]
+    assert provider not in SUPPORTED_PROVIDERS
+    azure = m.model_copy(update={"name": "azure/gpt-4o-mini@batch", "litellm_model": "azure/gpt-4o-mini"})
+    assert unsupported([azure]) == []
+
+
+def test_cli_live_refuses_an_unsupported_batch_provider_in_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    from planner.cli import main
+    from planner.plan import ModelSnapshot
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-FAKE-000")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-FAKE-000")
+    plan = make_batch_plan(2)
+    anthropic = ModelSnapshot(name="anthropic/claude-3-5-haiku@batch", litellm_model="anthropic/claude-3-5-haiku-20241022",
+                              provider="anthropic", mode="batch", input_cost_per_token=4e-7,
+                              output_cost_per_token=2e-6, price_source="test", batch_window_s=86400)
+    plan = plan.model_copy(update={
+        "models": [anthropic, plan.models[1]],
+        "assignments": [a.model_copy(update={"model": anthropic.name}) for a in plan.assignments]})
+    path = plan.save(tmp_path / "plan.json")
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(path), "--out", str(tmp_path / "out"), "--live"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "anthropic/claude-3-5-haiku@batch (anthropic)" in err and "azure, hosted_vllm, litellm_proxy, openai" in err
+    assert not (tmp_path / "out" / "ledger.sqlite").exists()
