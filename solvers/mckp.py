@@ -166,9 +166,12 @@ class Knapsack:
         """
         n = self.n_tasks
         h = self.hulls
-        if self.base_weight > capacity:
+        # a limit the lightest plan meets exactly (a quality floor equal to the best reachable
+        # mean) can read as overrun by a rounding error of the sum: that is no proof of infeasibility
+        if self.base_weight > capacity + 1e-9 * max(1.0, abs(capacity), abs(self.base_weight)):
             return KnapsackPoint(np.full(n, -1, np.int64), float("nan"), float("-inf"), float("inf"),
                                  self.base_weight, False, 0, 0)
+        capacity = max(capacity, self.base_weight)
         taken, crit, frac = self.cut(capacity)
         bound = self.base_value + float(h.inc_dv[taken].sum())
         multiplier = 0.0
