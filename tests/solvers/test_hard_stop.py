@@ -50,7 +50,7 @@ def test_exact_backend_stops_at_its_time_limit_on_a_large_grouped_problem(backen
     t0 = time.perf_counter()
     sol = solvers.solve(problem, backend=backend, time_limit_s=LIMIT_S, rel_gap=1e-4)
     wall = time.perf_counter() - t0
-    assert wall <= LIMIT_S + _hard_stop.GRACE_S + 1.0, (wall, sol.status, sol.message)
+    assert wall <= LIMIT_S + _hard_stop.GRACE_S + 1.5, (wall, sol.status, sol.message)
     assert sol.status is not Status.ERROR, sol.message
     if sol.status.has_plan:
         assert problem.is_feasible(sol.assignment)
