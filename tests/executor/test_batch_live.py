@@ -147,7 +147,8 @@ def test_a_job_the_provider_refuses_falls_back_to_realtime(server, tmp_path):
     assert "batches are not enabled" in job["error"] and job["batch_id"] is None
 
 
-def test_live_refuses_a_batch_offering_whose_provider_run_cannot_drive(tmp_path, monkeypatch):
+def anthropic_batch_plan(monkeypatch):
+    """Two tasks on an Anthropic batch offering (which run does not drive), keys set."""
     from planner.plan import ModelSnapshot
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-FAKE-000")
@@ -156,9 +157,13 @@ def test_live_refuses_a_batch_offering_whose_provider_run_cannot_drive(tmp_path,
     anthropic = ModelSnapshot(name="anthropic/claude-3-5-haiku@batch", litellm_model="anthropic/claude-3-5-haiku-20241022",
                               provider="anthropic", mode="batch", input_cost_per_token=4e-7,
                               output_cost_per_token=2e-6, price_source="test", batch_window_s=86400)
-    plan = plan.model_copy(update={
+    return plan.model_copy(update={
         "models": [anthropic, plan.models[1]],
         "assignments": [a.model_copy(update={"model": anthropic.name}) for a in plan.assignments]})
+
+
+def test_live_refuses_a_batch_offering_whose_provider_run_cannot_drive(tmp_path, monkeypatch):
+    plan = anthropic_batch_plan(monkeypatch)
     with pytest.raises(InputError, match=r"anthropic/claude-3-5-haiku@batch \(anthropic\)"):
         run_plan(plan, tmp_path / "out", options())
     assert not (tmp_path / "out" / "ledger.sqlite").exists()
@@ -182,18 +187,8 @@ def test_providers_litellm_cannot_fully_drive_are_named(litellm_model, provider)
 
 def test_cli_live_refuses_an_unsupported_batch_provider_in_one_line_exit_2(tmp_path, capsys, monkeypatch):
     from planner.cli import main
-    from planner.plan import ModelSnapshot
 
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-FAKE-000")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-FAKE-000")
-    plan = make_batch_plan(2)
-    anthropic = ModelSnapshot(name="anthropic/claude-3-5-haiku@batch", litellm_model="anthropic/claude-3-5-haiku-20241022",
-                              provider="anthropic", mode="batch", input_cost_per_token=4e-7,
-                              output_cost_per_token=2e-6, price_source="test", batch_window_s=86400)
-    plan = plan.model_copy(update={
-        "models": [anthropic, plan.models[1]],
-        "assignments": [a.model_copy(update={"model": anthropic.name}) for a in plan.assignments]})
-    path = plan.save(tmp_path / "plan.json")
+    path = anthropic_batch_plan(monkeypatch).save(tmp_path / "plan.json")
     with pytest.raises(SystemExit) as exc:
         main(["run", str(path), "--out", str(tmp_path / "out"), "--live"])
     err = capsys.readouterr().err.strip()
