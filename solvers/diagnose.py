@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from solvers.backends._hard_stop import solve_stage
 from solvers.backends._spec import ModelSpec, Objective, SpecSolver
 from solvers.options import Options
 from solvers.problem import Problem
@@ -102,7 +103,8 @@ def diagnose(problem: Problem, solver: SpecSolver | None, time_limit_s: float | 
     each = _split(time_limit_s, sum(families))
 
     def aux(spec: ModelSpec) -> tuple[NDArray[np.int64] | None, str]:
-        res = solver.solve_spec(spec, each, None)
+        # large problems: in a child process stopped at the limit, as every stage (_hard_stop)
+        res = solve_stage(solver, problem, getattr(solver, "options", Options()), spec, each, None)
         if res.status.has_plan and res.assignment is not None:
             return res.assignment, "" if res.status is Status.OPTIMAL else " (not proven least)"
         if res.status is Status.INFEASIBLE:

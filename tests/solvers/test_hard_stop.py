@@ -105,3 +105,28 @@ def _spec():  # type: ignore[no-untyped-def]
     from solvers.backends._spec import ModelSpec
 
     return ModelSpec()
+
+
+@pytest.mark.parametrize("backend", EXACT)
+def test_an_infeasible_problem_s_diagnosis_runs_in_the_child_too(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    problem = grouped_instance(30, k=4, groups=3, seed=2)
+    broke = dataclasses.replace(problem, budget=float(problem.cost.min(axis=1).sum()) / 2)  # type: ignore[union-attr]
+    here = solvers.solve(broke, backend=backend, time_limit_s=60)
+    monkeypatch.setattr(_hard_stop, "MIN_PAIRS", 1)
+    children: list[object] = []
+    popen = _hard_stop.subprocess.Popen
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if "child_main" in str(args[0]):  # ours, not CBC's own process
+            children.append(args)
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(_hard_stop.subprocess, "Popen", counted)
+    there = solvers.solve(broke, backend=backend, time_limit_s=60)
+    assert len(children) >= 2  # the goal stage, then the diagnosis's least-budget model
+    assert here.status is there.status is Status.INFEASIBLE
+    assert here.diagnosis is not None and there.diagnosis is not None
+    assert there.diagnosis.min_budget == pytest.approx(here.diagnosis.min_budget, rel=1e-6)
+    assert there.diagnosis.min_budget > broke.budget  # type: ignore[operator]
