@@ -78,6 +78,7 @@ class Calibration:
     interval: float = DEFAULT_INTERVAL
     extra: dict[str, Any] = field(default_factory=dict)  # further top-level catalog keys (predictor)
     predictor_report: list[dict[str, Any]] = field(default_factory=list)  # per (model, category) CV figures
+    run_cascades: list[Any] = field(default_factory=list)  # planner.cascade_runs.RunFit per cascade of the runs
 
     def catalog_text(self, out_path: str | Path) -> str:
         """The calibrated catalog as YAML; ``extends`` is written relative to ``out_path``."""
@@ -126,16 +127,22 @@ def _relative(target: Path, start: Path) -> str:
 
 def calibrate(history: Any, base: str | Path | None = None, *,
               prior_strength: float = DEFAULT_PRIOR_STRENGTH, interval: float = DEFAULT_INTERVAL,
-              files: Sequence[str] = (), count_tokens: bool = True, cascades: bool = True) -> Calibration:
+              files: Sequence[str] = (), count_tokens: bool = True, cascades: bool = True,
+              run_cascades: pd.DataFrame | None = None) -> Calibration:
     """Fit profiles from outcome records over ``base`` (None: the built-in default catalog).
 
     ``history``: outcome files (paths), a :class:`planner.history.History`, or its DataFrame.
     ``Calibration.write(path)`` saves the catalog; ``Calibration.table`` is the fit.
     ``cascades``: also fit cascade statistics (``cascades:`` in the catalog, see
-    :mod:`planner.cascade`) where the history holds several models' answers to the same prompts.
+    :mod:`planner.cascade`) where the history holds several models' answers to the same prompts,
+    and from ``run_cascades``, the cascade tasks of graded runs (``History.cascades``, read by
+    ``read_history(..., cascades=True)``; taken from ``history`` when it is a History), for any
+    verifier (:mod:`planner.cascade_runs`).
     """
     from planner.history import history_frame
 
+    if run_cascades is None and cascades:
+        run_cascades = getattr(history, "cascades", None)
     if not isinstance(history, pd.DataFrame):
         if not files and not hasattr(history, "frame"):
             files = [str(history)] if isinstance(history, str | Path) else [str(h) for h in history]
@@ -145,9 +152,17 @@ def calibrate(history: Any, base: str | Path | None = None, *,
         raise InputError(f"--prior-strength: expected a number >= 0, got {prior_strength!r}")
     if not (0 < interval < 1):
         raise InputError(f"--interval: expected a level in (0, 1), got {interval!r}")
-    if frame.empty:
+    has_runs = cascades and run_cascades is not None and len(run_cascades) > 0
+    if frame.empty and not has_runs:
         raise InputError("no outcome records to calibrate from")
     base_cat = load_catalog(base)
+    if frame.empty:  # cascade tasks of runs only: no single-model records to fit profiles from
+        empty = pd.DataFrame(columns=["model", "category", "n", "observed", "prior", "prior_from", "quality", "lo",
+                                      "hi", "output_tokens"])
+        cal = Calibration(table=empty, profiles={}, base="default" if base is None else str(base),
+                          files=[str(f) for f in files], n_records=0, prior_strength=prior_strength, interval=interval)
+        _fit_run_cascades(run_cascades, base_cat, cal)
+        return cal
     df = frame.copy()
     labels = df["category"].astype(str)
     df["category"] = labels.map({c: category_label(c) for c in labels.unique()})
@@ -166,6 +181,8 @@ def calibrate(history: Any, base: str | Path | None = None, *,
     cal.table = table
     if cascades:
         _fit_cascades(df, cal)
+        if has_runs:
+            _fit_run_cascades(run_cascades, base_cat, cal)
 
     by_model = {p.id: p for p in base_cat.profiles}
     for mid, rows in table.groupby("model", sort=False):
@@ -212,6 +229,28 @@ def _fit_cascades(df: pd.DataFrame, cal: Calibration) -> None:
         cal.notes.append(f"{len(fit.cascades)} cascades kept (first -> agree(first, witness) -> second) "
                          f"for {', '.join(cats)}; probabilities from joint outcomes, shrunk toward "
                          f"independence (strength {cal.prior_strength:g})")
+
+
+def _fit_run_cascades(records: Any, base: Catalog, cal: Calibration) -> None:
+    """Cascade statistics from the cascade tasks of graded runs, merged into the ``cascades:`` block."""
+    from planner.cascade_runs import fit_run_cascades, merge_block
+
+    records = records.copy()
+    labels = records["category"].astype(str)
+    records["category"] = labels.map({c: category_label(c) for c in labels.unique()})
+    quality = {(str(r.model), str(r.category)): float(r.quality) for r in cal.table.itertuples(index=False)}
+    fits, notes = fit_run_cascades(records, base, quality, strength=cal.prior_strength, level=cal.interval)
+    cal.notes.extend(notes)
+    if not fits:
+        return
+    cal.run_cascades = fits
+    block, merged = merge_block(base, cal.extra.get("cascades"), fits, strength=cal.prior_strength,
+                                level=cal.interval)
+    cal.extra["cascades"] = block
+    cal.notes.extend(merged)
+    cal.notes.append(f"{len(fits)} cascades fitted from {sum(f.decided for f in fits):,} decided tasks of graded "
+                     f"runs (p_accept from every decided task, the qualities from graded ones), shrunk toward the "
+                     f"base catalog's entry or independence (strength {cal.prior_strength:g})")
 
 
 def _quality_table(df: pd.DataFrame, base: Catalog, strength: float, level: float) -> pd.DataFrame:
@@ -358,6 +397,20 @@ def _speed(mid: str, rows: pd.DataFrame, fields: dict[str, Any], sources: dict[s
     fields["ttft_s"], fields["output_tokens_per_s"] = round(float(intercept), 4), round(float(1 / slope), 3)
     src = f"least-squares fit latency = ttft + output_tokens / tokens_per_s over {len(lat):,} recorded calls"
     sources["ttft_s"] = sources["output_tokens_per_s"] = src
+
+
+def cascade_rows(cal: Calibration) -> list[dict[str, Any]]:
+    """The printed table of cascades fitted from runs, one row per cascade."""
+    out = []
+    for f in cal.run_cascades:
+        row: dict[str, Any] = {"cascade": f.label, "category": f.category, "decided": f.decided,
+                               "accepted": f.accepted, "prior_from": f.prior_from}
+        for (name, n), prior, value, (lo, hi) in zip(
+                (("p_accept", f.decided), ("quality_accept", f.n_accept), ("quality_reject", f.n_reject)),
+                f.prior, f.fitted, f.intervals, strict=True):
+            row[name] = {"n": n, "prior": prior, "calibrated": value, "interval": f"[{lo:.2f}, {hi:.2f}]"}
+        out.append(row)
+    return out
 
 
 def summary_rows(cal: Calibration) -> list[dict[str, Any]]:

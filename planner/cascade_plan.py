@@ -77,7 +77,7 @@ def parse_entry(rec: Mapping[str, Any], what: str, where: str, extractors: Mappi
             raise ValueError(f"n: expected a count >= 0, got {n!r}")
         known = {"category", "first", "second", "verifier", "witnesses", "samples", "extractor", "judge",
                  "threshold", "rubric", "schema", "p_accept", "quality_accept", "quality_reject", "n",
-                 "basis", "accepted", "first_right_accepted", "second_right_rejected"}
+                 "basis", "accepted", "first_right_accepted", "second_right_rejected", "source"}
         extra = sorted(set(rec) - known)
         if extra:
             raise ValueError(f"unknown field {extra[0]!r}")

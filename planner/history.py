@@ -27,7 +27,7 @@ from __future__ import annotations
 import ast
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,6 +87,10 @@ class History:
 
     frame: pd.DataFrame
     files: tuple[FileSummary, ...]
+    #: cascade tasks of run folders (:func:`planner.cascade_runs.read_run_cascades` rows), read
+    #: when asked for (``read_history(..., cascades=True)``); kept apart from ``frame``: the
+    #: verifier selected their kept answers
+    cascades: pd.DataFrame | None = None
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -115,13 +119,17 @@ class History:
             lines.extend(f"    note: {note}" for note in f.notes)
         models = self.frame["model"].value_counts()
         cats = self.frame["category"].value_counts()
-        lines.append(f"{len(models)} model{'s' * (len(models) != 1)}: "
-                     + _listing([f"{m} ({n:,})" for m, n in models.items()]))
-        lines.append(f"{len(cats)} categor{'ies' if len(cats) != 1 else 'y'}: "
-                     + _listing([f"{c} ({n:,})" for c, n in cats.items()]))
+        if len(self.frame) or self.cascades is None:  # cascade tasks only: said below
+            lines.append(f"{len(models)} model{'s' * (len(models) != 1)}: "
+                         + _listing([f"{m} ({n:,})" for m, n in models.items()]))
+            lines.append(f"{len(cats)} categor{'ies' if len(cats) != 1 else 'y'}: "
+                         + _listing([f"{c} ({n:,})" for c, n in cats.items()]))
         repeated = int(self.frame.duplicated(["task_id", "model"]).sum())
         if repeated:
             lines.append(f"{repeated:,} records repeat a (task_id, model) pair already seen")
+        if self.cascades is not None and len(self.cascades):
+            lines.append(f"{len(self.cascades):,} cascade tasks read from run folders (for cascade statistics "
+                         f"only: the verifier selected their kept answers)")
         return "\n".join(lines)
 
 
@@ -176,8 +184,12 @@ def history_frame(history: Any, mapping: Mapping[str, str] | None = None) -> pd.
     return read_history(paths, mapping).frame
 
 
-def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None = None) -> History:
+def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None = None, *,
+                 cascades: bool = False) -> History:
     """Read outcome records from each path (long table, RouterBench-wide table or run folder).
+
+    ``cascades``: also read the cascade tasks of run folders into ``History.cascades`` (a run
+    holding only cascade tasks is then not empty).
 
     ``mapping`` renames columns (file column -> field) in every table that has them; a
     mapped column that no table has is an error (a typo would otherwise pass unnoticed).
@@ -194,10 +206,18 @@ def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None 
     summaries: list[FileSummary] = []
     used: set[str] = set()
     tables = 0
+    cascade_frames: list[pd.DataFrame] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
             frame, summary = _read_run(path)
+            if cascades:
+                from planner.cascade_runs import read_run_cascades
+
+                records, notes = read_run_cascades(path)
+                cascade_frames.append(records)
+                if notes:
+                    summary = replace(summary, notes=(*summary.notes, *notes))
         else:
             frame, summary, mapped = _read_file(path, mapping)
             used.update(mapped)
@@ -208,7 +228,8 @@ def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None 
     if unused and tables:
         raise InputError(f"--map {unused[0]}={mapping[unused[0]]}: no history file has a column {unused[0]!r}")
     total = sum(len(f) for f in frames)
-    if not total:
+    n_cascades = sum(len(f) for f in cascade_frames)
+    if not total and not n_cascades:
         skipped: Counter[str] = Counter()
         for s in summaries:
             skipped.update(s.skipped)
@@ -216,7 +237,8 @@ def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None 
                          + (f" ({sum(skipped.values()):,} skipped{_reasons(skipped)})" if skipped else ""))
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     columns = list(HISTORY_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in frame.columns]
-    return History(frame=frame[columns].reset_index(drop=True), files=tuple(summaries))
+    return History(frame=frame[columns].reset_index(drop=True), files=tuple(summaries),
+                   cascades=pd.concat(cascade_frames, ignore_index=True) if n_cascades else None)
 
 
 def _text_columns(mapping: Mapping[str, str]) -> TextColumns:

@@ -31,30 +31,31 @@ def calibrate_command(
         "--predictor/--no-predictor", help="Fit a per-prompt quality predictor where the history has "
         "prompts, and keep it only where cross-validation says it beats the category profile.")] = True,
     cascades: Annotated[bool, typer.Option(
-        "--cascades/--no-cascades", help="Fit cascade statistics (first -> agree(first, witnesses) -> "
-        "second) where the history has several models' answers to the same prompts.")] = True,
+        "--cascades/--no-cascades", help="Fit cascade statistics: agree cascades where the history has several "
+        "models' answers to the same prompts, and every cascade that graded runs (run folders) executed.")] = True,
 ) -> None:
     """Fit per (model, category) profiles from outcome history into a catalog that extends --catalog."""
-    from planner.calibrate import calibrate, summary_rows
+    from planner.calibrate import calibrate, cascade_rows, summary_rows
     from planner.history import parse_map, read_history
 
     if out.suffix.lower() not in (".yaml", ".yml"):
         raise InputError(f"--out: expected a .yaml file name for the calibrated catalog, got {out.name!r}")
     if out.is_dir():
         raise InputError("--out: expected a file, got a directory", file=str(out))
-    hist = read_history(history, parse_map(mapping or []))
+    hist = read_history(history, parse_map(mapping or []), cascades=cascades)
     from rich.console import Console
 
     console = Console(stderr=True, highlight=False)
     console.print(hist.summary(), markup=False)
     cal = calibrate(hist.frame, catalog, prior_strength=prior_strength, interval=interval,
-                    files=[str(p) for p in history], cascades=cascades)
-    if predictor:
+                    files=[str(p) for p in history], cascades=cascades, run_cascades=hist.cascades)
+    if predictor and not hist.frame.empty:
         from planner.predictor import fit_predictor
 
         fit_predictor(hist.frame, cal, out)
     cal.write(out)
     _print_summary(cal, summary_rows(cal))
+    _print_cascades(cal, cascade_rows(cal))
     for line in cal.notes:
         console.print(f"note: {line}", markup=False)
     for line in cal.warnings:
@@ -79,7 +80,8 @@ def _print_summary(cal, rows) -> None:
     console = Console()
     if not console.is_terminal:
         console.width = 140
-    console.print(t)
+    if rows:
+        console.print(t)
     if cal.predictor_report:
         p = Table(title="per-prompt predictor against the category profile (5-fold cross-validated Brier "
                         "score, lower is better)", title_justify="left", show_edge=False)
@@ -89,6 +91,28 @@ def _print_summary(cal, rows) -> None:
             p.add_row(names[r["model"]], r["category"], f"{r['n']:,}", f"{r['brier_profile']:.4f}",
                       f"{r['brier_predictor']:.4f}", "yes" if r["kept"] else "no")
         console.print(p)
+
+
+def _print_cascades(cal, rows) -> None:
+    if not rows:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"cascades calibrated from graded runs · prior strength {cal.prior_strength:g} · "
+                    f"{cal.interval:.0%} intervals (n: decided tasks for p_accept, graded ones for the qualities)",
+              title_justify="left", show_edge=False)
+    for col in ("cascade", "category", "stat", "n", "prior", "calibrated", "interval", "prior from"):
+        t.add_column(col, justify="left" if col in ("cascade", "category", "stat", "prior from") else "right")
+    for r in rows:
+        for i, stat in enumerate(("p_accept", "quality_accept", "quality_reject")):
+            s = r[stat]
+            t.add_row(r["cascade"] if i == 0 else "", r["category"] if i == 0 else "", stat, f"{s['n']:,}",
+                      f"{s['prior']:.3f}", f"{s['calibrated']:.3f}", s["interval"], r["prior_from"] if i == 0 else "")
+    console = Console()
+    if not console.is_terminal:
+        console.width = 160
+    console.print(t)
 
 
 def register(app: typer.Typer) -> None:

@@ -126,6 +126,7 @@ MIGRATIONS = (
     ("tasks", "cascade_quality", "REAL"),     # the plan's expected quality of the cascade
     ("tasks", "accepted", "INTEGER"),         # the verifier's decision (1/0); NULL = not decided (yet)
     ("tasks", "decision", "TEXT"),            # why
+    ("tasks", "cascade_spec", "TEXT"),        # the cascade as planned (category, first, second, verifier), JSON
 )
 
 #: batch job states: open ones are resumed by id; the others are final
@@ -137,7 +138,8 @@ BATCH_JOB_FIELDS = ("state", "input_file_id", "batch_id", "output_file_id", "err
 TASK_COLUMNS = ("task_id", "seq", "type", "priority", "planned_model", "status", "max_tokens",
                 "max_latency_s", "projected_input_tokens", "projected_output_tokens",
                 "projected_cost_pusd", "projected_latency_s", "reason", "check_json", "chain_quality",
-                "prompt", "prefix_group", "projected_cached_tokens", "cascade", "p_accept", "cascade_quality")
+                "prompt", "prefix_group", "projected_cached_tokens", "cascade", "p_accept", "cascade_quality",
+                "cascade_spec")
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -689,6 +691,27 @@ def read_cascades(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _meta_and_task_columns(conn: sqlite3.Connection) -> tuple[dict[str, str], set[str]]:
+    return dict(conn.execute("SELECT key, value FROM meta")), columns_of(conn, "tasks")
+
+
+def cascade_outcomes(path: Path) -> tuple[dict[str, str], list[tuple[Any, ...]]]:
+    """(meta, rows) where a row is (task_id, type, cascade label, cascade_spec JSON, accepted,
+    status, model, score, prompt, the answered stage indices as "0,1,2") of each cascade task
+    in plan order; none for a ledger without cascades. ``cascade_spec`` is NULL in ledgers
+    written before it was recorded."""
+    with reading(path) as conn:
+        meta, have = _meta_and_task_columns(conn)
+        if "cascade" not in have:
+            return meta, []
+        spec = "cascade_spec" if "cascade_spec" in have else "NULL"
+        score = "score" if "score" in have else "NULL"
+        return meta, conn.execute(
+            f"SELECT t.task_id, t.type, t.cascade, {spec}, t.accepted, t.status, t.model, {score}, t.prompt, "
+            "(SELECT group_concat(s.idx) FROM cascade_stages s WHERE s.task_id = t.task_id) "
+            "FROM tasks t WHERE t.cascade IS NOT NULL ORDER BY t.seq").fetchall()
+
+
 def task_results(path: Path) -> list[dict[str, Any]]:
     """Per task in plan order: task_id, status, model, planned_model, projected_cost_pusd,
     cost_pusd, input_tokens, output_tokens, latency_s, reason, output, score, grader,
@@ -710,12 +733,13 @@ def done_outputs(path: Path) -> list[tuple[str, str, str | None]]:
 def graded_answers(path: Path) -> tuple[dict[str, str], list[tuple[Any, ...]]]:
     """(meta, rows) where a row is (task_id, type, model, score, cost_pusd, input_tokens,
     output_tokens, latency_s, prompt, output) of each done task with a score, in plan order
-    (none for a ledger from before checks). Cascade tasks are left out: the verifier chose
-    which answer was kept (accepted ones are right more often than the first model is), so
-    their scores would bias the models' measured quality, and their cost is several calls'."""
+    (none for a ledger from before checks). Cascade tasks are left out, both stages: the verifier
+    chose which answer was kept (accepted ones are right more often than the first model is; the
+    second model answered only the prompts the verifier rejected), so their scores would bias
+    the models' measured quality, and their cost is several calls'. :func:`cascade_outcomes`
+    reads them for the cascades' own statistics."""
     with reading(path) as conn:
-        meta = dict(conn.execute("SELECT key, value FROM meta"))
-        have = columns_of(conn, "tasks")
+        meta, have = _meta_and_task_columns(conn)
         if "score" not in have:
             return meta, []
         single = " AND cascade IS NULL" if "cascade" in have else ""

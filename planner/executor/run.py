@@ -401,12 +401,14 @@ def _task_rows(plan: Plan):  # type: ignore[no-untyped-def]
                a.projected_latency_s, None, None if a.check is None else check_to_json(a.check),
                json.dumps(quality), messages_text(a.messages), a.prefix_group,
                a.projected_cached_tokens if a.prefix_group else None, None if c is None else c.label,
-               None if c is None else c.p_accept, None if c is None else a.projected_quality)
+               None if c is None else c.p_accept, None if c is None else a.projected_quality,
+               None if c is None else json.dumps(c.model_dump(mode="json", exclude={"stages"})
+                                                 | {"first": c.first, "second": c.second, "stages": len(c.stages)}))
         seq += 1
     for q in plan.queued:
         yield (q.task_id, seq, q.type, q.priority, None, "queued", q.max_tokens, None,
                None, None, None, None, f"plan: {q.reason}", None if q.check is None else check_to_json(q.check),
-               None, messages_text(q.messages), None, None, None, None, None)
+               None, messages_text(q.messages), None, None, None, None, None, None)
         seq += 1
 
 
