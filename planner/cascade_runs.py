@@ -73,6 +73,9 @@ def read_run_cascades(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
             "score": math.nan if score is None or kept is None else float(score), "prompt": prompt,
             "plan": (float(spec["p_accept"]), float(spec["quality_accept"]), float(spec["quality_reject"])),
             "litellm": {m: litellm.get(m, m) for m in _models_of(spec)}})
+    if records and meta.get("simulated") == "1":
+        notes.append(f"{run_dir}: a simulated run: its cascades' decisions and answers were drawn at the "
+                     f"plan's projected rates, so calibrating from it learns the projection back")
     if unspecified:
         notes.append(f"{run_dir}: {unspecified} cascade tasks left out: the ledger predates recording the "
                      f"cascade's verifier (cascade_spec); re-run to calibrate them")

@@ -176,6 +176,7 @@ def test_ungraded_cascade_fits_decisions_only(tmp_path, run_cli):
     assert code == 0, err
     flat = " ".join(err.split())
     assert "none graded" in flat and "left at the prior" in flat, flat
+    assert "a simulated run" in flat
     (got,) = yaml.safe_load(out.read_text())["cascades"]["candidates"]
     assert got["verifier"] == "judge" and got["judge"] == spec.verifier["judge"] and got["n"] == 30
     assert got["p_accept"] == pytest.approx((accepted[0] + 10 * 0.2) / 40, abs=1e-4)
