@@ -22,6 +22,12 @@ overload descent of :mod:`solvers.overload` (shifts and two-task swaps minimisin
 overload) takes over, and restarts from perturbed multipliers follow until a plan is found
 or fast's own search limit passes. On small problems, swaps and a few restarts also
 polish the plan within a time share of the dual stages.
+
+The per-task work goes through *parts* of the tasks (:mod:`solvers.lagrangian_parts`,
+:mod:`solvers.lagrangian_moves`): one part in one process, a part per shard on Ray workers
+(``planner.distributed``). Every sum is exact, so the plan, bound and gap do not depend on
+the split. The overload descent and the swaps need random access to every task: they run
+only where one part holds the whole problem.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from solvers.exact_sum import bound_exponent, exact_sum, to_float
+from solvers.lagrangian_moves import RowLimits, improve, repair, worst_violation
+from solvers.lagrangian_parts import LocalParts, Parts, floats
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -86,15 +96,14 @@ class Coupled:
         return row.coef[tasks, models]
 
     def usage(self, a: IntArray) -> tuple[FloatArray, FloatArray]:
-        """(global row sums (G,), per-model row sums (R, K)) of a full assignment."""
-        n, k = self.shape
-        rows = np.arange(n)
-        g = np.array([float(r.coef[rows, a].sum()) for r in self.global_rows])
-        m = np.array([np.bincount(a, weights=self.coef_at(r, rows, a), minlength=k) for r in self.model_rows])
-        return g, m.reshape(len(self.model_rows), k)
+        """(global row sums (G,), per-model row sums (R, K)) of a full assignment, exact."""
+        from solvers.lagrangian_parts import floats, part_usage
+
+        u = part_usage(self, a).values
+        return floats(u["g"]).reshape(len(self.global_rows)), floats(u["m"]).reshape(len(self.model_rows), self.shape[1])
 
     def value_of(self, a: IntArray) -> float:
-        return float(self.value[np.arange(a.size), a].sum())
+        return to_float(exact_sum(self.value[np.arange(a.size), a]))
 
     def tolerances(self) -> tuple[FloatArray, FloatArray]:
         g = np.array([ROW_TOL * max(1.0, abs(r.limit)) for r in self.global_rows])
@@ -111,7 +120,7 @@ class Coupled:
 
     def min_value(self) -> float:
         """The least value any plan can have: a floor below which the bound proves infeasibility."""
-        return float(np.where(self.mask, self.value, np.inf).min(axis=1).sum())
+        return to_float(exact_sum(np.where(self.mask, self.value, np.inf).min(axis=1)))
 
 
 @dataclass
@@ -130,31 +139,40 @@ class CoupledResult:
 
 
 class _Dual:
-    """The dual function in scaled variables (multipliers O(1) in per-task value units)."""
+    """The dual function in scaled variables (multipliers O(1) in per-task value units),
+    summed over the parts."""
 
-    def __init__(self, form: Coupled):
-        self.form = form
-        n, k = form.shape
-        self.n, self.k = n, k
-        v = np.where(form.mask, form.value, np.nan)
-        spread = np.nanmax(v, axis=1) - np.nanmin(v, axis=1)
-        self.typ = float(np.mean(spread)) if np.isfinite(spread).any() and np.mean(spread) > 0 else 1.0
-        self.g_scale = np.array([_typical(r.coef, form.mask) for r in form.global_rows])
-        self.fin = [np.flatnonzero(np.isfinite(r.limit)) for r in form.model_rows]
-        self.m_scale = [
-            (np.ones(len(f)) if r.coef is None else _typical_cols(r.coef, form.mask, f))
-            for r, f in zip(form.model_rows, self.fin, strict=True)
-        ]
-        self.dim = len(form.global_rows) + sum(len(f) for f in self.fin)
+    def __init__(self, parts: Parts):
+        self.parts = parts
+        self.n, self.k = parts.n, parts.k
+        lim = parts.limits
+        self.glim, self.mlim = lim.glim, lim.mlim
+        n_g = len(lim.glim)
+        self.exps = bound_exponent(parts.bounds())
+        sc = parts.scales(self.exps).values
+        mean = to_float(sc["spread"]) / self.n if self.n else 0.0
+        self.typ = mean if mean > 0 else 1.0
+        counts = np.asarray(sc["count"], np.float64)
+
+        def typical(sums: list[int], cols: IntArray) -> FloatArray:
+            m = np.array([to_float(sums[c]) for c in cols]) / np.maximum(counts[cols], 1.0)
+            return np.where(m > 0, m, 1.0)
+
+        g_mean = [to_float(sum(sc["abs"][g])) / counts.sum() if counts.sum() else 0.0 for g in range(n_g)]
+        self.g_scale = np.array([m if m > 0 else 1.0 for m in g_mean])
+        self.fin = [np.flatnonzero(np.isfinite(row)) for row in self.mlim]
+        self.m_scale = [np.ones(len(f)) if not parts.weighted[r] else typical(sc["abs"][n_g + r], f)
+                        for r, f in enumerate(self.fin)]
+        self.dim = n_g + sum(len(f) for f in self.fin)
         self.best_bound = np.inf
         self.best_x = np.zeros(self.dim)
         self.evaluations = 0
 
     def unpack(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Scaled x -> (mu (G,), lam (R, K)) in original units."""
-        g = len(self.form.global_rows)
+        g = len(self.glim)
         mu = x[:g] * self.typ / self.g_scale if g else np.zeros(0)
-        lam = np.zeros((len(self.form.model_rows), self.k))
+        lam = np.zeros((len(self.mlim), self.k))
         pos = g
         for r, (f, s) in enumerate(zip(self.fin, self.m_scale, strict=True)):
             lam[r, f] = x[pos : pos + len(f)] * self.typ / s
@@ -167,74 +185,28 @@ class _Dual:
             parts.append(lam[r, f] * s / self.typ)
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    def reduced(self, s: int, e: int, mu: FloatArray, lam: FloatArray) -> FloatArray:
-        """v - mu A - lam L for rows s:e, -inf on infeasible pairs."""
-        form = self.form
-        r = np.where(form.mask[s:e], form.value[s:e], -np.inf)
-        for g, row in enumerate(form.global_rows):
-            if mu[g] != 0:
-                r -= mu[g] * row.coef[s:e]
-        for i, mrow in enumerate(form.model_rows):
-            if lam[i].any():
-                r -= lam[i] if mrow.coef is None else lam[i] * mrow.coef[s:e]
-        return r
-
     def __call__(self, x: FloatArray, tau: float) -> tuple[float, FloatArray]:
         """Smoothed dual (scaled) and its gradient; records the true dual bound as well."""
-        form = self.form
         mu, lam = self.unpack(x)
         t = tau * self.typ
-        hard = smooth = 0.0
-        g_sum = np.zeros(len(form.global_rows))
-        m_sum = np.zeros((len(form.model_rows), self.k))
-        for s in range(0, self.n, BLOCK):
-            e = min(s + BLOCK, self.n)
-            r = self.reduced(s, e, mu, lam)
-            m = r.max(axis=1)
-            hard += float(m.sum())
-            r -= m[:, None]
-            r /= t
-            np.exp(r, out=r)
-            z = r.sum(axis=1)
-            smooth += float(m.sum() + t * np.log(z).sum())
-            r /= z[:, None]  # r now holds the soft assignment p
-            for g, row in enumerate(form.global_rows):
-                g_sum[g] += float(np.einsum("ij,ij->", r, row.coef[s:e]))
-            for i, mrow in enumerate(form.model_rows):
-                m_sum[i] += r.sum(axis=0) if mrow.coef is None else np.einsum("ij,ij->j", r, mrow.coef[s:e])
-        lin = sum(mu[g] * row.limit for g, row in enumerate(form.global_rows))
-        lin += sum(float(lam[i, f] @ row.limit[f]) for i, (row, f) in enumerate(zip(form.model_rows, self.fin, strict=True)))
+        terms = self.parts.dual(mu, lam, t, self.exps).values
+        hard = to_float(terms["hard"])
+        smooth = hard + t * to_float(terms["logz"])
+        g_sum = floats(terms["g"]).reshape(len(self.glim))
+        m_sum = floats(terms["m"]).reshape(len(self.mlim), self.k)
+        lin = float(mu @ self.glim) if len(mu) else 0.0
+        lin += sum(float(lam[i, f] @ self.mlim[i, f]) for i, f in enumerate(self.fin))
         self.evaluations += 1
         if hard + lin < self.best_bound:
             self.best_bound = hard + lin
             self.best_x = x.copy()
         # d/dmu_g = b_g - sum p A_g, in scaled units
-        grads = [(np.array([row.limit for row in form.global_rows]) - g_sum) * self.typ / self.g_scale] if len(g_sum) else []
-        for i, (mrow, f, sc) in enumerate(zip(form.model_rows, self.fin, self.m_scale, strict=True)):
-            grads.append((mrow.limit[f] - m_sum[i, f]) * self.typ / sc)
+        grads = [(self.glim - g_sum) * self.typ / self.g_scale] if len(g_sum) else []
+        for i, (f, sc) in enumerate(zip(self.fin, self.m_scale, strict=True)):
+            grads.append((self.mlim[i, f] - m_sum[i, f]) * self.typ / sc)
         grad = np.concatenate(grads) if grads else np.zeros(0)
         scale = self.n * self.typ
         return (smooth + lin) / scale, grad / scale
-
-    def assignment(self, mu: FloatArray, lam: FloatArray) -> IntArray:
-        out = np.empty(self.n, dtype=np.int64)
-        for s in range(0, self.n, BLOCK):
-            e = min(s + BLOCK, self.n)
-            out[s:e] = self.reduced(s, e, mu, lam).argmax(axis=1)
-        return out
-
-
-def _typical(coef: FloatArray, mask: BoolArray) -> float:
-    vals = np.abs(coef[mask])
-    m = float(vals.mean()) if vals.size else 0.0
-    return m if m > 0 else 1.0
-
-
-def _typical_cols(coef: FloatArray, mask: BoolArray, cols: IntArray) -> FloatArray:
-    c = np.where(mask[:, cols], np.abs(coef[:, cols]), 0.0)
-    cnt = np.maximum(mask[:, cols].sum(axis=0), 1)
-    m = c.sum(axis=0) / cnt
-    return np.where(m > 0, m, 1.0)
 
 
 #: After the stages, on problems of at most RESTART_MAX_PAIRS pairs whose gap is above
@@ -259,35 +231,45 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
     ``stats["stopped"]`` says why the search ended without a plan: "time_limit" (the
     caller's) or "search_limit" (fast's own effort limit, see :data:`SEARCH_EFFORT`).
     """
+    return solve_parts(LocalParts(form), rel_gap, time_limit_s, mu0, seed)
+
+
+def solve_parts(parts: Parts, rel_gap: float = 1e-6, time_limit_s: float | None = None,
+                mu0: FloatArray | None = None, seed: int = 0) -> CoupledResult:
+    """:func:`solve_coupled` over any parts of the tasks; the plan is ``parts.plan()`` (on
+    Ray workers it stays there: the result's assignment is then empty)."""
     start = time.perf_counter()
     deadline = start + time_limit_s if time_limit_s else None
     rng = np.random.default_rng(seed)
-    dual = _Dual(form)
-    floor = form.min_value()
+    dual = _Dual(parts)
+    floor = parts.min_value()
     x0 = np.zeros(dual.dim)
     if mu0 is not None and len(mu0):
-        x0 = dual.pack(np.asarray(mu0, float), np.zeros((len(form.model_rows), dual.k)))
-    best_a: IntArray | None = None
+        x0 = dual.pack(np.asarray(mu0, float), np.zeros((len(dual.mlim), dual.k)))
+    found = False
     best_val = -np.inf
     stages = 0
     infeasible = False
     stats: dict[str, Any] = {"repaired_by": {}}
-    small = form.shape[0] * form.shape[1] <= RESTART_MAX_PAIRS
+    whole = parts.whole()  # swaps and restarts need every task at hand
+    small = whole is not None and parts.n * parts.k <= RESTART_MAX_PAIRS
 
-    swaps = small and bool(form.model_rows)  # swaps only mean something when models are shared rows
+    swaps = small and bool(len(dual.mlim))  # swaps only mean something when models are shared rows
 
     def consider(mu_c: FloatArray, lam_c: FloatArray, stop: float | None, polished: bool) -> None:
-        nonlocal best_a, best_val
-        a, how = make_feasible(form, dual.assignment(mu_c, lam_c), mu_c, lam_c, rng, stop)
-        if a is None:
+        nonlocal found, best_val
+        parts.start(mu_c, lam_c)
+        ok, how = make_feasible(parts, mu_c, lam_c, rng, stop)
+        if not ok:
             return
         stats["repaired_by"][how] = stats["repaired_by"].get(how, 0) + 1
-        a = improve(form, a, mu_c, lam_c)
+        improve(parts, mu_c, lam_c)
         if polished:
-            a = polish(form, a, mu_c, lam_c, rng, stop)
-        val = form.value_of(a)
+            polish(parts, mu_c, lam_c, rng, stop)
+        val = parts.value()
         if val > best_val:
-            best_a, best_val = a, val
+            parts.keep()
+            found, best_val = True, val
 
     for tau in TAUS:
         stages += 1
@@ -320,12 +302,14 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
         search_end = min(search_end, deadline)
         improve_end = min(improve_end, deadline)
     restarts = 0
-    if best_a is not None and swaps and not _within(best_val, dual.best_bound, rel_gap):
+    if found and swaps and isinstance(parts, LocalParts) and not _within(best_val, dual.best_bound, rel_gap):
         mu_c, lam_c = dual.unpack(dual.best_x)
-        best_a = polish(form, best_a, mu_c, lam_c, rng, improve_end)
-        best_val = form.value_of(best_a)
+        parts.work = parts.best.copy()
+        polish(parts, mu_c, lam_c, rng, improve_end)
+        parts.keep()
+        best_val = parts.value()
     while not infeasible:
-        if best_a is None:
+        if not found:
             if time.perf_counter() >= search_end:
                 break
         elif (not small or restarts >= IMPROVE_RESTARTS or time.perf_counter() >= improve_end
@@ -334,15 +318,15 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
         restarts += 1
         x = dual.best_x * np.exp(rng.normal(0.0, 0.3, dual.dim)) + rng.exponential(0.02, dual.dim) * (restarts % 2)
         mu_c, lam_c = dual.unpack(x)
-        consider(mu_c, lam_c, search_end if best_a is None else improve_end, polished=swaps)
+        consider(mu_c, lam_c, search_end if not found else improve_end, polished=swaps)
     stats["restarts"] = restarts
-    if best_a is None and not infeasible:
+    if not found and not infeasible:
         stats["stopped"] = "time_limit" if deadline is not None and search_end >= deadline else "search_limit"
         stats["search_s"] = time.perf_counter() - start
     mu, lam = dual.unpack(dual.best_x)
     stats.update(dual_evaluations=dual.evaluations, stages=stages, lagrangian_s=time.perf_counter() - start)
     return CoupledResult(
-        assignment=None if infeasible else best_a,
+        assignment=parts.plan() if found and not infeasible else None,
         value=best_val,
         bound=dual.best_bound,
         mu=mu,
@@ -352,34 +336,42 @@ def solve_coupled(form: Coupled, rel_gap: float = 1e-6, time_limit_s: float | No
     )
 
 
-def polish(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, rng: np.random.Generator,
-           deadline: float | None, rounds: int = 5) -> IntArray:
-    """Alternate swaps of two tasks and single-task moves until neither raises the value."""
+def polish(parts: Parts, mu: FloatArray, lam: FloatArray, rng: np.random.Generator,
+           deadline: float | None, rounds: int = 5) -> None:
+    """Alternate swaps of two tasks and single-task moves until neither raises the value
+    (on the work plan of parts that hold the whole problem; others are left as they are)."""
     from solvers.overload import improve_by_swaps
 
+    form = parts.whole()
+    if form is None or not isinstance(parts, LocalParts):
+        return
     for _ in range(rounds):
-        st = RowUsage(form, a)
+        st = RowUsage(form, parts.work)
         if improve_by_swaps(form, st, rng, deadline) == 0:
             break
-        a = improve(form, st.a, mu, lam)
-    return a
+        parts.work = st.a
+        improve(parts, mu, lam)
 
 
-def make_feasible(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, rng: np.random.Generator,
-                  deadline: float | None) -> tuple[IntArray | None, str]:
-    """A feasible plan near ``a``: the row-by-row repair, else the overload descent.
+def make_feasible(parts: Parts, mu: FloatArray, lam: FloatArray, rng: np.random.Generator,
+                  deadline: float | None) -> tuple[bool, str]:
+    """Make the parts' work plan (the argmax of :meth:`Parts.start`) feasible: the row-by-row
+    repair, else, where one part holds every task, the overload descent from the argmax.
 
-    Returns (plan or None, which method made it).
+    Returns (whether the work plan is now feasible, which method made it).
     """
     from solvers.overload import reduce_overload
 
-    fixed = repair(form, a, mu, lam)
-    if fixed is not None:
-        return fixed, "repair"
-    st = RowUsage(form, a)
+    if repair(parts, mu, lam):
+        return True, "repair"
+    form = parts.whole()
+    if form is None or not isinstance(parts, LocalParts):
+        return False, "none"
+    st = RowUsage(form, parts.start_a)
     if reduce_overload(form, st, rng, deadline) and form.is_feasible(st.a):
-        return st.a, "overload_descent"
-    return None, "none"
+        parts.work = st.a
+        return True, "overload_descent"
+    return False, "none"
 
 
 def _within(value: float, bound: float, rel_gap: float) -> bool:
@@ -393,10 +385,10 @@ def _gap(value: float, bound: float) -> float | None:
     return max(bound - value, 0.0) / max(abs(value), abs(bound), 1e-12)
 
 
-# ---------------------------------------------------------------------- repair and improvement
+# ---------------------------------------------------------------------- moves of one task
 class RowUsage:
-    """An assignment with its row usages, updated move by move (shared by the repair and
-    improvement moves here and in ``overload``)."""
+    """An assignment with its row usages, updated move by move (the overload descent's and
+    the swaps' state, :mod:`solvers.overload`)."""
 
     def __init__(self, form: Coupled, a: IntArray):
         self.form = form
@@ -437,147 +429,12 @@ class RowUsage:
 
     def worst_violation(self) -> tuple[str, int, int] | None:
         """('g', g, -1) or ('m', r, j) for the most violated row (relative), or None."""
-        worst, which = 0.0, None
-        for g in range(len(self.glim)):
-            ex = (self.g[g] - self.glim[g] - self.tg[g]) / max(abs(self.glim[g]), 1e-12, abs(self.g[g]))
-            if ex > worst:
-                worst, which = ex, ("g", g, -1)
-        if self.m.size:
-            ex = (self.m - self.mlim - self.tm) / np.maximum(np.where(np.isfinite(self.mlim), self.mlim, 1.0), 1e-12)
-            ex = np.where(np.isfinite(self.mlim), ex, -np.inf)
-            r, j = np.unravel_index(int(np.argmax(ex)), ex.shape)
-            if ex[r, j] > worst:
-                which = ("m", int(r), int(j))
-        return which
+        return worst_violation(self.g, self.m, RowLimits(self.glim, self.mlim, self.tg, self.tm))
 
 
-def repair(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, max_rounds: int = 200) -> IntArray | None:
-    """Move tasks off violated rows, cheapest reduced-value loss per unit freed first.
-
-    Returns a feasible assignment, or None when no single-task move can fix a row.
-    """
-    st = RowUsage(form, a)
-    for _ in range(max_rounds):
-        which = st.worst_violation()
-        if which is None:
-            return st.a
-        kind, idx, j = which
-        if kind == "g":
-            row = form.global_rows[idx]
-            cand = np.arange(form.shape[0])
-            need = st.g[idx] - st.glim[idx]
-        else:
-            mrow = form.model_rows[idx]
-            cand = np.flatnonzero(st.a == j)
-            need = st.m[idx, j] - st.mlim[idx, j]
-        if cand.size == 0:
-            return None
-        cur = st.a[cand].copy()
-        # per candidate task: the best alternative model by loss per unit freed
-        best_k = np.empty(cand.size, dtype=np.int64)
-        best_ratio = np.full(cand.size, np.inf)
-        freed = np.zeros(cand.size)
-        for s in range(0, cand.size, BLOCK):
-            c = cand[s : s + BLOCK]
-            cj = st.a[c]
-            rv = _reduced_rows(form, c, mu, lam)
-            loss = rv[np.arange(c.size), cj][:, None] - rv
-            if kind == "g":
-                coef = row.coef[c]
-                fr = coef[np.arange(c.size), cj][:, None] - coef
-            else:
-                own = np.ones(c.size) if mrow.coef is None else mrow.coef[c, j]
-                fr = np.broadcast_to(own[:, None], rv.shape).copy()
-                fr[:, j] = 0.0
-            # quick capacity screen on the other per-model rows (exact check when applied)
-            ok = form.mask[c] & (fr > 0)
-            for r, mr in enumerate(form.model_rows):
-                load = 1.0 if mr.coef is None else mr.coef[c]
-                ok &= (st.m[r][None, :] + load <= st.mlim[r][None, :] + st.tm[r][None, :]) | (
-                    np.arange(form.shape[1])[None, :] == cj[:, None])
-            ratio = np.where(ok, loss / np.where(ok, fr, 1.0), np.inf)
-            kk = ratio.argmin(axis=1)
-            best_k[s : s + c.size] = kk
-            best_ratio[s : s + c.size] = ratio[np.arange(c.size), kk]
-            freed[s : s + c.size] = fr[np.arange(c.size), kk]
-        order = np.argsort(best_ratio, kind="stable")
-        fixed = 0.0
-        progressed = False
-        for o in order:
-            if not np.isfinite(best_ratio[o]) or fixed >= need:
-                break
-            i, k = int(cand[o]), int(best_k[o])
-            if st.a[i] != cur[o] or not st.move_ok(i, k, relax=idx if kind == "g" else None):
-                continue
-            st.apply(i, k)
-            fixed += float(freed[o])
-            progressed = True
-        if not progressed:
-            return None
-    return st.a if st.worst_violation() is None else None
-
-
-def improve(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray, rounds: int = 3,
-            max_moves: int = 50_000) -> IntArray:
-    """Single-task moves that raise the value and keep every row feasible.
-
-    Moves are ranked by reduced gain (value minus the priced use of the rows), so that
-    a scarce row is not spent on a small gain; each is applied only after an exact check.
-    """
-    st = RowUsage(form, a)
-    n, k = form.shape
-    for _ in range(rounds):
-        cand_i, cand_k, cand_score = [], [], []
-        for s in range(0, n, BLOCK):
-            e = min(s + BLOCK, n)
-            c = np.arange(s, e)
-            cj = st.a[s:e]
-            v = np.where(form.mask[s:e], form.value[s:e], -np.inf)
-            gain = v - v[np.arange(e - s), cj][:, None]
-            ok = gain > 0
-            if not ok.any():
-                continue
-            for g, row in enumerate(form.global_rows):
-                d = row.coef[s:e] - row.coef[c, cj][:, None]
-                ok &= st.g[g] + d <= st.glim[g] + st.tg[g]
-            for r, mr in enumerate(form.model_rows):
-                load = 1.0 if mr.coef is None else mr.coef[s:e]
-                ok &= st.m[r][None, :] + load <= st.mlim[r][None, :] + st.tm[r][None, :]
-            if not ok.any():
-                continue
-            rv = _reduced_rows(form, c, mu, lam)
-            score = rv - rv[np.arange(e - s), cj][:, None]
-            score = np.where(ok, score, -np.inf)
-            kk = score.argmax(axis=1)
-            sc = score[np.arange(e - s), kk]
-            keep = np.isfinite(sc)
-            cand_i.append(c[keep])
-            cand_k.append(kk[keep])
-            cand_score.append(sc[keep])
-        if not cand_i:
-            break
-        ci = np.concatenate(cand_i)
-        ck = np.concatenate(cand_k)
-        order = np.argsort(-np.concatenate(cand_score), kind="stable")[:max_moves]
-        moved = 0
-        for o in order:
-            i, kk = int(ci[o]), int(ck[o])
-            if form.value[i, kk] <= form.value[i, st.a[i]] or not st.move_ok(i, kk):
-                continue
-            st.apply(i, kk)
-            moved += 1
-        if moved == 0:
-            break
-    return st.a
-
-
-def _reduced_rows(form: Coupled, rows: IntArray, mu: FloatArray, lam: FloatArray) -> FloatArray:
-    """v - mu A - lam L for the given tasks, -inf on infeasible pairs."""
-    r = np.where(form.mask[rows], form.value[rows], -np.inf)
-    for g, row in enumerate(form.global_rows):
-        if mu[g] != 0:
-            r -= mu[g] * row.coef[rows]
-    for i, mrow in enumerate(form.model_rows):
-        if lam[i].any():
-            r -= lam[i] if mrow.coef is None else lam[i] * mrow.coef[rows]
-    return r
+def repair_plan(form: Coupled, a: IntArray, mu: FloatArray, lam: FloatArray) -> IntArray | None:
+    """The row-by-row repair of plan ``a`` alone: a feasible plan, or None when no
+    single-task move can fix a row."""
+    parts = LocalParts(form)
+    parts.work = np.array(a, dtype=np.int64)
+    return parts.work if repair(parts, mu, lam) else None

@@ -107,6 +107,13 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
                       for x in part]
             loaded.sort(key=lambda x: x["shard"])
             stats["load_s"] = time.perf_counter() - t
+            goal = _check(loaded)
+            if any(x["coupled"] for x in loaded) or (loaded[0]["budget"] is not None
+                                                     and loaded[0]["min_avg_quality"] is not None):
+                done = _coupled(ray, handles, loaded, source, rel_gap, stats, out_dir, keep_assignment, t_start)
+                if done is not None:
+                    clean = True
+                    return done
             goal, row, limit, allow_queue = _structure(loaded, source)
             sign = 1.0 if Goal(goal).maximize else -1.0
             t = time.perf_counter()
@@ -135,38 +142,85 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
                 return _done(base, Status.INFEASIBLE, t_start, ray, handles, message=what), None
             totals = [ray.get(h.totals.remote(sign)) for h in handles]
             objective = sum(x["objective"] for x in totals)
-            served = sum(x["served_weight"] for x in totals)
-            bound = sign * point["lp_bound"] if point["lp_bound"] is not None else objective
-            gap = relative_gap(objective, bound, goal)
-            if gap is not None and gap > rel_gap and all(x["integral"] for x in prepared):
-                slack = 1e-9 * max(1.0, abs(bound))
-                bound = float(np.floor(bound + slack)) if sign > 0 else float(np.ceil(bound - slack))
-                gap = relative_gap(objective, bound, goal)
-            status = Status.OPTIMAL if gap is not None and gap <= rel_gap else Status.FEASIBLE
-            price = sign * point["multiplier"] if row == "budget" else None
+            bound, gap, status = finish_status(objective, None if point["lp_bound"] is None else sign * point["lp_bound"],
+                                               goal, rel_gap, all(x["integral"] for x in prepared))
             stats.update(point["stats"])
-            if out_dir is not None:
-                t = time.perf_counter()
-                out = Path(out_dir)
-                out.mkdir(parents=True, exist_ok=True)
-                starts = dict(zip([x["shard"] for x in prepared],
-                                  np.concatenate([[0], np.cumsum([x["n"] for x in prepared])[:-1]]).tolist(),
-                                  strict=True))
-                ray.get([h.write.remote(str(out), starts) for h in handles])
-                stats["write_s"] = time.perf_counter() - t
-            assignment = None
-            if keep_assignment:
-                assignment = {k: v for part in ray.get([h.assignments.remote() for h in handles])
-                              for k, v in part.items()}
-            result = _done(base, status, t_start, ray, handles, objective=objective, bound=bound, gap=gap,
-                           price=price, n_queued=n - n_sub, served=served)
-            if out_dir is not None:
-                result.out_dir = str(out_dir)
-                (Path(out_dir) / "summary.json").write_text(json.dumps(asdict(result), indent=1))
+            done = _written(ray, handles, base, status, t_start, out_dir, keep_assignment, objective=objective,
+                            bound=bound, gap=gap, price=sign * point["multiplier"] if row == "budget" else None,
+                            n_queued=n - n_sub, served=sum(x["served_weight"] for x in totals))
             clean = True
-            return result, assignment
+            return done
         finally:
             _release(ray, handles, clean)
+
+
+def _coupled(ray: Any, handles: list[Any], loaded: list[dict[str, Any]], source: Any, rel_gap: float,
+             stats: dict[str, Any], out_dir: str | Path | None, keep_assignment: bool,
+             t_start: float) -> tuple[ShardedPlan, dict[int, np.ndarray] | None] | None:
+    """fast's Lagrangian path (:mod:`planner.distributed.coupled_driver`), finished as the
+    knapsack path is: totals, status, the plan's parts and summary. None: no per-model row
+    binds after all (the knapsack path applies)."""
+    from planner.distributed.coupled_driver import solve_coupled_sharded
+
+    first = loaded[0]
+    sign = 1.0 if Goal(first["goal"]).maximize else -1.0
+    got = solve_coupled_sharded(ray, handles, loaded, source, rel_gap, stats)
+    if got is None:
+        return None
+    limit = first["budget"] if first["budget"] is not None else first["min_avg_quality"]
+    base = {"n": got["n"], "goal": first["goal"], "row": "coupled", "limit": limit, "stats": stats}
+    if got["status"] is not None and not got["status"].has_plan:
+        result = _done(base, got["status"], t_start, ray, handles, bound=got["bound"], message=got["message"])
+        return result, None
+    totals = ray.get([h.totals.remote(sign) for h in handles])
+    objective = sum(x["objective"] for x in totals)
+    served = sum(x["served_weight"] for x in totals)
+    bound, gap, status = finish_status(objective, got["bound"], first["goal"], rel_gap, got.get("integral", False))
+    if got["status"] is not None:  # nothing could be served: every task queued, optimal
+        status = got["status"]
+    return _written(ray, handles, base, status, t_start, out_dir, keep_assignment, objective=objective,
+                    bound=bound, gap=gap, price=got["price"], n_queued=got["n"] - got["n_sub"], served=served,
+                    message=got["message"])
+
+
+def finish_status(objective: float, bound: float | None, goal: str, rel_gap: float,
+                  integral: bool) -> tuple[float, float | None, Status]:
+    """fast's ending: the bound (None: the objective's), the gap, the inward rounding of an
+    integral objective's bound, the status."""
+    if bound is None:
+        bound = objective
+    gap = relative_gap(objective, bound, goal)
+    if gap is not None and gap > rel_gap and integral:
+        slack = 1e-9 * max(1.0, abs(bound))
+        bound = float(np.floor(bound + slack)) if Goal(goal).maximize else float(np.ceil(bound - slack))
+        gap = relative_gap(objective, bound, goal)
+    status = Status.OPTIMAL if gap is not None and gap <= rel_gap else Status.FEASIBLE
+    return bound, gap, status
+
+
+def _written(ray: Any, handles: list[Any], base: dict[str, Any], status: Status, t_start: float,
+             out_dir: str | Path | None, keep_assignment: bool,
+             **result: Any) -> tuple[ShardedPlan, dict[int, np.ndarray] | None]:
+    """Every worker writes its shards of the plan; the summary and, on request, the plan."""
+    stats = base["stats"]
+    starts: dict[int, int] = {}
+    if out_dir is not None:
+        t = time.perf_counter()
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        sizes = sorted((s, n) for part in ray.get([h.shard_sizes.remote() for h in handles]) for s, n in part)
+        starts = dict(zip([s for s, _ in sizes], np.concatenate([[0], np.cumsum([n for _, n in sizes])[:-1]]).tolist(),
+                          strict=True))
+        ray.get([h.write.remote(str(out), starts) for h in handles])
+        stats["write_s"] = time.perf_counter() - t
+    assignment = None
+    if keep_assignment:
+        assignment = {k: v for part in ray.get([h.assignments.remote() for h in handles]) for k, v in part.items()}
+    res = _done(base, status, t_start, ray, handles, **result)
+    if out_dir is not None:
+        res.out_dir = str(out_dir)
+        (Path(out_dir) / "summary.json").write_text(json.dumps(asdict(res), indent=1))
+    return res, assignment
 
 
 #: Idle planner actors of this process's Ray session, reused by the next plan (start-up costs
@@ -193,23 +247,27 @@ def _release(ray: Any, handles: list[Any], clean: bool) -> None:
         ray.kill(h, no_restart=True)
 
 
-def _structure(loaded: list[dict[str, Any]], source: Any) -> tuple[str, str | None, float | None, bool]:
-    """(goal, the one limit row or None, its limit, allow_queue), or InputError when the
-    shards do not describe one problem of the shape the sharded planner handles."""
+def _check(loaded: list[dict[str, Any]]) -> str:
+    """The goal, or InputError when the shards do not describe one problem the sharded
+    planner handles."""
     first = loaded[0]
     for x in loaded:
         for key in ("goal", "budget", "min_avg_quality", "allow_queue", "k"):
             if x[key] != first[key]:
                 raise InputError(f"shard {x['shard']}: {key} {x[key]!r} differs from shard 0's {first[key]!r}")
-        if x["coupled"]:
-            raise InputError("the sharded planner handles one budget or one average-quality floor; "
-                             "capacities, share caps and group charges need one process (routeplan solve "
-                             "without --workers)")
+        if x["group_charges"]:
+            raise InputError("the sharded planner does not handle group charges (they couple the tasks of a "
+                             "group): plan in one process (routeplan solve without --workers)")
     goal = first["goal"]
     if Goal(goal) is Goal.MINIMIZE_LATENCY:
         raise InputError("the sharded planner does not handle the makespan goal (minimize_latency)")
-    if first["budget"] is not None and first["min_avg_quality"] is not None:
-        raise InputError("the sharded planner handles one limit: a budget or an average-quality floor, not both")
+    return str(goal)
+
+
+def _structure(loaded: list[dict[str, Any]], source: Any) -> tuple[str, str | None, float | None, bool]:
+    """(goal, the one limit row or None, its limit, allow_queue) of the knapsack path."""
+    first = loaded[0]
+    goal = first["goal"]
     row = "budget" if first["budget"] is not None else ("min_avg_quality" if first["min_avg_quality"] is not None
                                                         else None)
     limit = first["budget"] if row == "budget" else first["min_avg_quality"]
@@ -244,19 +302,7 @@ def _cut(ray: Any, handles: list[Any], prepared: list[dict[str, Any]], row: str 
         total_dv = sum(x["total_dv"] for x in prepared)
         return {"lp_bound": max(base_v + total_dv, value), "multiplier": 0.0, "stats": st}
     # 1. the critical efficiency: the largest t whose increments at or above it weigh more than room
-    ranges = ray.get([h.key_range.remote() for h in handles])
-    lo = _bits(min(r[0] for r in ranges))
-    hi = _bits(max(r[1] for r in ranges))
-    rounds = 0
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        rounds += 1
-        if sum(ray.get([h.weight_at_least.remote(_float(mid)) for h in handles])) > room:
-            lo = mid
-        else:
-            hi = mid - 1
-    t_star = _float(lo)
-    st["bisection_rounds"] = rounds
+    t_star, st["bisection_rounds"] = critical_efficiency(ray, handles, room)
     above = ray.get([h.above.remote(t_star) for h in handles])
     used = sum(a[0] for a in above)
     bound = base_v + sum(a[1] for a in above)
@@ -287,6 +333,23 @@ def _cut(ray: Any, handles: list[Any], prepared: list[dict[str, Any]], row: str 
         moves += more
     st["fill_moves"] = moves
     return {"lp_bound": max(bound, value), "multiplier": t_star, "stats": st}
+
+
+def critical_efficiency(ray: Any, handles: list[Any], room: float) -> tuple[float, int]:
+    """The largest efficiency whose increments at or above it weigh more than ``room`` (the
+    knapsack LP's multiplier), by bisection on its float bits: (t*, rounds)."""
+    ranges = ray.get([h.key_range.remote() for h in handles])
+    lo = _bits(min(r[0] for r in ranges))
+    hi = _bits(max(r[1] for r in ranges))
+    rounds = 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        rounds += 1
+        if sum(ray.get([h.weight_at_least.remote(_float(mid)) for h in handles])) > room:
+            lo = mid
+        else:
+            hi = mid - 1
+    return _float(lo), rounds
 
 
 def _sum(parts: list[tuple[float, float]]) -> tuple[float, float]:

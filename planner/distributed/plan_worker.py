@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from planner.distributed.coupled_worker import CoupledShards
 from planner.distributed.shards import Shard
 from solvers.hull import CHUNK_TASKS, Hulls, upper_hulls
 from solvers.problem import Goal
@@ -35,7 +36,7 @@ class _State:
     task_ids: Any
     model_names: list[str]
     sub: NDArray[np.int64]  # servable rows of the shard
-    weight: NDArray[np.float64]
+    weight: NDArray[np.float64] | None  # the knapsack's row (None on the Lagrangian path)
     value: NDArray[np.float64]
     mask: NDArray[np.bool_]
     cost: NDArray[np.float64] | None
@@ -45,12 +46,14 @@ class _State:
     assignment: NDArray[np.int64] | None = None  # over the servable rows
 
 
-class ShardPlanner:
-    """The actor (wrapped with ``ray.remote`` by the driver)."""
+class ShardPlanner(CoupledShards):
+    """The actor (wrapped with ``ray.remote`` by the driver); the Lagrangian path's methods
+    come from :class:`~planner.distributed.coupled_worker.CoupledShards`."""
 
     def __init__(self) -> None:
         self.loaded: dict[int, Shard] = {}
         self.states: list[_State] = []
+        self.parts = []
 
     # -- loading -------------------------------------------------------------------------------
     def load(self, source: Any, shards: list[int]) -> list[dict[str, Any]]:
@@ -63,8 +66,8 @@ class ShardPlanner:
             out.append({
                 "shard": i, "n": p.n_tasks, "k": p.n_models, "goal": Goal(p.goal).value,
                 "budget": p.budget, "min_avg_quality": p.min_avg_quality, "allow_queue": p.allow_queue,
-                "coupled": (bool(p.capacity_rows()) or p.has_group_charges
-                            or (p.share_limits is not None and bool((p.share_limits < p.n_tasks).any()))),
+                "coupled": bool(p.capacity_rows()) or p.share_cap is not None,
+                "group_charges": p.has_group_charges,
                 "summary": source.summary(shard) if hasattr(source, "summary") else None,
             })
         return out
@@ -109,6 +112,29 @@ class ShardPlanner:
             del shard, p
         self._index()
         return out
+
+    def c_knapsack(self) -> list[dict[str, Any]]:
+        """The knapsack of the coupled forms' one global row (fast's first multiplier):
+        hulls and the sums the driver's cut needs, as :meth:`prepare`."""
+        out = []
+        self.states = []
+        for p in self.parts:
+            form = p.form
+            st = _State(p.index, p.sub.size, None, [], p.sub, form.global_rows[0].coef, form.value, form.mask,
+                        None, None, np.zeros(0))
+            st.hulls = upper_hulls(st.weight, st.value, st.mask)  # type: ignore[arg-type]
+            base = st.hulls.base
+            r = np.flatnonzero(base >= 0)
+            self.states.append(st)
+            out.append({"shard": p.index, "n_sub": int(p.sub.size),
+                        "base_weight": float(form.global_rows[0].coef[r, base[r]].sum()),
+                        "total_dw": float(st.hulls.inc_dw.sum())})
+        self._index()
+        return out
+
+    def c_knapsack_done(self) -> None:
+        self.states = []
+        self.neg_keys = self.cum_dw = self.cum_dv = np.zeros(0)
 
     def _index(self) -> None:
         """Every increment of this worker by efficiency (descending), with running sums."""
@@ -177,6 +203,7 @@ class ShardPlanner:
         a = s.assignment
         assert a is not None
         r = np.flatnonzero(a >= 0)
+        assert s.weight is not None
         return float(s.weight[r, a[r]].sum()), float(s.value[r, a[r]].sum())
 
     # -- the fill passes ----------------------------------------------------------------------
@@ -186,7 +213,7 @@ class ShardPlanner:
         out = []
         for s in self.states:
             h, a, steps = s.hulls, s.assignment, s.steps  # type: ignore[attr-defined]
-            assert h is not None and a is not None
+            assert h is not None and a is not None and s.weight is not None
             rows = np.flatnonzero((steps + 1 < h.size) & (a >= 0))
             if room <= 0 or rows.size == 0:
                 continue
@@ -204,7 +231,7 @@ class ShardPlanner:
         out = []
         for s in self.states:
             a = s.assignment
-            assert a is not None
+            assert a is not None and s.weight is not None
             n = a.size
             parts: list[tuple[Any, Any, Any, Any]] = []
             for b in range(0, n, _BLOCK):
@@ -242,7 +269,7 @@ class ShardPlanner:
             assert a is not None
             r = np.flatnonzero(a >= 0)
             objective += sign * float(s.value[r, a[r]].sum())
-            used += float(s.weight[r, a[r]].sum())
+            used += float(s.weight[r, a[r]].sum()) if s.weight is not None else 0.0
             served += float(s.priority[r].sum())
         return {"objective": objective, "used": used, "served_weight": served}
 
@@ -282,10 +309,15 @@ class ShardPlanner:
             rows += s.n
         return rows
 
+    def shard_sizes(self) -> list[tuple[int, int]]:
+        """(shard, tasks) of the shards this worker holds a plan of."""
+        return [(s.index, s.n) for s in self.states]
+
     def reset(self) -> None:
         """Drop the finished plan's shards (the actor can plan again)."""
         self.loaded.clear()
         self.states = []
+        self.parts = []
         self.neg_keys = self.cum_dw = self.cum_dv = np.zeros(0)
 
     def peak_rss_mb(self) -> float:

@@ -55,7 +55,7 @@ def solve(problem: Problem, options: Options) -> Solution:
         return solve_grouped(problem, options, solve)
     sign = 1.0 if goal.maximize else -1.0
     n = problem.n_tasks
-    mask = _reduced_mask(problem)
+    mask = reduced_mask(problem)
     servable = mask.any(axis=1)
     if not servable.all() and not problem.allow_queue:
         return _infeasible(problem, start, _no_model_diagnosis(problem, mask))
@@ -71,7 +71,7 @@ def solve(problem: Problem, options: Options) -> Solution:
     def rows(a: NDArray[Any]) -> NDArray[Any]:
         return a if whole else a[sub]
 
-    form = _coupled(problem, rows, rows(mask), sign)
+    form = coupled_form(problem, rows, rows(mask), sign)
     stats: dict[str, Any] = {"queued_without_model": int(n - sub.size)}
 
     # 1. one global limit, no per-model limit: the knapsack LP on the hulls (when the limit
@@ -136,20 +136,27 @@ def solve(problem: Problem, options: Options) -> Solution:
 
 
 # ---------------------------------------------------------------------- building the form
-def _reduced_mask(problem: Problem) -> NDArray[np.bool_]:
-    """Feasible pairs minus those no capacity could ever take (load above the model's limit)."""
+def reduced_mask(problem: Problem, share_limits: NDArray[np.int64] | None = None) -> NDArray[np.bool_]:
+    """Feasible pairs minus those no capacity could ever take (load above the model's limit).
+
+    share_limits: the share caps' task counts when ``problem`` is a shard of a larger batch
+    (they count the whole batch's tasks); by default the problem's own."""
+    share_limits = problem.share_limits if share_limits is None else share_limits
     mask = problem.feasible_mask
     cut = None
     for row in problem.capacity_rows():
         over = row.load > row.limit[None, :] * (1 + 1e-12)
         cut = over if cut is None else cut | over
-    if problem.share_limits is not None and (problem.share_limits < 1).any():
-        zero = np.broadcast_to(problem.share_limits[None, :] < 1, mask.shape)
+    if share_limits is not None and (share_limits < 1).any():
+        zero = np.broadcast_to(share_limits[None, :] < 1, mask.shape)
         cut = zero if cut is None else cut | zero
     return mask if cut is None else mask & ~cut
 
 
-def _coupled(problem: Problem, rows: Any, mask: NDArray[np.bool_], sign: float) -> Coupled:
+def coupled_form(problem: Problem, rows: Any, mask: NDArray[np.bool_], sign: float,
+             share_limits: NDArray[np.int64] | None = None, n_served: int | None = None) -> Coupled:
+    """The problem in maximisation form; share_limits and n_served (the servable tasks) are
+    the whole batch's when ``problem`` is a shard of it."""
     # read-only views where possible: a copy of an n x k matrix costs ~0.1 s at 1M x 20
     value = rows(problem.objective_matrix) if sign > 0 else -rows(problem.objective_matrix)
     globals_: list[GlobalRow] = []
@@ -161,10 +168,12 @@ def _coupled(problem: Problem, rows: Any, mask: NDArray[np.bool_], sign: float) 
     for row in problem.capacity_rows():
         if np.isfinite(row.limit).any():
             models.append(ModelRow(row.name, rows(row.load), np.asarray(row.limit, float)))
-    if problem.share_limits is not None:
-        lim = problem.share_limits.astype(float)
-        if (lim < mask.shape[0]).any():
-            models.append(ModelRow("share_cap", None, np.where(lim < mask.shape[0], lim, np.inf)))
+    share_limits = problem.share_limits if share_limits is None else share_limits
+    n_served = mask.shape[0] if n_served is None else n_served
+    if share_limits is not None:
+        lim = share_limits.astype(float)
+        if (lim < n_served).any():
+            models.append(ModelRow("share_cap", None, np.where(lim < n_served, lim, np.inf)))
     return Coupled(value, mask, tuple(globals_), tuple(models))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.distributed.shards import Shard
+from planner.distributed.shards import Shard, SyntheticSource
 from solvers import Goal, Problem
 
 
@@ -37,3 +37,58 @@ class TiesSource:
         p = Problem(cost=cost, quality=np.round(quality * 10) / 10, feasible=feasible,
                     priority=np.ones(n) * 10, budget=self.budget, allow_queue=True, goal=Goal.MAXIMIZE_QUALITY)
         return Shard(p, [f"m{j}" for j in range(5)], [f"task-{x}" for x in g])
+
+
+@dataclass(frozen=True)
+class CoupledSource:
+    """Realistic batches (:class:`SyntheticSource`'s) with the limits that couple the tasks
+    beyond one knapsack: per-model capacities, share caps, a budget and an average-quality
+    floor, in any combination (fast's Lagrangian path). Limits are fixed from shard 0's
+    numbers, so every shard states the same batch-wide limits."""
+
+    n_tasks: int = 24_000
+    shard_tasks: int = 7_000
+    n_models: int = 10
+    seed: int = 3
+    budget: float | None = 1 / 3  # of the way from the cheapest plan's cost to the best plan's
+    floor: float | None = None  # of the way from the cheapest plan's mean quality to the best's
+    capacity: float | None = 1.6  # each model's capacity: this x its fair share of the load
+    share_cap: float | None = None
+    allow_queue: bool = False
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.n_tasks // self.shard_tasks)
+
+    def _synthetic(self) -> SyntheticSource:
+        return SyntheticSource(self.n_tasks, self.n_models, self.shard_tasks, self.seed)
+
+    def _limits(self) -> dict[str, float]:
+        p = self._synthetic().load(0).problem
+        assert p.cost is not None and p.quality is not None
+        rows = np.arange(p.n_tasks)
+        cheap = np.argmin(np.where(p.feasible_mask, p.cost, np.inf), axis=1)
+        best = np.argmax(np.where(p.feasible_mask, p.quality, -np.inf), axis=1)
+        out = {}
+        if self.budget is not None:
+            lo, hi = p.cost[rows, cheap].mean(), p.cost[rows, best].mean()
+            out["budget"] = float(self.n_tasks * (lo + self.budget * (hi - lo)))
+        if self.floor is not None:
+            lo, hi = p.quality[rows, cheap].mean(), p.quality[rows, best].mean()
+            out["min_avg_quality"] = float(lo + self.floor * (hi - lo))
+        return out
+
+    def load(self, i: int) -> Shard:
+        p = self._synthetic().load(i).problem
+        rng = np.random.default_rng([self.seed, 77, i])
+        n, k = p.n_tasks, self.n_models
+        extra: dict = {}
+        if self.capacity is not None:
+            extra["load"] = rng.uniform(0.5, 1.5, (n, k))
+            extra["capacity"] = np.full(k, self.capacity * self.n_tasks / k)
+        if self.share_cap is not None:
+            extra["share_cap"] = np.full(k, self.share_cap)
+        q = Problem(cost=p.cost, quality=p.quality, latency=p.latency, feasible=p.feasible, priority=p.priority,
+                    goal=Goal.MAXIMIZE_QUALITY if self.floor is None else Goal.MINIMIZE_COST,
+                    allow_queue=self.allow_queue, **self._limits(), **extra)
+        return Shard(q, [f"model-{j:02d}" for j in range(k)])

@@ -12,7 +12,7 @@ import pytest
 
 import solvers
 from solvers import Goal, Options, Problem, Status, lagrangian
-from solvers.lagrangian import Coupled, GlobalRow, ModelRow, RowUsage, repair
+from solvers.lagrangian import Coupled, GlobalRow, ModelRow, RowUsage, repair_plan
 from solvers.orlib import read_gap
 from solvers.overload import reduce_overload
 
@@ -34,7 +34,7 @@ def test_descent_fixes_what_repair_cannot() -> None:
     for seed in range(40):
         form = planted(seed)
         start = form.value.argmax(axis=1)
-        repaired += repair(form, start, np.zeros(0), np.zeros((1, form.shape[1]))) is not None
+        repaired += repair_plan(form, start, np.zeros(0), np.zeros((1, form.shape[1]))) is not None
         st = RowUsage(form, start)
         if reduce_overload(form, st, np.random.default_rng(0), None):
             assert form.is_feasible(st.a)

@@ -1,0 +1,91 @@
+"""The coordinator of ``routeplan run --workers 2`` (the routeplan process itself, which
+starts its local Ray) killed with SIGKILL, or stopped with Ctrl-C, mid-run; then resumed:
+every task ends once, nothing is paid twice, spend never goes above the budget."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.executor.helpers import check_run, cli_command, done_count, ledger_facts, rerun_cli, start_cli
+from tests.executor.plans import make_plan
+
+pytestmark = pytest.mark.xdist_group("ray")
+
+BUDGET_USD = 0.4
+
+
+@pytest.fixture
+def no_ray_left_behind(monkeypatch):
+    """The CLI's local Ray lives under a temporary directory of its own (RAY_TMPDIR); its
+    processes must end with the CLI, however it ends (Ray makes them share its fate)."""
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'routeplan[ray]')")
+    import shutil
+    import tempfile
+    import time
+
+    root = tempfile.mkdtemp(prefix="rp-")  # short: Ray's socket paths must fit 107 bytes
+    monkeypatch.setenv("RAY_TMPDIR", root)
+    yield
+    deadline = time.monotonic() + 30
+    while True:
+        left = [p for p in psutil.process_iter(["pid", "cmdline"])
+                if any(root in part for part in (p.info["cmdline"] or []))]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    shutil.rmtree(root, ignore_errors=True)
+    assert not left, [" ".join(p.info["cmdline"][:2]) for p in left]
+
+
+def _command(tmp_path, n_tasks: int):
+    plan_path = make_plan(n_tasks, budget_usd=BUDGET_USD).save(tmp_path / "plan.json")
+    out = tmp_path / "run"
+    return out, cli_command("run", plan_path, "--out", out, "--simulate", "--time-scale", "0.02",
+                            "--concurrency", "6", "--fail-rate", "0.2", "--seed", "3", "--workers", "2")
+
+
+def test_coordinator_killed_mid_run_then_resumed(tmp_path, no_ray_left_behind):
+    out, cmd = _command(tmp_path, 150)
+    proc = start_cli(cmd, until=lambda: done_count(out / "ledger.sqlite") >= 20, timeout_s=180)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    killed = ledger_facts(out)
+    assert "inflight" in killed["attempt_states"]  # the workers' grants (and calls) were held
+    done_at_kill = {t for t, s in killed["statuses"].items() if s == "done"}
+    assert 20 <= len(done_at_kill) < 150
+
+    rerun = rerun_cli([*cmd, "--resume"], timeout_s=240)
+    assert rerun.returncode == 0, rerun.stderr
+    check_run(out, BUDGET_USD)  # every task ended once, spend == ledger, within the budget
+    after = ledger_facts(out)
+    assert set(after["statuses"]) == set(killed["statuses"])  # no task lost
+    assert all(after["statuses"][t] == "done" for t in done_at_kill)  # never run again
+    assert all(n == 1 for n in after["ok_per_task"].values())  # nothing paid twice for an answer
+    # what the dead coordinator's workers held counts as spent, never forgotten
+    assert after["attempt_states"].get("lost", 0) >= killed["attempt_states"]["inflight"]
+    assert after["attempt_states"].get("inflight", 0) == 0
+    assert after["spent_pusd"] >= killed["spent_pusd"]
+    assert "resumed" in rerun.stdout
+
+
+def test_ctrl_c_stops_cleanly_then_resumes(tmp_path, no_ray_left_behind):
+    out, cmd = _command(tmp_path, 80)
+    proc = start_cli(cmd, until=lambda: done_count(out / "ledger.sqlite") >= 10, timeout_s=180)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "--resume" in stderr and "interrupted" in stderr
+    assert "Traceback" not in stderr
+    stopped = ledger_facts(out)
+    assert any(s != "done" for s in stopped["statuses"].values())  # really stopped mid-run
+    assert stopped["attempt_states"].get("inflight", 0) == 0  # grants given back, calls waited for
+
+    rerun = rerun_cli([*cmd, "--resume"], timeout_s=240)
+    assert rerun.returncode == 0, rerun.stderr
+    check_run(out, BUDGET_USD)
+    after = ledger_facts(out)
+    assert all(s in ("done", "queued", "failed") for s in after["statuses"].values())
+    assert all(n == 1 for n in after["ok_per_task"].values())
