@@ -118,9 +118,11 @@ def part_dual(form: Coupled, mu: FloatArray, lam: FloatArray, t: float, exps: In
         logz += exact_sum(np.log(z))
         r /= z[:, None]  # r now holds the soft assignment p
         for g, row in enumerate(form.global_rows):
-            g_sum[g] += sum(bounded_col_sums(r * row.coef[s:e], exps[g]))
+            # a task's own sum is the same wherever its row lies; the sum over tasks is exact
+            g_sum[g] += exact_sum(np.einsum("ij,ij->i", r, row.coef[s:e]))
         for i, mrow in enumerate(form.model_rows):
-            cols = bounded_col_sums(r if mrow.coef is None else r * mrow.coef[s:e], exps[n_g + i])
+            cols = (bounded_col_sums(r, exps[n_g + i]) if mrow.coef is None
+                    else bounded_col_sums(r * mrow.coef[s:e], exps[n_g + i], scratch=True))
             m_sum[i] = [a + b for a, b in zip(m_sum[i], cols, strict=True)]
     return Sums({"hard": hard, "logz": logz, "g": g_sum, "m": m_sum})
 

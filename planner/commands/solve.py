@@ -64,7 +64,8 @@ def solve_command(
     fmt: FormatOpt = "table",
     max_rows: RowsOpt = 25,
     workers: Annotated[int, typer.Option(
-        "--workers", help="Plan on N Ray workers (fast's budget or average-quality path, sharded): the "
+        "--workers", help="Plan on N Ray workers (fast, sharded: its budget/quality knapsack or its "
+        "Lagrangian for capacities and share caps): the "
         "Parquet task file is read and formulated shard by shard on the workers and the plan written "
         "as Parquet parts into the --out folder; needs `pip install 'routeplan[ray]'` [default: 0 = in this "
         "process].", show_default=False)] = 0,

@@ -105,7 +105,9 @@ class _Coordinator:
             if reply["error"]:
                 raise RuntimeError(f"ray worker {w}: {reply['error']}")
             self._apply(w, reply)
-            msg = {"stop": True} if self.stop.is_set() else {}
+            # stopping: every worker gives back what no call in flight reserved, so a call still
+            # in flight when the wait ends writes off its own worst case, not the worker's grant
+            msg = {"stop": True, "reclaim": True} if self.stop.is_set() else {}
             if reply["done"]:
                 if self.held[w]:  # cannot happen: a finished worker reserves nothing; stay safe
                     self.ledger.lose_grant(holder(w), "held when the worker finished")

@@ -92,3 +92,19 @@ class CoupledSource:
                     goal=Goal.MAXIMIZE_QUALITY if self.floor is None else Goal.MINIMIZE_COST,
                     allow_queue=self.allow_queue, **self._limits(), **extra)
         return Shard(q, [f"model-{j:02d}" for j in range(k)])
+
+
+@dataclass(frozen=True)
+class CappedTiesSource(TiesSource):
+    """:class:`TiesSource` (ties, tasks without a model, queuing) with share caps."""
+
+    n_tasks: int = 2_000
+    shard_tasks: int = 600
+    budget: float = 150.0
+
+    def load(self, i: int) -> Shard:
+        import dataclasses
+
+        shard = super().load(i)
+        shard.problem = dataclasses.replace(shard.problem, share_cap=np.array([0.5, 0.5, 0.3, 0.3, 0.2]))
+        return shard

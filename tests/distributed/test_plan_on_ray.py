@@ -62,8 +62,10 @@ def test_same_plan_bound_and_gap_as_one_process(local_ray, source, tmp_path):
     assert summary["status"] == res.status and summary["bound"] == res.bound
 
 
-def test_a_parquet_task_file_is_read_and_formulated_on_the_workers(local_ray, tmp_path):
-    """Row groups of a task file, formulated per shard, against `routeplan solve --solver fast`."""
+@pytest.mark.parametrize("deadline_s", [None, 600.0], ids=["budget", "budget-deadline"])
+def test_a_parquet_task_file_is_read_and_formulated_on_the_workers(local_ray, tmp_path, deadline_s):
+    """Row groups of a task file, formulated per shard, against `routeplan solve --solver fast`
+    (a deadline caps each model's capacity: fast's Lagrangian path)."""
     from planner.catalog import load_catalog
     from planner.distributed.plan_driver import solve_sharded
     from planner.plan import Limits
@@ -73,32 +75,37 @@ def test_a_parquet_task_file_is_read_and_formulated_on_the_workers(local_ray, tm
     tasks = pd.read_json(ROOT / "examples" / "tasks" / "batch_10k.jsonl", lines=True).head(3000)
     path = tmp_path / "tasks.parquet"
     tasks.to_parquet(path, row_group_size=400)
-    limits = Limits(budget_usd=4.0)
+    limits = Limits(budget_usd=4.0, deadline_s=deadline_s)
     source = TaskFileSource(str(path), load_catalog(None), "maximize_quality", limits, rows_per_shard=800)
     assert source.n_shards == 4
-    res, _ = solve_sharded(source, 2, tmp_path / "plan")
-    plan = make_plan(path, None, goal="maximize_quality", limits=limits, solver="fast")
+    res, _ = solve_sharded(source, 2, tmp_path / "plan", rel_gap=1e-4)  # as routeplan solve
+    plan = make_plan(path, None, goal="maximize_quality", limits=limits, solver="fast", rel_gap=1e-4)
     written = pd.concat([pd.read_parquet(tmp_path / "plan" / f"part-{i:05d}.parquet") for i in range(4)])
     chosen = dict(zip(written["task_id"], written["model"], strict=True))
     assert chosen == {a.task_id: a.model for a in plan.assignments} | {q.task_id: None for q in plan.queued}
     assert res.objective == pytest.approx(plan.solver.objective, rel=1e-12)
     assert res.bound == pytest.approx(plan.solver.bound, rel=1e-12)
+    assert ("lagrangian" in res.stats["method"]) == (deadline_s is not None)
 
 
 def test_limits_it_does_not_decompose_are_refused(local_ray, tmp_path):
     from planner.distributed.plan_driver import solve_sharded
 
-    with pytest.raises(InputError, match="capacities, share caps and group charges"):
-        solve_sharded(_CappedSource(), 2)
+    with pytest.raises(InputError, match="does not handle group charges"):
+        solve_sharded(_GroupedSource(), 2)
 
 
 @dataclasses.dataclass(frozen=True)
-class _CappedSource(TiesSource):
+class _GroupedSource(TiesSource):
     n_tasks: int = 200
 
-    def load(self, i):  # a share cap couples the tasks: not the knapsack
+    def load(self, i):  # a group's fixed charge couples its tasks: not per task
+        from solvers.groups import GroupCharges
+
         shard = super().load(i)
-        shard.problem = dataclasses.replace(shard.problem, share_cap=np.full(5, 0.5))
+        n = shard.problem.n_tasks
+        charges = GroupCharges(np.arange(n) % 3, np.full((3, 5), 0.5))
+        shard.problem = dataclasses.replace(shard.problem, group_charges=charges)
         return shard
 
 
