@@ -14,6 +14,7 @@ from planner.distributed.shards import SyntheticSource, TaskFileSource
 from planner.errors import InputError
 from solvers import Problem
 
+from .compare import assert_same_answer
 from .sources import TiesSource
 
 pytestmark = pytest.mark.xdist_group("ray")
@@ -43,17 +44,7 @@ def test_same_plan_bound_and_gap_as_one_process(local_ray, source, tmp_path):
 
     res, parts = solve_sharded(source, 2, tmp_path, keep_assignment=True)
     ref = _one_process(source, res.limit)
-    plan = np.concatenate([parts[i] for i in sorted(parts)])
-    assert res.status == ref.status.value
-    assert np.array_equal(plan, ref.assignment)
-    assert res.objective == pytest.approx(ref.objective, rel=1e-12)
-    assert res.bound == pytest.approx(ref.bound, rel=1e-12)
-    assert res.gap == pytest.approx(ref.gap, rel=1e-6, abs=1e-15)
-    if ref.budget_shadow_price is None:
-        assert res.budget_shadow_price is None
-    else:
-        assert res.budget_shadow_price == pytest.approx(ref.budget_shadow_price, rel=1e-12)
-    assert res.n_queued == int((ref.assignment < 0).sum())
+    plan = assert_same_answer(res, parts, ref)
     # the plan on disk, shard by shard
     written = pd.concat([pd.read_parquet(tmp_path / f"part-{i:05d}.parquet") for i in range(source.n_shards)])
     assert len(written) == plan.size
