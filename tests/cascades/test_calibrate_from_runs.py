@@ -244,3 +244,42 @@ def test_merge_keeps_base_and_wide_entries_and_run_fits_win(tmp_path):
     out.write_text(yaml.safe_dump({"extends": "default", "cascades": block}, sort_keys=False))
     cat = load_catalog(out)  # solve reads the merged block back
     assert len(cat.cascades.cascades) == 1 and len(cat.cascades.others) == 2
+
+
+def test_every_verifier_kind_is_fitted_from_a_graded_run(tmp_path, run_cli):
+    """A simulated, graded run with one cascade of each verifier: calibrate fits each from the
+    ledger's own counts (exactly), keyed by its verifier and settings; a task whose ledger row
+    lacks the cascade's spec (an older ledger) is left out with a note."""
+    from tests.cascades.plans import VERIFIERS
+
+    plan = cascade_plan(50, tuple(VERIFIERS), p_accept=0.6)
+    run_plan(plan, tmp_path / "run", RunOptions(mode="simulate", seed=5, progress=False))
+    conn = sqlite3.connect(tmp_path / "run" / "ledger.sqlite")
+    conn.execute("UPDATE tasks SET cascade_spec = NULL WHERE task_id = ?", (plan.assignments[0].task_id,))
+    conn.commit()
+    kind_of = {a.task_id: a.cascade.verifier["verifier"] for a in plan.assignments[1:]}
+    rows = conn.execute("SELECT task_id, accepted, model, score FROM tasks").fetchall()
+    conn.close()
+    out = tmp_path / "cal.yaml"
+    code, _, err = run_cli("calibrate", tmp_path / "run", "--prior-strength", "4", "-o", out)
+    assert code == 0, err
+    assert "1 cascade tasks left out" in " ".join(err.split())
+    block = yaml.safe_load(out.read_text())["cascades"]
+    got = {c["verifier"]: c for c in block["candidates"]}
+    assert set(got) == set(VERIFIERS)
+    assert block["extractors"] == {got["agree"]["category"]: "choice"}  # the agree entry's, as it ran
+    from planner.catalog import load_catalog
+
+    stats = load_catalog(out).cascades  # solve reads all five back
+    assert len(stats.cascades) == 1 and len(stats.others) == 4
+    first, second = plan.assignments[0].cascade.first, plan.assignments[0].cascade.second
+    for kind, c in got.items():
+        mine = [r for r in rows if kind_of.get(r[0]) == kind]
+        acc = [r for r in mine if r[1] == 1 and r[2] == first and r[3] is not None]
+        rej = [r for r in mine if r[1] == 0 and r[2] == second and r[3] is not None]
+        assert c["n"] == len(mine) and c["accepted"] == sum(r[1] for r in mine), kind
+        assert c["first_right_accepted"] == pytest.approx(sum(r[3] for r in acc)), kind
+        assert c["second_right_rejected"] == pytest.approx(sum(r[3] for r in rej)), kind
+        assert {k: c[k] for k in VERIFIERS[kind] if k != "extractor" or kind != "agree"} == \
+            {k: v for k, v in VERIFIERS[kind].items() if k != "extractor" or kind != "agree"}, kind
+        assert c["basis"] == "graded runs" and "(prior" in c["source"], kind
