@@ -276,6 +276,11 @@ class Plan(_Model):
     @classmethod
     def load(cls, path: str | Path) -> Plan:
         path = Path(path)
+        if _sharded_plan(path):
+            raise InputError("a sharded plan (the Parquet parts of `routeplan solve --workers`) has no model "
+                             "snapshots and limits, and `routeplan run` cannot run it yet: plan the batch "
+                             "without --workers (`routeplan solve TASKS -o plan.json`) and run that plan.json",
+                             file=str(path))
         if path.suffix.lower() in TABLE_SUFFIXES:
             raise InputError(f"a {path.suffix.lower()} plan is one row per task, without the model "
                              f"snapshots and limits a run needs: use the plan.json that "
@@ -300,3 +305,11 @@ class Plan(_Model):
             loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
             raise InputError(f"{loc}: {err['msg']} (not a routeplan plan, schema {SCHEMA_VERSION})",
                              file=str(path)) from None
+
+
+def _sharded_plan(path: Path) -> bool:
+    """Whether ``path`` is the folder of a sharded plan, its summary.json or one of its parts."""
+    folder = path if path.is_dir() else path.parent
+    if not (path.is_dir() or path.name == "summary.json" or path.name.startswith("part-")):
+        return False
+    return (folder / "summary.json").is_file() and any(folder.glob("part-*.parquet"))

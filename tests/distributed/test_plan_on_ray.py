@@ -113,6 +113,12 @@ def test_solve_workers_cli(local_ray, tmp_path, run_cli):
     # three row groups of 200 make one shard (up to 200,000 rows each): one worker plans nothing
     assert [p.name for p in (tmp_path / "plan").glob("part-*.parquet")] == ["part-00000.parquet"]
     assert len(pd.read_parquet(tmp_path / "plan" / "part-00000.parquet")) == 600
+    # the sharded plan is not a plan `run` executes: one line saying what to do, nothing run
+    for given in ("plan", "plan/summary.json", "plan/part-00000.parquet"):
+        code, out, err = run_cli("run", tmp_path / given, "-o", tmp_path / "run")
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "sharded plan" in err and "without --workers" in err
+        assert not (tmp_path / "run").exists()
     # bad input: one line, exit 2, nothing planned
     tasks.head(5).to_json(tmp_path / "t.jsonl", orient="records", lines=True)
     code, out, err = run_cli("solve", tmp_path / "t.jsonl", "--workers", 2, "-o", tmp_path / "p2")
