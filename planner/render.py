@@ -19,8 +19,12 @@ MAX_TASK_ROWS = 25
 
 def fit_name(name: str, width: int = 30) -> str:
     """A model name for a narrow column (``catalog.short_name``), cut to ``width`` with an ellipsis."""
-    short = short_name(name)
-    return short if len(short) <= width else short[: width - 1] + "…"
+    return cut(short_name(name), width)
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` cut to ``width`` with an ellipsis (a cascade's label is already in short names)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
@@ -56,7 +60,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
     total = t.projected_cost_usd or 1.0
     for name, rows in sorted(per.items(), key=lambda kv: -sum(a.projected_cost_usd for a in kv[1])):
         c = sum(a.projected_cost_usd for a in rows)
-        models.add_row(Text(fit_name(name, 60 if rows[0].cascade is not None else 30)),
+        models.add_row(Text(cut(name, 60) if rows[0].cascade is not None else fit_name(name)),
                        snaps[name].mode if name in snaps else "cascade", str(len(rows)), usd(c),
                        f"{c / total:.0%}", f"{sum(a.projected_latency_s for a in rows) / len(rows):.1f}s",
                        f"{sum(a.projected_quality for a in rows) / len(rows):.3f}")
@@ -68,7 +72,7 @@ def plan_renderable(plan: Plan, max_rows: int = MAX_TASK_ROWS) -> Group:
                          min_width=14 if col == "task" else None,
                          max_width=18 if col in ("task", "fallback") else None)
     for a in plan.assignments[:max_rows]:
-        tasks.add_row(Text(a.task_id), Text(fit_name(a.model) if a.cascade is None else a.cascade.label),
+        tasks.add_row(Text(a.task_id), Text(fit_name(a.model) if a.cascade is None else cut(a.cascade.label, 60)),
                       usd(a.projected_cost_usd),
                       f"{a.projected_latency_s:.1f}s", f"{a.projected_quality:.3f}",
                       Text(fit_name(a.fallbacks[0].model)) if a.fallbacks else "-")
