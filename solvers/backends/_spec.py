@@ -20,6 +20,7 @@ answers with a :class:`StageResult`. Every backend builds the same rows::
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,6 +99,12 @@ class SpecSolver(Protocol):
     def solve_spec(
         self, spec: ModelSpec, time_limit_s: float | None, hint: NDArray[np.int64] | None
     ) -> StageResult: ...
+
+
+def time_left(time_limit_s: float | None, start: float, floor: float = 1e-3) -> float | None:
+    """What is left of a stage's limit after building its model (``start``: ``time.perf_counter()``
+    when the stage began; the build counts against the limit)."""
+    return None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - start), floor)
 
 
 def served_rhs(problem: Problem, reference: NDArray[np.int64]) -> float:

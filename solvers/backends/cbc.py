@@ -18,7 +18,14 @@ import numpy as np
 import pulp
 from numpy.typing import NDArray
 
-from solvers.backends._spec import ModelSpec, Objective, StageResult, makespan_rhs, served_rhs
+from solvers.backends._spec import (
+    ModelSpec,
+    Objective,
+    StageResult,
+    makespan_rhs,
+    served_rhs,
+    time_left,
+)
 from solvers.backends._staging import solve_staged
 from solvers.diagnose import diagnose
 from solvers.errors import ProblemError
@@ -194,8 +201,7 @@ class CbcSpecSolver:
                     v.setInitialValue(on)
         with tempfile.TemporaryDirectory() as tmp:
             log_path = os.path.join(tmp, "cbc.log")
-            left = None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - start), 1e-3)
-            model.solve(self._command(left, log_path, hint is not None))  # the model's build counts
+            model.solve(self._command(time_left(time_limit_s, start), log_path, hint is not None))
             log = Path(log_path).read_text() if os.path.exists(log_path) else ""
             result = re.search(r"^Result - (.+?)\s*$", log, re.M)
             reason = result.group(1) if result else pulp.LpStatus[model.status]

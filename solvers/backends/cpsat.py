@@ -32,7 +32,13 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from solvers.backends._spec import ModelSpec, Objective, StageResult, assignment_from_matrix
+from solvers.backends._spec import (
+    ModelSpec,
+    Objective,
+    StageResult,
+    assignment_from_matrix,
+    time_left,
+)
 from solvers.backends._staging import solve_staged
 from solvers.diagnose import diagnose
 from solvers.errors import ProblemError, UnsupportedError
@@ -301,8 +307,8 @@ class CpsatSpecSolver:
         prm.relative_gap_limit = self.options.rel_gap
         prm.log_search_progress = bool(self.options.verbose)
         if time_limit_s is not None:  # the model's build counts against the limit
-            time_limit_s = max(time_limit_s - (time.perf_counter() - start), 1e-3)
-            prm.max_time_in_seconds = float(time_limit_s)
+            time_limit_s = time_left(time_limit_s, start)
+            prm.max_time_in_seconds = float(time_limit_s)  # type: ignore[arg-type]
         if self.options.threads is not None:
             prm.num_workers = int(self.options.threads)
         for key, value in self.options.native.items():

@@ -29,6 +29,7 @@ from solvers.backends._spec import (
     assignment_from_matrix,
     makespan_rhs,
     served_rhs,
+    time_left,
 )
 from solvers.backends._staging import solve_staged
 from solvers.diagnose import capacity_scale, diagnose, share_scale
@@ -273,14 +274,14 @@ class HighsSpecSolver:
                    hint: NDArray[np.int64] | None) -> StageResult:
         start = time.perf_counter()
         lp, budget_row, extra = self._build(spec)
-        h, stats = self._run(lp, extra, _left(time_limit_s, start), hint)
+        h, stats = self._run(lp, extra, time_left(time_limit_s, start, 0.01), hint)
         x = np.asarray(h.getSolution().col_value)
         if hint is not None and h.getInfo().primal_solution_status == highspy.kSolutionStatusFeasible:
             # HiGHS 1.16 can drop presolve's objective offset when it scores a MIP start and then
             # return the start as "optimal"; the objective of x then disagrees with HiGHS's own.
             true_obj = float(np.dot(lp.col_cost_, x))
             if abs(true_obj - h.getInfo().objective_function_value) > 1e-6 * max(1.0, abs(true_obj)):
-                h, stats = self._run(lp, extra, _left(time_limit_s, start), None)
+                h, stats = self._run(lp, extra, time_left(time_limit_s, start, 0.01), None)
                 stats["hint_dropped"] = "HiGHS scored the MIP start inconsistently; solved again without it"
                 x = np.asarray(h.getSolution().col_value)
         native = h.getModelStatus()
@@ -295,7 +296,7 @@ class HighsSpecSolver:
         objective, bound = float(info.objective_function_value), float(info.mip_dual_bound)
         budget_dual = None
         if spec.want_budget_dual and budget_row is not None:
-            dual = _lp_budget_dual(h, lp, budget_row, _left(time_limit_s, start))
+            dual = _lp_budget_dual(h, lp, budget_row, time_left(time_limit_s, start, 0.01))
             budget_dual = None if dual is None else dual / self.budget_scale
         return StageResult(status, plan, objective, bound, budget_dual, time.perf_counter() - start, stats=stats)
 
@@ -314,10 +315,6 @@ class HighsSpecSolver:
                                     "nodes": int(info.mip_node_count), "rows": lp.num_row_, "cols": lp.num_col_}
         return h, stats
 
-
-def _left(time_limit_s: float | None, start: float) -> float | None:
-    """What is left of the stage's limit after the model was built (the build counts)."""
-    return None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - start), 0.01)
 
 
 def _lp_budget_dual(h: highspy.Highs, lp: highspy.HighsLp, budget_row: int, left_s: float | None) -> float | None:
