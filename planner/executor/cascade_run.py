@@ -12,7 +12,8 @@ answer is stored in the ledger with the attempt that paid for it (one transactio
 killed mid-cascade resumes from the stages it has and pays for none twice. A stage that
 fails after the run's retries counts as a rejection (no answer to verify, or a verifier that
 could not answer): the cascade escalates; if the escalation fails too, the first answer (when
-there is one) is kept, marked unverified.
+there is one) is kept, marked unverified. With no answer at all the task goes on to the plan's
+fallbacks, as a single-model task does (attempts of purpose ``fallback``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class CascadeRunner:
         assert spec is not None and e.calls is not None
         v = parse_verifier(spec.verifier)
         prompt = messages_text(a.messages)
+        gave_up = e.ledger.cascade_fell_back(a.task_id)
+        if gave_up is not None:  # a resumed run: the stages gave up and the fallbacks had begun
+            return await self._fall_back(a, None, _State(attempts, cost_pusd), gave_up)
         stored = e.ledger.cascade_stages(a.task_id)  # stage index -> its answer (a resumed run)
         shares = {i: self._worst(a, v, i, s, prompt) for i, s in enumerate(spec.stages) if i not in stored}
         worst = sum(shares.values())
@@ -125,8 +129,29 @@ class CascadeRunner:
         if 0 in answers:
             return await self._finish(a, 0, answers[0], state, hold,
                                       reason=f"escalation failed ({error}): stage one's answer kept, unverified")
-        return e._finish(a.task_id, "failed", spec.second, state.attempts, state.cost_pusd,
-                         reason=f"every stage of the cascade failed; last: {error}")
+        why = e.redactor.clean(f"every stage of the cascade failed ({decision.reason}; escalation: "
+                               f"{error or 'no answer'})") or ""
+        e.ledger.record_decision(a.task_id, False, why)  # what a resumed run reads back
+        return await self._fall_back(a, hold, state, why)
+
+    async def _fall_back(self, a: Assignment, hold: Hold | None, state: _State, why: str) -> str:
+        """Every stage failed with no answer at all: the plan's fallbacks for the task, as a
+        single-model task falls back (reserved as usual, each call an attempt of purpose
+        ``fallback``), skipping the cascade's first and second models (each was just tried with
+        the run's retries). The cascade's hold is released first. A resumed run whose ledger
+        holds a fallback attempt of the task comes straight here."""
+        e = self.engine
+        spec = a.cascade
+        assert spec is not None
+        if hold is not None:
+            hold.release()
+        chain = e.chain_of(a, frozenset({spec.first, spec.second}))
+        if not chain:
+            return e._finish(a.task_id, "failed", spec.second, state.attempts, state.cost_pusd,
+                             reason=f"{why}; the plan has no other fallback for the task")
+        return await e.run_chain(a, chain, state.attempts, state.cost_pusd, purpose="fallback",
+                                 done_reason=lambda model: f"{why}; answered by the plan's fallback {model}",
+                                 failed_prefix=f"{why}, then the plan's fallbacks: ")
 
     async def _decide(self, a: Assignment, v: Verifier, first: str, replies: list[str], prompt: str) -> Decision:
         """The verifier's decision (``python_tests`` runs the sandbox off the event loop). A

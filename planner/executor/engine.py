@@ -144,7 +144,20 @@ class Engine:
         A task planned as a cascade is run by the cascade runner."""
         if a.cascade is not None and self.cascades is not None:
             return str(await self.cascades.run(a, attempts, cost_pusd))
-        chain = [link for link in build_chain(a, self.models) if link.model.mode != "batch"]
+        return await self.run_chain(a, self.chain_of(a), attempts, cost_pusd)
+
+    def chain_of(self, a: Assignment, skip: frozenset[str] = frozenset()) -> list[Link]:
+        """The task's realtime chain, [assigned, *fallbacks], without the models in ``skip``."""
+        return [link for link in build_chain(a, self.models)
+                if link.model.mode != "batch" and link.model.name not in skip]
+
+    async def run_chain(self, a: Assignment, chain: list[Link], attempts: int, cost_pusd: int, *,
+                        purpose: str = "answer", done_reason: Callable[[str], str] | None = None,
+                        failed_prefix: str = "") -> str:
+        """Run ``a`` along ``chain`` (retries, latency fallbacks, then the next model) to a final
+        status. A cascade whose stages all failed runs its plan's fallbacks through here with
+        ``purpose`` ``fallback``; ``done_reason(model)`` is the reason a done task keeps (which
+        model answered, and why), ``failed_prefix`` starts a failed task's reason."""
         jitter = _LazyRandom(f"{self.seed}|{a.task_id}|backoff")  # seeded only if a retry needs it
         in_tok = self.reserve_input_tokens(a)
         prefix_tokens = a.projected_cached_tokens + a.projected_cache_write_tokens
@@ -159,7 +172,9 @@ class Engine:
                     return "stopped"  # left pending (or running) in the ledger for --resume
                 async with self._turn(a.prefix_group, link.model.name) as turn:
                     outcome = await self._attempt(a, link, in_tok, writes_cache, prefix_tokens, attempts,
-                                                  cost_pusd)
+                                                  cost_pusd, purpose=purpose,
+                                                  done_reason=None if done_reason is None
+                                                  else done_reason(link.model.name))
                     if outcome.result is not None:
                         turn.ok()
                 attempts, cost_pusd = outcome.attempts, outcome.cost_pusd
@@ -173,14 +188,14 @@ class Engine:
                 assert failure is not None
                 if failure.kind == "permanent":
                     return self._finish(a.task_id, "failed", link.model.name, attempts, cost_pusd,
-                                        reason=f"permanent error: {outcome.last_error}")
+                                        reason=f"{failed_prefix}permanent error: {outcome.last_error}")
                 last_error = outcome.last_error
                 if failure.kind == "timeout" and outcome.latency_bound:
                     faster = self._faster(chain, idx, a.max_latency_s)
                     if faster is None:
                         return self._finish(a.task_id, "failed", link.model.name, attempts, cost_pusd,
-                                            reason=f"latency limit {a.max_latency_s:g}s exceeded on "
-                                                   f"{link.model.name}; no faster fallback")
+                                            reason=f"{failed_prefix}latency limit {a.max_latency_s:g}s exceeded "
+                                                   f"on {link.model.name}; no faster fallback")
                     next_idx = faster
                     break
                 if retries < self.policy.max_retries:
@@ -189,11 +204,12 @@ class Engine:
                     continue
                 if failure.kind == "malformed":
                     return self._finish(a.task_id, "failed", link.model.name, attempts, cost_pusd,
-                                        reason=f"malformed responses after {retries} retries: {last_error}")
+                                        reason=f"{failed_prefix}malformed responses after {retries} retries: "
+                                               f"{last_error}")
                 break
             idx = next_idx
         return self._finish(a.task_id, "failed", chain[-1].model.name if chain else None, attempts,
-                            cost_pusd, reason=f"every model in the chain failed; last: {last_error}")
+                            cost_pusd, reason=f"{failed_prefix}every model in the chain failed; last: {last_error}")
 
     def _turn(self, group: str | None, model: str) -> Any:
         """The prefix group's turn on ``model`` (no wait outside groups, or without a warmer)."""
@@ -202,7 +218,8 @@ class Engine:
         return self.warmer.turn(group, model)
 
     async def _attempt(self, a: Assignment, link: Link, in_tok: int, writes_cache: bool, prefix_tokens: int,
-                       attempts: int, cost_pusd: int) -> _Outcome:
+                       attempts: int, cost_pusd: int, *, purpose: str = "answer",
+                       done_reason: str | None = None) -> _Outcome:
         """One call of the task on ``link`` (the run's reserved, recorded call). A final status
         (done, queued, stopped) ends the task; otherwise the failure says what to do next."""
         assert self.calls is not None
@@ -210,8 +227,8 @@ class Engine:
         messages = with_breakpoint(link.model, a.messages, a.prefix_messages) if writes_cache else a.messages
         out = await self.calls.call(link.model, CallRequest(
             a.task_id, attempts + 1, messages, link.max_tokens, a.projected_input_tokens,
-            link.expected_output_tokens, timeout_s, prefix_group=a.prefix_group, prefix_tokens=prefix_tokens),
-            in_tok, writes_cache=writes_cache)
+            link.expected_output_tokens, timeout_s, prefix_group=a.prefix_group, prefix_tokens=prefix_tokens,
+            purpose=purpose), in_tok, writes_cache=writes_cache)
         if out.status == "no_budget":
             remaining = self.budget.remaining_pusd() or 0
             reason = (f"budget: ${to_usd(remaining):.6f} left cannot cover the worst case "
@@ -227,7 +244,7 @@ class Engine:
             output = self.redactor.clean(result.text)
             status = self._finish(a.task_id, "done", link.model.name, attempts, cost_pusd,
                                   result.input_tokens, result.output_tokens, result.latency_s,
-                                  output=output, cached_tokens=result.cached_tokens,
+                                  reason=done_reason, output=output, cached_tokens=result.cached_tokens,
                                   cache_write_tokens=result.cache_write_tokens)
             return _Outcome(status, attempts, cost_pusd, result=result, output=output or "")
         assert out.failure is not None

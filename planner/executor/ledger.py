@@ -5,7 +5,8 @@ task: status pending/running/done/failed/queued, the model used, tokens, cost, l
 output, error; its check and grade: score, grader, reason, grading cost; a cascade task's
 label, projected acceptance and quality, and the verifier's decision), ``attempts``
 (one row per call: model, purpose ``answer``, ``grade`` (a judge's call), ``verify`` or
-``escalate`` (a cascade's verifier calls and its second stage) or ``grant`` (money a
+``escalate`` (a cascade's verifier calls and its second stage), ``fallback`` (the plan's
+fallbacks of a cascade task whose stages all failed) or ``grant`` (money a
 worker of a distributed run holds, see planner.distributed), state,
 reservation, cost, tokens (prompt tokens read from / written to the provider's cache among
 them), latency, error; ``batch_job`` for a request sent in a provider's batch job) and
@@ -101,7 +102,7 @@ CREATE INDEX IF NOT EXISTS tasks_order ON tasks(status, priority DESC, seq);
 """
 
 #: the purposes of the calls whose cost is the task's own (a judge's grading cost is not)
-TASK_PURPOSES = "('answer', 'verify', 'escalate')"
+TASK_PURPOSES = "('answer', 'verify', 'escalate', 'fallback')"
 
 #: Columns added after the first ledgers: (table, column, declaration), added when missing.
 MIGRATIONS = (
@@ -278,6 +279,14 @@ class Ledger:
             "SELECT idx, output, input_tokens, output_tokens, latency_s FROM cascade_stages WHERE task_id=?",
             (task_id,))}
 
+    def cascade_fell_back(self, task_id: str) -> str | None:
+        """Why a cascade task's stages gave up (its decision), when it has gone on to the plan's
+        fallbacks (an attempt of purpose ``fallback``); None otherwise."""
+        row = self.conn.execute(
+            "SELECT decision FROM tasks WHERE task_id=? AND EXISTS (SELECT 1 FROM attempts a "
+            "WHERE a.task_id=tasks.task_id AND a.purpose='fallback')", (task_id,)).fetchone()
+        return None if row is None else str(row[0] or "")
+
     # -- batch jobs ------------------------------------------------------------------------------
     def pending_batch_tasks(self, models: list[str]) -> list[tuple[int, str, int, int]]:
         """(seq, task_id, attempts, cost) of pending tasks planned on a batch offering in
@@ -357,7 +366,7 @@ class Ledger:
     # -- writes during the run (queued, group-committed) ----------------------------------------
     def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int, *,
                       purpose: str = "answer") -> int:
-        """An 'inflight' call of the task (``purpose``: answer, or a cascade's verify/escalate);
+        """An 'inflight' call of the task (``purpose``: answer, or a cascade's verify/escalate/fallback);
         the task shows as running."""
         attempt_id = self._next_attempt_id
         self._next_attempt_id += 1
@@ -667,25 +676,30 @@ def read_run(path: Path) -> tuple[dict[str, str], Any, Any]:
 def read_cascades(path: Path) -> list[dict[str, Any]]:
     """Per cascade (label) of the ledger at ``path``: tasks, decisions, acceptances, projected
     acceptance and quality, projected and actual cost, spend by purpose (answer = stage one,
-    verify, escalate, grade), graded scores; none for a ledger without cascades."""
+    verify, escalate, fallback, grade), graded scores, tasks whose stages all failed and went on
+    to the plan's fallbacks (``fell_back``) and those a fallback answered (``fallback_done``);
+    none for a ledger without cascades."""
     with reading(path) as conn:
         if "cascade" not in columns_of(conn, "tasks"):
             return []
         rows = conn.execute(
             "SELECT cascade, COUNT(*), SUM(accepted IS NOT NULL), COALESCE(SUM(accepted), 0), AVG(p_accept), "
             "AVG(cascade_quality), SUM(status='done'), COUNT(score), AVG(score), "
-            "COALESCE(SUM(projected_cost_pusd), 0), COALESCE(SUM(cost_pusd), 0) "
+            "COALESCE(SUM(projected_cost_pusd), 0), COALESCE(SUM(cost_pusd), 0), "
+            "SUM(EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = tasks.task_id AND a.purpose = 'fallback')), "
+            "SUM(status = 'done' AND EXISTS (SELECT 1 FROM attempts a WHERE a.task_id = tasks.task_id "
+            "AND a.purpose = 'fallback' AND a.state = 'ok')) "
             "FROM tasks WHERE cascade IS NOT NULL GROUP BY cascade ORDER BY cascade").fetchall()
         spend = {(c, p): int(v) for c, p, v in conn.execute(
             "SELECT t.cascade, a.purpose, COALESCE(SUM(CASE WHEN a.state='inflight' THEN a.reserved_pusd "
             "ELSE a.cost_pusd END), 0) FROM attempts a JOIN tasks t ON a.task_id = t.task_id "
             "WHERE t.cascade IS NOT NULL GROUP BY t.cascade, a.purpose")}
     keys = ("cascade", "tasks", "decided", "accepted", "projected_accept_rate", "projected_quality", "done",
-            "graded", "measured_quality", "projected_cost_pusd", "cost_pusd")
+            "graded", "measured_quality", "projected_cost_pusd", "cost_pusd", "fell_back", "fallback_done")
     out = []
     for r in rows:
         d = dict(zip(keys, r, strict=True))
-        for purpose in ("answer", "verify", "escalate", "grade"):
+        for purpose in ("answer", "verify", "escalate", "fallback", "grade"):
             d[f"{purpose}_cost_pusd"] = spend.get((d["cascade"], purpose), 0)
         out.append(d)
     return out

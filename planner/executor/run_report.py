@@ -86,6 +86,9 @@ def build_report(out_dir: Path) -> dict[str, Any]:
     grading = attempts[attempts["purpose"] == "grade"]
     answers = attempts[attempts["purpose"] != "grade"]
     by_model = _by_model(t, answers)
+    # a cascade task whose stages all failed and that one of the plan's fallbacks answered
+    fell_back = set(answers.loc[(answers["purpose"] == "fallback") & (answers["state"] == "ok"), "task_id"])
+    cascade_fallbacks = int(done["task_id"].isin(fell_back).sum())
     misses = done.assign(miss_usd=done["actual_cost_usd"] - done["projected_cost_usd"])
     misses = misses.reindex(misses["miss_usd"].abs().sort_values(ascending=False).index).head(5)
     same_model = done_single[done_single["model"] == done_single["planned_model"]]
@@ -112,7 +115,7 @@ def build_report(out_dir: Path) -> dict[str, Any]:
             "actual_output_tokens": int(t["actual_output_tokens"].fillna(0).sum()),
             "attempts": len(attempts),
             "lost_attempts": int((attempts["state"] == "lost").sum()),
-            "fallbacks_used": int((done_single["model"] != done_single["planned_model"]).sum()),
+            "fallbacks_used": int((done_single["model"] != done_single["planned_model"]).sum()) + cascade_fallbacks,
         },
         "projection_error": {
             "tasks_on_planned_model": len(same_model),
@@ -168,7 +171,8 @@ def _cascades(out_dir: Path) -> list[dict[str, Any]]:
                     "actual_accept_rate": r["accepted"] / r["decided"] if r["decided"] else None,
                     "projected_quality": r["projected_quality"], "graded": r["graded"],
                     "measured_quality": r["measured_quality"], **usd,
-                    "escalation_cost_usd": usd["escalate_cost_usd"], "verifier_cost_usd": usd["verify_cost_usd"]})
+                    "escalation_cost_usd": usd["escalate_cost_usd"], "verifier_cost_usd": usd["verify_cost_usd"],
+                    "fell_back": int(r["fell_back"] or 0), "fallback_done": int(r["fallback_done"] or 0)})
     return out
 
 

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from planner.checks.schema import parse_check
-from planner.plan import Assignment, CascadeSpec, CascadeStage, Limits, Plan, SolverInfo, Totals
+from planner.plan import (
+    Assignment,
+    CascadeSpec,
+    CascadeStage,
+    Fallback,
+    Limits,
+    Plan,
+    SolverInfo,
+    Totals,
+)
 from tests.executor.plans import MODELS
 
 CHEAP, WITNESS, STRONG = MODELS[2], MODELS[0], MODELS[1]  # llama-8b, gpt-4o-mini, claude-3-5-sonnet
@@ -50,9 +59,11 @@ def _stage(role: str, m: Any, in_tok: int, out_tok: int, max_tokens: int) -> Cas
 def cascade_plan(n_tasks: int, kinds: tuple[str, ...] = tuple(VERIFIERS), *, p_accept: float = 0.7,
                  quality_accept: float = 0.95, quality_reject: float = 0.85, budget_usd: float | None = None,
                  max_tokens: int = 300, checks: bool = True, models: tuple[Any, Any, Any] = (CHEAP, WITNESS, STRONG),
-                 prompts: dict[str, str] | None = None) -> Plan:
+                 prompts: dict[str, str] | None = None, fallbacks: tuple[Any, ...] = ()) -> Plan:
     """``n_tasks`` tasks, round-robin over the verifier ``kinds``, each a cascade cheap -> strong
-    (``models``: cheap, witness/judge, strong); ``prompts`` replaces some kinds' prompt."""
+    (``models``: cheap, witness/judge, strong); ``prompts`` replaces some kinds' prompt;
+    ``fallbacks``: the plan's single-model fallbacks of every task, in order (models not among
+    ``models`` join the plan's models)."""
     cheap, witness, strong = models
     vs = verifiers(witness.name)
     prompts = {**PROMPTS, **(prompts or {})}
@@ -84,9 +95,13 @@ def cascade_plan(n_tasks: int, kinds: tuple[str, ...] = tuple(VERIFIERS), *, p_a
             projected_cost_usd=exp, projected_latency_s=2.0,
             projected_quality=p * quality_accept + (1 - p) * quality_reject,
             worst_case_cost_usd=sum(s.worst_case_cost_usd for s in stages),
-            check=parse_check(check) if check else None, cascade=spec))
+            check=parse_check(check) if check else None, cascade=spec,
+            fallbacks=[Fallback(model=f.name, projected_cost_usd=in_tok * f.input_cost_per_token
+                                + out_tok * f.output_cost_per_token, projected_latency_s=2.0, projected_quality=0.8)
+                       for f in fallbacks]))
+    extra = [f for f in fallbacks if f.name not in {m.name for m in models}]
     return Plan(catalog="test", goal="maximize_quality", limits=Limits(budget_usd=budget_usd),
-                models=list(models), assignments=out,
+                models=[*models, *extra], assignments=out,
                 totals=Totals(n_tasks=n_tasks, n_assigned=n_tasks, n_queued=0,
                               projected_cost_usd=sum(a.projected_cost_usd for a in out),
                               projected_worst_case_cost_usd=sum(a.worst_case_cost_usd for a in out),
@@ -97,7 +112,8 @@ def cascade_plan(n_tasks: int, kinds: tuple[str, ...] = tuple(VERIFIERS), *, p_a
 
 def check_cascade_run(out: Path, budget_usd: float | None) -> dict[str, Any]:
     """The invariants of a finished run with cascade tasks: every task ended once, each stage
-    was answered (paid for with success) at most once, a task's cost is the sum of its calls,
+    was answered (paid for with success) at most once, and a fallback at most once (only after
+    every stage failed), a task's cost is the sum of its calls,
     spend never above the budget, nothing left in flight."""
     conn = sqlite3.connect(out / "ledger.sqlite")
     try:
@@ -105,8 +121,8 @@ def check_cascade_run(out: Path, budget_usd: float | None) -> dict[str, Any]:
         ok = conn.execute("SELECT task_id, purpose, COUNT(*) FROM attempts WHERE state='ok' "
                           "GROUP BY task_id, purpose").fetchall()
         stage_rows = dict(conn.execute("SELECT task_id, COUNT(*) FROM cascade_stages GROUP BY task_id"))
-        ok_calls = dict(conn.execute("SELECT task_id, COUNT(*) FROM attempts WHERE state='ok' AND purpose<>'grade' "
-                                     "GROUP BY task_id"))
+        ok_calls = dict(conn.execute("SELECT task_id, COUNT(*) FROM attempts WHERE state='ok' "
+                                     "AND purpose NOT IN ('grade', 'fallback') GROUP BY task_id"))
         task_cost = dict(conn.execute("SELECT task_id, cost_pusd FROM tasks"))
         call_cost = dict(conn.execute("SELECT task_id, SUM(cost_pusd) FROM attempts WHERE purpose<>'grade' "
                                       "GROUP BY task_id"))
@@ -114,12 +130,15 @@ def check_cascade_run(out: Path, budget_usd: float | None) -> dict[str, Any]:
                              " 0) FROM attempts").fetchone()[0]
         states = dict(conn.execute("SELECT state, COUNT(*) FROM attempts GROUP BY state"))
         decided = dict(conn.execute("SELECT task_id, accepted FROM tasks"))
+        fell_back = {t for (t,) in conn.execute("SELECT DISTINCT task_id FROM attempts WHERE purpose='fallback'")}
     finally:
         conn.close()
     assert set(statuses.values()) <= {"done", "failed", "queued"}, statuses
     for task_id, purpose, n in ok:
-        if purpose in ("answer", "escalate"):
-            assert n == 1, (task_id, purpose, n)  # one stage one, one escalation at most
+        if purpose in ("answer", "escalate", "fallback"):
+            assert n == 1, (task_id, purpose, n)  # one stage one, one escalation, one fallback answer at most
+    answered = {task_id for task_id, purpose, _ in ok if purpose in ("answer", "escalate")}
+    assert not fell_back & answered, fell_back & answered  # fallbacks only once no stage answered
     for task_id, n in ok_calls.items():
         assert stage_rows.get(task_id, 0) == n, task_id  # every successful call's answer stored once
     for task_id in statuses:
@@ -127,4 +146,4 @@ def check_cascade_run(out: Path, budget_usd: float | None) -> dict[str, Any]:
     if budget_usd is not None:
         assert spent <= int(budget_usd * 10**12)
     assert "inflight" not in states
-    return {"statuses": statuses, "spent_pusd": spent, "states": states, "accepted": decided}
+    return {"statuses": statuses, "spent_pusd": spent, "states": states, "accepted": decided, "fell_back": fell_back}

@@ -88,13 +88,19 @@ def test_budget_too_small_for_the_worst_case_queues_before_stage_one(tmp_path):
        p_accept=st.floats(0.0, 1.0),
        concurrency=st.integers(1, 6),
        judged=st.booleans(),
+       with_fallbacks=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_spend_within_budget_whatever_fails_in_either_stage(n_tasks, kinds, budget_usd, fail_rate, max_tokens,
-                                                           max_retries, p_accept, concurrency, judged, seed):
-    plan = cascade_plan(n_tasks, tuple(kinds), p_accept=p_accept, budget_usd=budget_usd, max_tokens=max_tokens)
+                                                           max_retries, p_accept, concurrency, judged,
+                                                           with_fallbacks, seed):
+    from tests.cascades.plans import STRONG, WITNESS
+
+    # fallbacks: the cascade's own second model (skipped: it was just tried) and the witness model,
+    # which a cascade whose stages all failed goes on to
+    plan = cascade_plan(n_tasks, tuple(kinds), p_accept=p_accept, budget_usd=budget_usd, max_tokens=max_tokens,
+                        fallbacks=(STRONG, WITNESS) if with_fallbacks else ())
     if judged:  # a judge grades every kept answer: grading calls compete for the same budget
         from planner.checks.schema import parse_check
-        from tests.cascades.plans import WITNESS
 
         judge = parse_check({"kind": "judge", "model": WITNESS.name, "rubric": "Right?", "max_tokens": 200})
         own = ("json_schema", "python_tests")  # these verifiers read the task's own check: kept
@@ -107,6 +113,9 @@ def test_spend_within_budget_whatever_fails_in_either_stage(n_tasks, kinds, budg
                                                 concurrency=concurrency, retry=RetryPolicy(max_retries=max_retries)))
         facts = check_cascade_run(out, budget_usd)
         assert sum(result.counts.values()) == n_tasks
+        assert with_fallbacks or not facts["fell_back"]
+        for task_id, model in _rows(out, "SELECT task_id, model FROM tasks WHERE status='done'"):
+            assert (model == WITNESS.name) == (task_id in facts["fell_back"])  # only a fallback answers on it
         report = json.loads((out / "report.json").read_text())
         assert report["totals"]["actual_cost_pusd"] == facts["spent_pusd"]
 
