@@ -105,6 +105,10 @@ def fit_cascades(frame: pd.DataFrame, quality: Mapping[tuple[str, str], float], 
             tids, t_codes = np.unique(sub["task_id"].astype(str).to_numpy(), return_inverse=True)
             fit.notes.append(f"{cat}: cascades drawn from the {MAX_POOL} models of best quality there")
         n, k = len(tids), len(models)
+        if not _joint(t_codes, m_codes, sub):
+            fit.skipped[cat] = ("no prompt has answers from two or more models (one model per task, as in a "
+                                "run folder of single-model tasks): no joint outcomes to fit cascades from")
+            continue
         score = np.full((n, k), np.nan)
         cost = np.full((n, k), np.nan)
         resp = np.full((n, k), None, dtype=object)
@@ -142,6 +146,15 @@ def fit_cascades(frame: pd.DataFrame, quality: Mapping[tuple[str, str], float], 
                       f"{prior_strength:g} observations; q(first | accept) lowered by {LEAD_Z:g} standard errors "
                       f"of the first model's lead over the second on accepted prompts")
     return fit
+
+
+def _joint(t_codes: np.ndarray, m_codes: np.ndarray, sub: pd.DataFrame) -> bool:
+    """Whether some prompt has scored answers from two or more models: without one, no
+    cascade's statistics can be counted (only the independence guess, which the planner makes
+    by itself)."""
+    ok = sub["score"].notna().to_numpy() & sub["response"].notna().to_numpy()
+    pairs = np.unique(np.stack([t_codes[ok], m_codes[ok]]), axis=1)
+    return bool(pairs.shape[1]) and bool((np.bincount(pairs[0]) >= 2).any())
 
 
 def answers(kind: str, resp: np.ndarray, prompts: list[str | None]) -> np.ndarray:
@@ -314,8 +327,9 @@ def select(cat: str, models: list[str], counts: Counts, score: np.ndarray, cost:
                 honest[:, i] += table[:, f, i]
                 times[i] += 1
         chosen = times >= math.ceil(folds / 2)  # chosen on one fold only: mostly luck
+    chosen &= honest[0] > 0  # counted on no prompt: nothing fitted, only the independence guess
     c, qual, (p, qa, qr) = priced(honest)
-    idx = np.flatnonzero(chosen)  # never chosen on any fold: not offered
+    idx = np.flatnonzero(chosen)  # never chosen on any fold (or never counted): not offered
     out = []
     for i in idx[_chosen(c[idx], qual[idx], cost, q, limit)]:
         nj, na, s1, s2 = honest[:4, i]

@@ -189,17 +189,23 @@ def test_ungraded_cascade_fits_decisions_only(tmp_path, run_cli):
 
 
 def test_run_without_cascades_fits_none(tmp_path, run_cli):
-    """A graded run of single models: profiles calibrated, no cascade fitted from runs, no error."""
+    """A graded run of single models (one model per task, so no joint outcomes): profiles
+    calibrated, no cascade entry at all (neither from the run's cascades nor the wide-table fit,
+    which has nothing to count: no `n: 0` independence entries), a note saying why, no error."""
     from tests.executor.plans import make_plan
 
-    plan = make_plan(20, check=lambda i: {"kind": "choice", "answer": "ABCD"[i % 4]})
+    plan = make_plan(60, check=lambda i: {"kind": "choice", "answer": "ABCD"[i % 4]})
+    plan = plan.model_copy(update={"assignments": [  # prompts whose answers the choice extractor reads
+        a.model_copy(update={"messages": [{"role": "user", "content": f"Q{i}: which?\nA) w\nB) x\nC) y\nD) z"}]})
+        for i, a in enumerate(plan.assignments)]})
     run_plan(plan, tmp_path / "run", RunOptions(mode="simulate", seed=1, progress=False))
     out = tmp_path / "cal.yaml"
     code, stdout, err = run_cli("calibrate", tmp_path / "run", "-o", out)
     assert code == 0, err
-    block = yaml.safe_load(out.read_text()).get("cascades") or {}
-    assert not [c for c in block.get("candidates", []) if c.get("basis") == "graded runs"]
+    written = yaml.safe_load(out.read_text())
+    assert "cascades" not in written and len(written["models"]) == 3
     assert "cascades calibrated from graded runs" not in stdout
+    assert "no cascades for summarize: no prompt has answers from two or more models" in " ".join(err.split())
 
 
 def test_run_folder_without_a_ledger_is_one_line(tmp_path, run_cli):

@@ -320,3 +320,23 @@ def test_plans_rescore_to_what_evaluate_reports_at_every_budget(tmp_path):
         assert escalated.sum() == row["escalated"]
         mixed += bool(0 < on_cascade.sum() < len(plan))
     assert mixed  # some budget mixes cascades and single models
+
+
+def test_no_cascade_entry_without_joint_outcomes():
+    """Only joint outcomes fit a cascade: a category whose prompts each have one model's answer
+    (a run folder of single-model tasks) gets no entry, with the reason in `skipped` and a note;
+    a model never observed on the same prompts as the others (a prompt set of its own) is in no
+    kept cascade; no entry is written with n = 0."""
+    h = _mc_truth(600, seed=12)
+    one_each = h.assign(category="solo")
+    one_each = one_each[[int(t[1:]) % 3 == list(ACC).index(m) for t, m in zip(one_each["task_id"], one_each["model"],
+                                                                          strict=True)]]
+    apart = h[h["model"] == "dear/c"].assign(model="apart/e", task_id=lambda d: "e" + d["task_id"],
+                                             cost_usd=2e-3)  # dear/c's twin, dearer, on prompts of its own
+    cal = calibrate(pd.concat([h, one_each, apart]), count_tokens=False)
+    block = cal.extra["cascades"]
+    assert "solo" not in {c["category"] for c in block["candidates"]}
+    assert "no joint outcomes" in block["skipped"]["solo"]
+    assert any(n.startswith("no cascades for solo: no prompt has answers from two or more models") for n in cal.notes)
+    assert block["candidates"] and all(c["n"] > 0 and c["basis"] == "joint outcomes" for c in block["candidates"])
+    assert all("apart/e" not in (c["first"], *c["witnesses"], c["second"]) for c in block["candidates"])
