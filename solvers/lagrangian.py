@@ -25,9 +25,9 @@ polish the plan within a time share of the dual stages.
 
 The per-task work goes through *parts* of the tasks (:mod:`solvers.lagrangian_parts`,
 :mod:`solvers.lagrangian_moves`): one part in one process, a part per shard on Ray workers
-(``planner.distributed``). Every sum is exact, so the plan, bound and gap do not depend on
-the split. The overload descent and the swaps need random access to every task: they run
-only where one part holds the whole problem.
+(``planner.distributed``), the overload descent included. Every sum is exact, so the plan,
+bound and gap do not depend on the split. The swaps that polish a small problem's plan need
+random access to every task: they run only where one part holds the whole problem.
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ def polish(parts: Parts, mu: FloatArray, lam: FloatArray, rng: np.random.Generat
 def make_feasible(parts: Parts, mu: FloatArray, lam: FloatArray, rng: np.random.Generator,
                   deadline: float | None) -> tuple[bool, str]:
     """Make the parts' work plan (the argmax of :meth:`Parts.start`) feasible: the row-by-row
-    repair, else, where one part holds every task, the overload descent from the argmax.
+    repair, else the overload descent from the argmax (:mod:`solvers.overload`).
 
     Returns (whether the work plan is now feasible, which method made it).
     """
@@ -364,14 +364,18 @@ def make_feasible(parts: Parts, mu: FloatArray, lam: FloatArray, rng: np.random.
 
     if repair(parts, mu, lam):
         return True, "repair"
-    form = parts.whole()
-    if form is None or not isinstance(parts, LocalParts):
-        return False, "none"
-    st = RowUsage(form, parts.start_a)
-    if reduce_overload(form, st, rng, deadline) and form.is_feasible(st.a):
-        parts.work = st.a
+    if reduce_overload(parts, rng, deadline) and _feasible(parts):
         return True, "overload_descent"
     return False, "none"
+
+
+def _feasible(parts: Parts) -> bool:
+    """Whether the parts' work plan keeps every row within its limit (exact sums)."""
+    lim = parts.limits
+    u = parts.usage().values
+    g = floats(u["g"]).reshape(len(lim.glim))
+    m = floats(u["m"]).reshape(len(lim.mlim), parts.k)
+    return bool((g <= lim.glim + lim.tg).all() and (m <= lim.mlim + lim.tm).all())
 
 
 def _within(value: float, bound: float, rel_gap: float) -> bool:

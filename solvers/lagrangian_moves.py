@@ -260,7 +260,8 @@ def merged(streams: list[ChunkStream]) -> Iterator[tuple[Chunk, int]]:
             heapq.heappush(heap, (float(c.key[p]), int(c.gi[p]), si, p))
 
 
-def _totals(parts: Parts) -> Totals:
+def totals(parts: Parts) -> Totals:
+    """The exact row totals of the parts' work plan."""
     from solvers.lagrangian_parts import floats
 
     u = parts.usage().values
@@ -270,7 +271,7 @@ def _totals(parts: Parts) -> Totals:
 def repair(parts: Parts, mu: FloatArray, lam: FloatArray, max_rounds: int = 200) -> bool:
     """Move tasks of the parts' work plan off violated rows, worst row first, cheapest
     reduced-value loss per unit freed first; True when the plan is then feasible."""
-    st = _totals(parts)
+    st = totals(parts)
     for _ in range(max_rounds):
         which = worst_violation(st.g, st.m, st.lim)
         if which is None:
@@ -296,7 +297,7 @@ def repair(parts: Parts, mu: FloatArray, lam: FloatArray, max_rounds: int = 200)
 def improve(parts: Parts, mu: FloatArray, lam: FloatArray, rounds: int = 3, max_moves: int = 50_000) -> None:
     """Single-task moves of the parts' work plan that raise the value and keep every row
     feasible, the best ``max_moves`` ranked per round, each applied after an exact check."""
-    st = _totals(parts)
+    st = totals(parts)
     for _ in range(rounds):
         moves: list[tuple[int, int]] = []
         for n, (c, p) in enumerate(merged(parts.improve_round(st.g.copy(), st.m.copy(), mu, lam, max_moves))):

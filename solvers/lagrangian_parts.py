@@ -31,6 +31,10 @@ from solvers.lagrangian_moves import (
 
 if TYPE_CHECKING:
     from solvers.lagrangian import Coupled
+    from solvers.overload import Scales, ShiftPick
+
+#: A part's rows of a sample of tasks: (their rows, their models, their task indices).
+Rows = tuple["Coupled", NDArray[np.int64], NDArray[np.int64]]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -177,6 +181,20 @@ class Parts(Protocol):
     def keep(self) -> None: ...
     def plan(self) -> IntArray: ...
     def whole(self) -> Coupled | None: ...
+    # the overload descent (solvers.overload): parts are numbered 0.. in task order; a
+    # sample's tasks are ranks in a part's pool (every task, or those on the models ``hot``)
+    def overload_scales(self) -> Scales: ...
+    def descent_begin(self) -> tuple[IntArray, IntArray]:
+        """work := start; each part's first task (P,) and its tasks per model (P, K)."""
+        ...
+    def descent_shift(self, moves: list[tuple[int, int]], ranks: dict[int, IntArray], hot: IntArray | None,
+                      g: FloatArray, m: FloatArray) -> list[tuple[int, ShiftPick]]:
+        """After ``moves``: each part's best shift among its sampled tasks (row totals g, m)."""
+        ...
+    def descent_rows(self, moves: list[tuple[int, int]],
+                     samples: list[tuple[dict[int, IntArray], IntArray | None]]) -> list[dict[int, Rows]]:
+        """After ``moves``: per sample (ranks per part, hot), each part's rows of its tasks."""
+        ...
 
 
 class ChunkStream(Protocol):
@@ -204,6 +222,7 @@ class LocalParts:
         self.limits = RowLimits.of(form)
         self.weighted = tuple(r.coef is not None for r in form.model_rows)
         self.start_a = self.work = self.best = np.zeros(0, np.int64)
+        self._scales: Scales | None = None
 
     def bounds(self) -> FloatArray:
         return part_bounds(self.form)
@@ -251,4 +270,31 @@ class LocalParts:
 
     def whole(self) -> Coupled | None:
         return self.form
+
+    def overload_scales(self) -> Scales:
+        from solvers.overload import Scales, part_scale_sums
+
+        if self._scales is None:
+            self._scales = Scales.of(part_scale_sums(self.form), self.limits, self.weighted)
+        return self._scales
+
+    def descent_begin(self) -> tuple[IntArray, IntArray]:
+        self.work = self.start_a.copy()
+        return np.zeros(1, np.int64), np.bincount(self.work, minlength=self.k)[None, :].astype(np.int64)
+
+    def descent_shift(self, moves: list[tuple[int, int]], ranks: dict[int, IntArray], hot: IntArray | None,
+                      g: FloatArray, m: FloatArray) -> list[tuple[int, ShiftPick]]:
+        from solvers.overload import Overload, part_shift
+
+        self.apply(moves)
+        ov = Overload(g, m, self.limits, self.overload_scales())
+        picks = [(p, part_shift(self.form, self.work, r, hot, ov)) for p, r in ranks.items()]
+        return [(p, pick) for p, pick in picks if pick is not None]
+
+    def descent_rows(self, moves: list[tuple[int, int]],
+                     samples: list[tuple[dict[int, IntArray], IntArray | None]]) -> list[dict[int, Rows]]:
+        from solvers.overload import part_rows
+
+        self.apply(moves)
+        return [{p: part_rows(self.form, self.work, r, hot) for p, r in ranks.items()} for ranks, hot in samples]
 

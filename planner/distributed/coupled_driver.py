@@ -11,18 +11,20 @@ per-task step decomposes by task. The driver runs the same
 - the repair and improvement passes rank their moves on the workers, a chunk at a time
   per shard; the driver merges the ranked streams in one process's order and applies the
   moves against the rows' totals, sending back only (task, model) pairs;
+- when the repair fails at a multiplier (tight GAP/MMKP-like instances), the overload
+  descent (:mod:`solvers.overload`) runs as in one process: the driver holds the rows'
+  totals and each shard's tasks per model and draws the same samples; the workers return
+  their best shift among their sampled tasks (with its row deltas), or the rows of at most
+  256 sampled tasks a side for a swap.
 - fast's steps around it are the same: the per-task best plan when it breaks no limit,
   the knapsack multiplier of a single global row as the starting point (the sharded cut's
   bisection), and the same status, bound and gap.
 
-So the same instance gives the same plan, bound and gap. Two parts of ``fast`` need random
-access to every task: the overload descent (tried when the row-by-row repair fails, on
-tight GAP/MMKP-like instances) and, on problems of at most
-:data:`~solvers.lagrangian.RESTART_MAX_PAIRS` pairs, the swaps and restarts that polish
-the plan. A problem that small (a few MB) is gathered on the driver and solved by one
-process's code, so nothing differs; on a larger one the sharded path does not run the
-overload descent: when the repair fails at every multiplier it tries, it reports that it
-found no plan and names the one-process route.
+So the same instance gives the same plan, bound and gap. On problems of at most
+:data:`~solvers.lagrangian.RESTART_MAX_PAIRS` pairs (a few MB), one process polishes the
+plan with swaps and restarts that need random access to every task: such a problem is
+gathered on the driver and solved by one process's code, so nothing differs there either
+(``gather_max_pairs`` moves that threshold, for tests).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from solvers.lagrangian import (
 )
 from solvers.lagrangian_moves import Chunk, RowLimits
 from solvers.lagrangian_parts import Sums, floats, total
+from solvers.overload import Scales, ShiftPick
 from solvers.problem import Goal
 from solvers.solution import Status
 
@@ -80,7 +83,8 @@ class RayParts:
         self.limits: RowLimits = layout["limits"]
         self.weighted: tuple[bool, ...] = layout["weighted"]
         self.shards = sorted(offsets)
-        self.starts = np.array([offsets[s] for s in self.shards])
+        self.starts = np.array([offsets[s] for s in self.shards], dtype=np.int64)
+        self._scales: Scales | None = None
 
     def _all(self, method: str, *args: Any) -> list[Any]:
         return [x for x in self.ray.get([getattr(h, method).remote(*args) for h in self.handles]) if x is not None]
@@ -119,14 +123,17 @@ class RayParts:
     def improve_round(self, g_use: Any, m_use: Any, mu: Any, lam: Any, max_moves: int) -> list[Any]:
         return self._streams("c_improve", g_use, m_use, mu, lam, max_moves)
 
-    def apply(self, moves: list[tuple[int, int]]) -> None:
+    def _by_shard(self, moves: list[tuple[int, int]]) -> dict[int, tuple[list[int], list[int]]]:
         if not moves:
-            return
+            return {}
         rows, models = np.array(moves, dtype=np.int64).T
         shard_of = np.searchsorted(self.starts, rows, side="right") - 1
-        by_shard = {self.shards[s]: (rows[shard_of == s].tolist(), models[shard_of == s].tolist())
-                    for s in np.unique(shard_of)}
-        self._all("c_apply", by_shard)
+        return {self.shards[s]: (rows[shard_of == s].tolist(), models[shard_of == s].tolist())
+                for s in np.unique(shard_of)}
+
+    def apply(self, moves: list[tuple[int, int]]) -> None:
+        if moves:
+            self._all("c_apply", self._by_shard(moves))
 
     def keep(self) -> None:
         self._all("c_keep")
@@ -136,6 +143,31 @@ class RayParts:
 
     def whole(self) -> Coupled | None:
         return None
+
+    # -- the overload descent: the driver's part p is the shard self.shards[p]
+    def overload_scales(self) -> Scales:
+        if self._scales is None:
+            self._scales = Scales.of(self._sums("c_scale_sums"), self.limits, self.weighted)
+        return self._scales
+
+    def descent_begin(self) -> tuple[Any, Any]:
+        counts = dict(x for part in self._all("c_descent_begin") for x in part)
+        return self.starts.copy(), np.array([counts[s] for s in self.shards], dtype=np.int64)
+
+    def descent_shift(self, moves: list[tuple[int, int]], ranks: dict[int, Any], hot: Any, g: Any,
+                      m: Any) -> list[tuple[int, ShiftPick]]:
+        picks = self._all("c_descent_shift", self._by_shard(moves), self._shards(ranks), hot, g, m,
+                          self.overload_scales())
+        part = {s: p for p, s in enumerate(self.shards)}
+        return [(part[s], pick) for got in picks for s, pick in got]
+
+    def descent_rows(self, moves: list[tuple[int, int]], samples: list[tuple[dict[int, Any], Any]]) -> list[Any]:
+        got = self._all("c_descent_rows", self._by_shard(moves), [(self._shards(r), hot) for r, hot in samples])
+        part = {s: p for p, s in enumerate(self.shards)}
+        return [{part[s]: rows for worker in got for s, rows in worker[i].items()} for i in range(len(samples))]
+
+    def _shards(self, ranks: dict[int, Any]) -> dict[int, Any]:
+        return {self.shards[p]: r for p, r in ranks.items()}
 
 
 def gather(ray: Any, handles: list[Any], owners: dict[int, Any], shards: list[int]) -> Coupled:
@@ -154,7 +186,8 @@ def gather(ray: Any, handles: list[Any], owners: dict[int, Any], shards: list[in
 
 
 def solve_coupled_sharded(ray: Any, handles: list[Any], loaded: list[dict[str, Any]], source: Any,
-                          rel_gap: float, stats: dict[str, Any]) -> dict[str, Any] | None:
+                          rel_gap: float, stats: dict[str, Any],
+                          gather_max_pairs: int = RESTART_MAX_PAIRS) -> dict[str, Any] | None:
     """``fast``'s path for coupled limits on the workers' shards (see the module docstring).
 
     Returns what the caller needs to finish: status (None: a plan, to be finished with
@@ -227,7 +260,7 @@ def solve_coupled_sharded(ray: Any, handles: list[Any], loaded: list[dict[str, A
         ray.get([h.c_knapsack_done.remote() for h in handles])
         mu0 = np.array([mu])
     t = time.perf_counter()
-    if n_sub * parts.k <= RESTART_MAX_PAIRS:  # a few MB: one process's code, swaps and restarts included
+    if n_sub * parts.k <= gather_max_pairs:  # a few MB: one process's code, swaps and restarts included
         form = gather(ray, handles, owners, parts.shards)
         res = solve_coupled(form, rel_gap=rel_gap, mu0=mu0)
         if res.assignment is not None:
@@ -244,9 +277,10 @@ def solve_coupled_sharded(ray: Any, handles: list[Any], loaded: list[dict[str, A
             "the LP relaxation is infeasible: no plan meets every limit "
             f"(Lagrangian bound {sign * res.bound:.6g} is past every plan's value)"))
     if res.assignment is None:
-        msg = ("the sharded planner found no plan meeting every limit within fast's own search limit; the "
-               "problem may still be feasible (the bound does not prove otherwise): plan it in one process "
-               "(routeplan solve without --workers; fast adds an overload descent there, highs or cpsat are exact)")
+        msg = ("the sharded planner found no plan meeting every limit within fast's own search limit (the repair "
+               "and the overload descent failed at every multiplier tried); the problem may still be feasible "
+               "(the bound does not prove otherwise): plan it in one process with an exact backend "
+               "(routeplan solve without --workers, --solver highs or cpsat)")
         if first["allow_queue"]:
             raise InputError(msg)
         return out | {"status": Status.TIME_LIMIT_NO_PLAN, "bound": sign * res.bound, "message": msg}

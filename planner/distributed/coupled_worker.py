@@ -37,6 +37,7 @@ from solvers.lagrangian_parts import (
     part_usage,
     total,
 )
+from solvers.overload import Overload, Scales, ShiftPick, part_rows, part_scale_sums, part_shift
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -195,6 +196,39 @@ class CoupledShards:
         from solvers.exact_sum import exact_sum
 
         return sum(exact_sum(p.form.value[np.arange(p.sub.size), p.work]) for p in self.parts)
+
+    # -- the overload descent (solvers.overload) ------------------------------------------------
+    def c_scale_sums(self) -> Sums | None:
+        return self._total([part_scale_sums(p.form) for p in self.parts])
+
+    def c_descent_begin(self) -> list[tuple[int, IntArray]]:
+        """Every shard's work plan back to its start; its tasks per model."""
+        out = []
+        for p in self.parts:
+            p.work = p.start.copy()
+            out.append((p.index, np.bincount(p.work, minlength=p.form.shape[1]).astype(np.int64)))
+        return out
+
+    def c_descent_shift(self, moves: dict[int, tuple[list[int], list[int]]], ranks: dict[int, IntArray],
+                        hot: IntArray | None, g: FloatArray, m: FloatArray,
+                        scales: Scales) -> list[tuple[int, ShiftPick]]:
+        """After the driver's moves: each sampled shard's best shift (tasks: ranks in its pool)."""
+        self.c_apply(moves)
+        out = []
+        for p in self.parts:
+            if p.index in ranks:
+                ov = Overload(g, m, RowLimits.of(p.form), scales)
+                pick = part_shift(p.form, p.work, ranks[p.index], hot, ov, p.offset)
+                if pick is not None:
+                    out.append((p.index, pick))
+        return out
+
+    def c_descent_rows(self, moves: dict[int, tuple[list[int], list[int]]],
+                       samples: list[tuple[dict[int, IntArray], IntArray | None]]) -> list[dict[int, Any]]:
+        """After the driver's moves: per sample, each sampled shard's rows of its tasks."""
+        self.c_apply(moves)
+        return [{p.index: part_rows(p.form, p.work, ranks[p.index], hot, p.offset)
+                 for p in self.parts if p.index in ranks} for ranks, hot in samples]
 
     # -- the end ---------------------------------------------------------------------------------
     def c_finish(self, sign: float) -> None:

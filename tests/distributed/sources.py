@@ -108,3 +108,42 @@ class CappedTiesSource(TiesSource):
         shard = super().load(i)
         shard.problem = dataclasses.replace(shard.problem, share_cap=np.array([0.5, 0.5, 0.3, 0.3, 0.2]))
         return shard
+
+
+@dataclass(frozen=True)
+class TightSource:
+    """A generalised assignment problem at scale (integer values and loads) whose
+    capacities are the loads of a planted random plan times ``slack``: tight enough that the
+    row-by-row repair fails at every multiplier and only the overload descent finds a plan."""
+
+    n_tasks: int = 21_000
+    shard_tasks: int = 6_000
+    n_models: int = 10
+    seed: int = 5
+    slack: float = 1.0
+    lightest: int = 2
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.n_tasks // self.shard_tasks)
+
+    def _shard(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = min(self.shard_tasks, self.n_tasks - i * self.shard_tasks)
+        rng = np.random.default_rng([self.seed, i])
+        load = rng.integers(5, 25, (n, self.n_models)).astype(float)
+        value = rng.integers(10, 50, (n, self.n_models)).astype(float)
+        # the planted plan: one of each task's two lightest models
+        light = np.argsort(load, axis=1, kind="stable")[:, :self.lightest]
+        return load, value, light[np.arange(n), rng.integers(0, self.lightest, n)]
+
+    def capacity(self) -> np.ndarray:
+        cap = np.zeros(self.n_models)
+        for i in range(self.n_shards):
+            load, _, plan = self._shard(i)
+            cap += np.bincount(plan, weights=load[np.arange(plan.size), plan], minlength=self.n_models)
+        return cap * self.slack
+
+    def load(self, i: int) -> Shard:
+        load, value, _ = self._shard(i)
+        p = Problem(quality=value / 50, load=load, capacity=self.capacity(), goal=Goal.MAXIMIZE_QUALITY)
+        return Shard(p, [f"model-{j:02d}" for j in range(self.n_models)])

@@ -12,7 +12,8 @@ import pytest
 
 import solvers
 from solvers import Goal, Options, Problem, Status, lagrangian
-from solvers.lagrangian import Coupled, GlobalRow, ModelRow, RowUsage, repair_plan
+from solvers.lagrangian import Coupled, GlobalRow, ModelRow, repair_plan
+from solvers.lagrangian_parts import LocalParts
 from solvers.orlib import read_gap
 from solvers.overload import reduce_overload
 
@@ -29,15 +30,22 @@ def planted(seed: int, n: int = 40, k: int = 5) -> Coupled:
     return Coupled(value, np.ones((n, k), bool), (), (ModelRow("capacity", load, cap),))
 
 
+def descend(form: Coupled, start: np.ndarray, seed: int) -> tuple[bool, np.ndarray]:
+    """The overload descent from ``start`` in one process: (success, the plan it reached)."""
+    parts = LocalParts(form)
+    parts.start_a = np.asarray(start, np.int64)
+    return reduce_overload(parts, np.random.default_rng(seed), None), parts.work
+
+
 def test_descent_fixes_what_repair_cannot() -> None:
     repaired = descended = 0
     for seed in range(40):
         form = planted(seed)
         start = form.value.argmax(axis=1)
         repaired += repair_plan(form, start, np.zeros(0), np.zeros((1, form.shape[1]))) is not None
-        st = RowUsage(form, start)
-        if reduce_overload(form, st, np.random.default_rng(0), None):
-            assert form.is_feasible(st.a)
+        ok, plan = descend(form, start, 0)
+        if ok:
+            assert form.is_feasible(plan)
             descended += 1
     assert descended == 40
     assert repaired < 40  # the instances are tight enough to defeat the row-by-row repair
@@ -54,9 +62,9 @@ def test_descent_with_global_rows_stays_sound() -> None:
         limits = weights[:, np.arange(n), plan].sum(axis=1) * 1.02
         form = Coupled(value, np.ones((n, k), bool), tuple(GlobalRow(f"r{i}", weights[i], float(limits[i]))
                                                            for i in range(m)), ())
-        st = RowUsage(form, value.argmax(axis=1))
-        if reduce_overload(form, st, np.random.default_rng(seed), None):
-            assert form.is_feasible(st.a)
+        ok, plan = descend(form, value.argmax(axis=1), seed)
+        if ok:
+            assert form.is_feasible(plan)
 
 
 def _known(name: str) -> float:
