@@ -23,8 +23,7 @@ per-task step decomposes by task. The driver runs the same
 So the same instance gives the same plan, bound and gap. On problems of at most
 :data:`~solvers.lagrangian.RESTART_MAX_PAIRS` pairs (a few MB), one process polishes the
 plan with swaps and restarts that need random access to every task: such a problem is
-gathered on the driver and solved by one process's code, so nothing differs there either
-(``gather_max_pairs`` moves that threshold, for tests).
+gathered on the driver and solved by one process's code, so nothing differs there either.
 """
 
 from __future__ import annotations
@@ -186,8 +185,7 @@ def gather(ray: Any, handles: list[Any], owners: dict[int, Any], shards: list[in
 
 
 def solve_coupled_sharded(ray: Any, handles: list[Any], loaded: list[dict[str, Any]], source: Any,
-                          rel_gap: float, stats: dict[str, Any],
-                          gather_max_pairs: int = RESTART_MAX_PAIRS) -> dict[str, Any] | None:
+                          rel_gap: float, stats: dict[str, Any]) -> dict[str, Any] | None:
     """``fast``'s path for coupled limits on the workers' shards (see the module docstring).
 
     Returns what the caller needs to finish: status (None: a plan, to be finished with
@@ -260,7 +258,7 @@ def solve_coupled_sharded(ray: Any, handles: list[Any], loaded: list[dict[str, A
         ray.get([h.c_knapsack_done.remote() for h in handles])
         mu0 = np.array([mu])
     t = time.perf_counter()
-    if n_sub * parts.k <= gather_max_pairs:  # a few MB: one process's code, swaps and restarts included
+    if n_sub * parts.k <= RESTART_MAX_PAIRS:  # a few MB: one process's code, swaps and restarts included
         form = gather(ray, handles, owners, parts.shards)
         res = solve_coupled(form, rel_gap=rel_gap, mu0=mu0)
         if res.assignment is not None:
