@@ -35,6 +35,8 @@ from planner.tasks import category_label
 DEFAULT_PRIOR_STRENGTH = 10.0
 DEFAULT_INTERVAL = 0.9
 PRICE_TOLERANCE = 0.05
+#: where the prior of a model the base catalog lacks comes from
+OWN_MEAN = "its mean over categories"
 #: fewest rows with latency and tokens before a speed profile is fitted
 MIN_LATENCY_ROWS = 10
 
@@ -174,6 +176,12 @@ def calibrate(history: Any, base: str | Path | None = None, *,
         _fill_token_counts(df, cal)
 
     table = _quality_table(df, base_cat, prior_strength, interval)
+    again = sorted({run for runs in table["again"] for run in runs})
+    if again:
+        n_again = int(sum(bool(x) for x in table["again"]))
+        cal.notes.append(f"{n_again} (model, category) entries of the base catalog already held run"
+                         f"{'s' * (len(again) > 1)} {', '.join(again)}, read again here: counted once "
+                         f"(each shrunk toward the base entry without {'them' if len(again) > 1 else 'it'})")
     out_tok = _median_by(df, "output_tokens")
     table["output_tokens"] = [out_tok.get((m, c)) for m, c in zip(table["model"], table["category"], strict=True)]
     trio = df[["model", "category", "source"]].astype(str).drop_duplicates()
@@ -191,8 +199,10 @@ def calibrate(history: Any, base: str | Path | None = None, *,
         sources: dict[str, str] = {}
         quality = dict(prof.quality) if prof is not None else {}
         outputs = dict(prof.output_tokens) if prof is not None else {}
+        calibration = dict(prof.calibration) if prof is not None else {}
         for r in rows.itertuples(index=False):
             quality[r.category] = round(float(r.quality), 4)
+            calibration[r.category] = r.calibration
             where = ", ".join(src_files.get((mid, r.category), [])) or "history"
             sources[f"quality.{r.category}"] = (
                 f"calibrated from {int(r.n):,} outcomes in {where}, {interval:.0%} interval "
@@ -203,6 +213,7 @@ def calibrate(history: Any, base: str | Path | None = None, *,
         fields["quality"] = quality
         sources["quality"] = ("calibrated by routeplan calibrate (per category below)" if prof is None else
                               "calibrated categories credited below; the others from the base catalog")
+        fields["calibration"] = calibration
         if outputs:
             fields["output_tokens"] = outputs
             sources["output_tokens"] = "medians from outcome history (per category below)"
@@ -254,30 +265,65 @@ def _fit_run_cascades(records: Any, base: Catalog, cal: Calibration) -> None:
 
 
 def _quality_table(df: pd.DataFrame, base: Catalog, strength: float, level: float) -> pd.DataFrame:
+    """Per (model, category): the shrunk quality, its prior and interval, and ``calibration``:
+    how it was fitted, runs by id (:mod:`planner.fit_layers`). A base entry that already holds a
+    run read here is taken without it as the prior, so the run counts once (``again``)."""
+    from planner.fit_layers import Fit, Fitted, base_fit, parse
+
     g = df.groupby(["model", "category"], sort=True)["score"].agg(["sum", "count"]).reset_index()
     g["observed"] = g["sum"] / g["count"]
     own_mean = g.groupby("model")["observed"].mean()  # a model's mean over its categories
+    by_run = _counts_by_run(df)
     by_model = {p.id: p for p in base.profiles}
-    priors, origin = [], []
-    for m, c in zip(g["model"], g["category"], strict=True):
+    priors, origin, records, agains = [], [], [], []
+    for m, c, n, total in zip(g["model"], g["category"], g["count"], g["sum"], strict=True):
         prof = by_model.get(m)
-        value = None
+        value, key = None, c
         if prof is not None:
-            value = prof.quality.get(c, prof.quality.get("default"))
-            if value is None and base.default_category is not None:
-                value = prof.quality.get(base.default_category)
-        if value is not None:
-            priors.append(float(value))
-            origin.append(f"catalog {base.name}")
+            for key in (c, "default", base.default_category):
+                if key is not None and key in prof.quality:
+                    value = prof.quality[key]
+                    break
+        runs = by_run.get((m, c), {})
+        in_runs = sum(x[0][0] for x in runs.values()), sum(x[0][1] for x in runs.values())
+        layer = Fit(strength, runs, ((float(n) - in_runs[0], float(total) - in_runs[1]),))
+        recorded = prof.calibration.get(key) if prof is not None and value is not None else None
+        onto, again = base_fit(None if recorded is None else parse(recorded, 1),
+                               (float(value),) if value is not None else (), frozenset(runs))
+        if onto is not None and again:
+            if onto.prior_from == OWN_MEAN:  # a prior drawn from the data: drawn from the data at hand
+                onto = Fitted((float(own_mean[m]),), OWN_MEAN, onto.fits)
+            prior = onto.value()[0]
+            where = (f"catalog {base.name}'s entry without run{'s' * (len(again) > 1)} "
+                     f"{', '.join(sorted(again))} (read again here)")
+        elif value is not None:
+            prior, where = float(value), f"catalog {base.name}"
         else:
-            priors.append(float(own_mean[m]))
-            origin.append("its mean over categories")
+            prior, where = float(own_mean[m]), OWN_MEAN
+        priors.append(prior)
+        origin.append(where)
+        records.append((onto if onto is not None else Fitted((prior,), where)).then(layer).record())
+        agains.append(sorted(again))
     g["prior"] = priors
     g["prior_from"] = origin
+    g["calibration"] = records
+    g["again"] = agains
     g["quality"] = posterior_mean(g["sum"], g["count"], g["prior"], strength)
     g["lo"], g["hi"] = credible_interval(g["sum"], g["count"], g["prior"], strength, level)
     return g.rename(columns={"count": "n"})[
-        ["model", "category", "n", "observed", "prior", "prior_from", "quality", "lo", "hi"]]
+        ["model", "category", "n", "observed", "prior", "prior_from", "quality", "lo", "hi", "calibration", "again"]]
+
+
+def _counts_by_run(df: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[tuple[float, float], ...]]]:
+    """(model, category) -> run id -> ((n, score sum),) of the records read from run folders."""
+    if "run_id" not in df or not df["run_id"].notna().any():
+        return {}
+    ok = df[df["run_id"].notna()]
+    g = ok.groupby(["model", "category", "run_id"], sort=True)["score"].agg(["count", "sum"])
+    out: dict[tuple[str, str], dict[str, tuple[tuple[float, float], ...]]] = {}
+    for (m, c, run), row in g.iterrows():
+        out.setdefault((str(m), str(c)), {})[str(run)] = ((float(row["count"]), float(row["sum"])),)
+    return out
 
 
 def _median_by(df: pd.DataFrame, column: str) -> dict[tuple[str, str], float]:

@@ -118,6 +118,8 @@ class Cascade:
     verifier: str = VERIFIER
     #: a verifier other than ``agree`` (:class:`planner.verifiers.Verifier`), from the catalog
     verify: Any = None
+    #: how calibrate fitted it from graded runs (:mod:`planner.fit_layers`), as the catalog holds it
+    calibration: Any = field(default=None, compare=False)
 
     @property
     def quality(self) -> float:
@@ -139,6 +141,8 @@ class Cascade:
     def record(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("verify", None)
+        if self.calibration is None:
+            d.pop("calibration", None)
         if self.verify is not None:
             d.update(self.verify.record())
         d["witnesses"] = list(self.witnesses)
@@ -246,6 +250,10 @@ def parse_block(data: Any, where: str) -> CascadeStats:
                     raise ValueError(f"{k}: expected a number in [0, 1], got {v!r}")
             if c.verifier != VERIFIER:
                 raise ValueError(f"verifier: only {VERIFIER!r} is supported, got {c.verifier!r}")
+            if c.calibration is not None:
+                from planner.fit_layers import parse
+
+                parse(c.calibration, 3)
         except TypeError as exc:
             raise InputError(f"{what}: {exc}", file=where) from None
         except ValueError as exc:

@@ -77,17 +77,21 @@ def parse_entry(rec: Mapping[str, Any], what: str, where: str, extractors: Mappi
             raise ValueError(f"n: expected a count >= 0, got {n!r}")
         known = {"category", "first", "second", "verifier", "witnesses", "samples", "extractor", "judge",
                  "threshold", "rubric", "schema", "p_accept", "quality_accept", "quality_reject", "n",
-                 "basis", "accepted", "first_right_accepted", "second_right_rejected", "source"}
+                 "basis", "accepted", "first_right_accepted", "second_right_rejected", "source", "calibration"}
         extra = sorted(set(rec) - known)
         if extra:
             raise ValueError(f"unknown field {extra[0]!r}")
+        if rec.get("calibration") is not None:
+            from planner.fit_layers import parse
+
+            parse(rec["calibration"], 3)
     except ValueError as exc:
         raise InputError(f"{what}: {exc}", file=where) from None
     p, qa, qr = (math.nan if x is None else float(x) for x in stats)
     fitted = stats[0] is not None
     return Cascade(cat, str(rec["first"]), (), str(rec["second"]), p, qa, qr, n=int(n),
                    basis=str(rec.get("basis") or ("joint outcomes" if fitted and n else "independence")),
-                   verifier=v.kind, verify=v)
+                   verifier=v.kind, verify=v, calibration=rec.get("calibration"))
 
 
 def verifier_of(c: Any, extractors: Mapping[str, str]) -> Verifier:

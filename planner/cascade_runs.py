@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InputError
+from planner.fit_layers import Fit, Fitted, base_fit, parse
 
 #: what a fitted entry's ``basis`` says
 BASIS = "graded runs"
@@ -51,6 +52,7 @@ def read_run_cascades(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
         meta, rows = cascade_outcomes(path)
     except sqlite3.Error as exc:
         raise InputError(f"cannot read the run ledger: {exc}", file=str(path)) from None
+    run_id = meta.get("run_id") or None  # the run's identity: a base entry fitted from it says so
     models = json.loads(meta.get("models") or "{}")
     litellm = {name: m.get("litellm_model", name) for name, m in models.items()}
     records, notes, unspecified = [], [], 0
@@ -67,7 +69,7 @@ def read_run_cascades(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
         elif status == "done" and accepted == 0 and last in done and model == spec["second"]:
             kept = "second"
         records.append({
-            "source": str(run_dir), "task_id": str(task_id), "category": str(spec["category"]), "label": label,
+            "source": str(run_dir), "run_id": run_id, "task_id": str(task_id), "category": str(spec["category"]), "label": label,
             "first": spec["first"], "second": spec["second"], "verifier": spec["verifier"],
             "accepted": math.nan if accepted is None else float(accepted), "kept": kept,
             "score": math.nan if score is None or kept is None else float(score), "prompt": prompt,
@@ -82,7 +84,7 @@ def read_run_cascades(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame.from_records(records, columns=RECORD_COLUMNS), notes
 
 
-RECORD_COLUMNS = ["source", "task_id", "category", "label", "first", "second", "verifier", "accepted", "kept",
+RECORD_COLUMNS = ["source", "run_id", "task_id", "category", "label", "first", "second", "verifier", "accepted", "kept",
                   "score", "prompt", "plan", "litellm"]
 
 
@@ -117,6 +119,10 @@ class RunFit:
     fitted: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     intervals: list[tuple[float, float]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    #: how it was fitted, runs by id (:mod:`planner.fit_layers`): the base entry's record (less
+    #: the runs read again) with this fit on top
+    calibration: Any = None
+    again: frozenset[str] = frozenset()  # runs the base entry already held, read again here
 
     def entry(self, strength: float, level: float) -> dict[str, Any]:
         """The ``cascades.candidates`` entry (an ``agree`` one reads its extractor from the block)."""
@@ -124,6 +130,8 @@ class RunFit:
         v = {k: val for k, val in self.verifier.items() if not (k == "extractor" and self.verifier["verifier"] == "agree")}
         (plo, phi), (alo, ahi), (rlo, rhi) = self.intervals
         ungraded = "" if self.n_accept + self.n_reject else "; no graded tasks: qualities left at the prior"
+        again = (f"; the base entry already held run{'s' * (len(self.again) > 1)} {', '.join(sorted(self.again))}, "
+                 f"counted once" if self.again else "")
         return {"category": self.category, "first": self.first, "second": self.second, **v,
                 "p_accept": round(p, 4), "quality_accept": round(qa, 4), "quality_reject": round(qr, 4),
                 "n": self.decided, "accepted": self.accepted, "first_right_accepted": round(self.sum_accept, 4),
@@ -133,7 +141,8 @@ class RunFit:
                            f"escalated graded; {level:.0%} intervals p_accept [{plo:.2f}, {phi:.2f}], "
                            f"quality_accept [{alo:.2f}, {ahi:.2f}], quality_reject [{rlo:.2f}, {rhi:.2f}] "
                            f"(prior {self.prior[0]:.3f}/{self.prior[1]:.3f}/{self.prior[2]:.3f} from "
-                           f"{self.prior_from}, strength {strength:g}){ungraded}")}
+                           f"{self.prior_from}, strength {strength:g}){ungraded}{again}"),
+                **({"calibration": self.calibration.record()} if self.calibration is not None else {})}
 
 
 def fit_run_cascades(records: pd.DataFrame, base: Any, quality: Mapping[tuple[str, str], float], *,
@@ -160,22 +169,58 @@ def fit_run_cascades(records: pd.DataFrame, base: Any, quality: Mapping[tuple[st
         qa_scores = acc.loc[(acc["kept"] == "first") & acc["score"].notna(), "score"]
         rej = decided[decided["accepted"] == 0]
         qr_scores = rej.loc[(rej["kept"] == "second") & rej["score"].notna(), "score"]
-        prior, prior_from = _prior(str(key), g, base, base_entries, quality)
+        counts_by_run = _counts_by_run(decided)
+        reading = frozenset(r for r in counts_by_run if r is not None)
+        onto, again = _recorded(base_entries.get(str(key)), reading)
+        if onto is not None and again:  # the base entry less the runs read again: each counted once
+            prior = onto.value()
+            prior_from = (f"catalog {base.name}'s entry without run{'s' * (len(again) > 1)} "
+                          f"{', '.join(sorted(again))} (read again here)")
+        else:
+            prior, prior_from = _prior(str(key), g, base, base_entries, quality)
+        layer = Fit(strength, {r: c for r, c in counts_by_run.items() if r is not None},
+                    counts_by_run.get(None, ((0.0, 0.0),) * 3))
         fit = RunFit(str(key), str(r0["category"]), str(r0["first"]), str(r0["second"]), dict(r0["verifier"]),
                      str(r0["label"]), len(decided), len(acc), len(qa_scores), float(qa_scores.sum()),
                      len(qr_scores), float(qr_scores.sum()), prior, prior_from,
-                     sources=sorted(set(g["source"])))
+                     sources=sorted(set(g["source"])), again=again,
+                     calibration=(onto if onto is not None else Fitted(prior, prior_from)).then(layer))
         sums = (float(len(acc)), fit.sum_accept, fit.sum_reject)
         counts = (fit.decided, fit.n_accept, fit.n_reject)
         fit.fitted = tuple(float(posterior_mean(s, n, p, strength)) for s, n, p in  # type: ignore[assignment]
                            zip(sums, counts, prior, strict=True))
         fit.intervals = [tuple(float(x) for x in credible_interval(s, n, p, strength, level))  # type: ignore[misc]
                          for s, n, p in zip(sums, counts, prior, strict=True)]
+        if again:
+            notes.append(f"cascade {fit.label}: the base catalog's entry already held run{'s' * (len(again) > 1)} "
+                         f"{', '.join(sorted(again))}, read again here: counted once (shrunk toward the entry "
+                         f"without {'them' if len(again) > 1 else 'it'})")
         if not fit.n_accept + fit.n_reject:
             notes.append(f"cascade {fit.label}: {fit.decided} decided tasks, none graded: p_accept fitted, "
                          f"quality_accept and quality_reject left at the prior ({prior_from})")
         fits.append(fit)
     return fits, notes
+
+
+def _counts_by_run(decided: pd.DataFrame) -> dict[str | None, tuple[tuple[float, float], ...]]:
+    """Per run id (None: no id recorded) of decided tasks: (n, sum) of each rate: (decided,
+    accepted), (graded accepted, their scores), (graded escalated, their scores)."""
+    out: dict[str | None, tuple[tuple[float, float], ...]] = {}
+    ids = decided["run_id"].map(lambda x: x if isinstance(x, str) and x else "\0")
+    for run, g in decided.groupby(ids, sort=True):
+        acc, rej = g[g["accepted"] == 1], g[g["accepted"] == 0]
+        qa = acc.loc[(acc["kept"] == "first") & acc["score"].notna(), "score"]
+        qr = rej.loc[(rej["kept"] == "second") & rej["score"].notna(), "score"]
+        out[None if run == "\0" else str(run)] = ((float(len(g)), float(len(acc))), (float(len(qa)), float(qa.sum())),
+                                                  (float(len(qr)), float(qr.sum())))
+    return out
+
+
+def _recorded(c: Any, reading: frozenset[str]) -> tuple[Fitted | None, frozenset[str]]:
+    """(the base entry's calibration record to fit on top of, its runs read again)."""
+    if c is None or c.calibration is None or math.isnan(c.p_accept):
+        return None, frozenset()
+    return base_fit(parse(c.calibration, 3), (c.p_accept, c.quality_accept, c.quality_reject), reading)
 
 
 def base_cascades(base: Any) -> dict[str, Any]:

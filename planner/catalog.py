@@ -76,6 +76,10 @@ class ModelProfile(BaseModel):
         default_factory=dict, description="header -> NAME of the environment variable holding its value")
     enabled: bool = True
     sources: dict[str, str] = Field(default_factory=dict)
+    calibration: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="category -> how calibrate fitted its quality (planner.fit_layers): "
+                                          "the prior and each calibration's counts per run, so a run read again "
+                                          "counts once")
 
     @field_validator("api_key_env")
     @classmethod
@@ -105,6 +109,20 @@ class ModelProfile(BaseModel):
             if not 0 <= v <= 1:
                 raise ValueError(f"{k}: expected a score in [0, 1], got {v}")
             out[category_label(k)] = float(v)
+        return out
+
+    @field_validator("calibration")
+    @classmethod
+    def _calibration(cls, c: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from planner.fit_layers import parse
+
+        out: dict[str, dict[str, Any]] = {}
+        for k, v in c.items():
+            try:
+                parse(v, 1)
+            except ValueError as exc:
+                raise ValueError(f"{k}: {exc}") from None
+            out[category_label(k)] = v
         return out
 
     @field_validator("output_tokens")

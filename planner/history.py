@@ -42,6 +42,9 @@ HISTORY_COLUMNS = ("task_id", "category", "model", "score", "cost_usd", "input_t
 #: Kept in the frame when any input records them.
 OPTIONAL_COLUMNS = ("reasoning_tokens", "ttft_s")
 FIELDS = HISTORY_COLUMNS + OPTIONAL_COLUMNS
+#: the run (ledger ``run_id``) a record of a run folder came from: calibrate records which runs
+#: a fitted number holds, so reading a run again does not count it twice (planner.fit_layers)
+RUN_ID = "run_id"
 REQUIRED = ("task_id", "model", "score")
 DEFAULT_CATEGORY = "default"
 
@@ -207,9 +210,17 @@ def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None 
     used: set[str] = set()
     tables = 0
     cascade_frames: list[pd.DataFrame] = []
+    runs_read: dict[str, Path] = {}  # run id -> the folder it was read from
     for p in paths:
         path = Path(p)
         if path.is_dir():
+            run_id = _run_id(path)
+            if run_id is not None and run_id in runs_read:  # a copy of a run, or the same folder twice
+                summaries.append(FileSummary(path, "run", 0, notes=(
+                    f"run {run_id} already read from {runs_read[run_id]}: not counted twice",)))
+                continue
+            if run_id is not None:
+                runs_read[run_id] = path
             frame, summary = _read_run(path)
             if cascades:
                 from planner.cascade_runs import read_run_cascades
@@ -236,7 +247,7 @@ def read_history(paths: Sequence[str | Path], mapping: Mapping[str, str] | None 
         raise InputError(f"no outcome records in {', '.join(str(s.path) for s in summaries)}"
                          + (f" ({sum(skipped.values()):,} skipped{_reasons(skipped)})" if skipped else ""))
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    columns = list(HISTORY_COLUMNS) + [c for c in OPTIONAL_COLUMNS if c in frame.columns]
+    columns = list(HISTORY_COLUMNS) + [c for c in (*OPTIONAL_COLUMNS, RUN_ID) if c in frame.columns]
     return History(frame=frame[columns].reset_index(drop=True), files=tuple(summaries),
                    cascades=pd.concat(cascade_frames, ignore_index=True) if n_cascades else None)
 
@@ -294,7 +305,21 @@ def _read_run(path: Path) -> tuple[pd.DataFrame, FileSummary]:
     raw = pd.DataFrame(raw)
     if "source" not in raw.columns:
         raw["source"] = path.name
-    return _long(_Table(raw, Where(path, "run"), {}), "run")
+    frame, summary = _long(_Table(raw, Where(path, "run"), {}), "run")
+    frame[RUN_ID] = pd.Series([_run_id(path)] * len(frame), index=frame.index, dtype=object)
+    return frame, summary
+
+
+def _run_id(path: Path) -> str | None:
+    """The run's identity in its ledger (None for a ledger that predates it, or none at all)."""
+    import sqlite3
+
+    from planner.executor.ledger import LEDGER_NAME, read_meta
+
+    try:
+        return read_meta(path / LEDGER_NAME).get("run_id") or None
+    except (sqlite3.Error, OSError):
+        return None  # _read_run says what is wrong with it
 
 
 def _run_outcomes_reader() -> Any:

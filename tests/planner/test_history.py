@@ -393,13 +393,15 @@ def test_a_graded_simulated_run_is_history(tmp_path):
     out = tmp_path / "graded"
     plan = make_plan(12, check=lambda i: {"kind": "number", "answer": i} if i % 3 else None)
     run_plan(plan, out, RunOptions(mode="simulate", progress=False, seed=4))
-    h = read_history([out, out.parent / "graded"])  # a run folder, twice: records repeat
+    h = read_history([out, out.parent / "graded"])  # a run folder, twice: read once (its run id)
     expected = run_outcomes(out)
-    assert len(expected) == 8 and len(h.frame) == 16
-    assert [s.layout for s in h.files] == ["run", "run"] and h.files[0].records == 8
+    assert len(expected) == 8 and len(h.frame) == 8
+    assert [s.layout for s in h.files] == ["run", "run"] and [s.records for s in h.files] == [8, 0]
+    assert "already read from" in h.files[1].notes[0] and "not counted twice" in h.summary()
+    assert h.frame["run_id"].nunique() == 1
     first = h.frame.iloc[:8].reset_index(drop=True)
     assert first["task_id"].tolist() == expected["task_id"].tolist()
     assert first["score"].tolist() == expected["score"].astype(float).tolist()
     np.testing.assert_allclose(first["cost_usd"], expected["cost_usd"].astype(float))
     assert first["category"].tolist() == expected["category"].tolist()
-    assert "8 records repeat a (task_id, model) pair" in h.summary()
+    assert "repeat a (task_id, model) pair" not in h.summary()
