@@ -173,7 +173,8 @@ def fit_run_cascades(records: pd.DataFrame, base: Any, quality: Mapping[tuple[st
         reading = frozenset(r for r in counts_by_run if r is not None)
         onto, again = _recorded(base_entries.get(str(key)), reading)
         if onto is not None and again:  # the base entry less the runs read again: each counted once
-            prior = onto.value()
+            p, qa, qr = onto.value()
+            prior = (p, qa, qr)
             prior_from = (f"catalog {base.name}'s entry without run{'s' * (len(again) > 1)} "
                           f"{', '.join(sorted(again))} (read again here)")
         else:

@@ -122,7 +122,7 @@ def parse(data: Any, rates: int) -> Fitted:
         where = f"calibration.fits[{i}]"
         if not isinstance(f, Mapping):
             raise ValueError(f"{where}: expected a mapping with strength, runs and other")
-        strength = f.get("strength")
+        strength: Any = f.get("strength")
         if not _is_count(strength):
             raise ValueError(f"{where}.strength: expected a number >= 0, got {strength!r}")
         runs = f.get("runs") or {}
