@@ -5,7 +5,9 @@ A run's ledger records, per cascade task, the cascade as planned (category, firs
 the verifier and its settings), the verifier's decision, which stage's answer was kept and
 that answer's check score. Per cascade (those four together):
 
-- ``p_accept`` = accepted / decided, over every decided task (graded or not);
+- ``p_accept`` = accepted / decided, over every task the verifier decided (graded or not); a
+  task escalated because stage one or a verifier call failed was not decided by the verifier
+  and is left out (with a note), as are its answers;
 - ``quality_accept`` = the mean check score of the kept (first) answers of accepted tasks;
 - ``quality_reject`` = the mean check score of the second model's answers on rejected tasks
   (a rejected task whose escalation failed kept the first answer: it counts for the decision
@@ -55,7 +57,7 @@ def read_run_cascades(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     run_id = meta.get("run_id") or None  # the run's identity: a base entry fitted from it says so
     models = json.loads(meta.get("models") or "{}")
     litellm = {name: m.get("litellm_model", name) for name, m in models.items()}
-    records, notes, unspecified = [], [], 0
+    records, notes, unspecified, forced = [], [], 0, 0
     for task_id, _type, label, spec_json, accepted, status, model, score, prompt, stages in rows:
         if not spec_json:
             unspecified += 1
@@ -63,13 +65,17 @@ def read_run_cascades(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
         spec = json.loads(spec_json)
         done = {int(x) for x in str(stages).split(",")} if stages else set()
         last = int(spec["stages"]) - 1
+        if accepted is not None and not all(i in done for i in range(last)):
+            forced += 1  # a stage before the verifier failed: escalated without its decision
+            accepted = None
         kept = None
         if status == "done" and accepted == 1 and model == spec["first"]:
             kept = "first"
         elif status == "done" and accepted == 0 and last in done and model == spec["second"]:
             kept = "second"
         records.append({
-            "source": str(run_dir), "run_id": run_id, "task_id": str(task_id), "category": str(spec["category"]), "label": label,
+            "source": str(run_dir), "run_id": run_id, "task_id": str(task_id), "category": str(spec["category"]),
+            "label": label,
             "first": spec["first"], "second": spec["second"], "verifier": spec["verifier"],
             "accepted": math.nan if accepted is None else float(accepted), "kept": kept,
             "score": math.nan if score is None or kept is None else float(score), "prompt": prompt,
@@ -78,6 +84,10 @@ def read_run_cascades(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     if records and meta.get("simulated") == "1":
         notes.append(f"{run_dir}: a simulated run: its cascades' decisions and answers were drawn at the "
                      f"plan's projected rates, so calibrating from it learns the projection back")
+    if forced:
+        notes.append(f"{run_dir}: {forced} cascade tasks left out: stage one or a verifier call failed, so the "
+                     f"verifier never decided them (as rejections they would bias p_accept down, and their "
+                     f"second answers are no sample of the prompts the verifier rejects)")
     if unspecified:
         notes.append(f"{run_dir}: {unspecified} cascade tasks left out: the ledger predates recording the "
                      f"cascade's verifier (cascade_spec); re-run to calibrate them")

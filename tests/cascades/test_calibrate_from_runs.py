@@ -289,3 +289,39 @@ def test_every_verifier_kind_is_fitted_from_a_graded_run(tmp_path, run_cli):
         assert {k: c[k] for k in VERIFIERS[kind] if k != "extractor" or kind != "agree"} == \
             {k: v for k, v in VERIFIERS[kind].items() if k != "extractor" or kind != "agree"}, kind
         assert c["basis"] == "graded runs" and "(prior" in c["source"], kind
+
+
+def test_tasks_the_verifier_never_decided_are_left_out(tmp_path, run_cli):
+    """Under faults, a cascade escalates when stage one or a verifier call fails (or goes on to
+    the fallbacks when everything failed): the ledger says rejected, but the verifier never
+    decided. Those tasks count for none of the three rates (as rejections they would bias
+    p_accept down), with a note; the rest count as before."""
+    from planner.executor import RetryPolicy
+
+    plan = cascade_plan(80, ("agree", "judge"), p_accept=0.6)
+    run_plan(plan, tmp_path / "run", RunOptions(mode="simulate", seed=9, progress=False, fail_rate=0.3,
+                                                retry=RetryPolicy(max_retries=0)))
+    conn = sqlite3.connect(tmp_path / "run" / "ledger.sqlite")
+    rows = conn.execute("SELECT t.task_id, t.accepted, (SELECT group_concat(idx) FROM cascade_stages s "
+                        "WHERE s.task_id = t.task_id) FROM tasks t").fetchall()
+    conn.close()
+    kind = {a.task_id: a.cascade.verifier["verifier"] for a in plan.assignments}
+    decided = {k: [0, 0] for k in ("agree", "judge")}
+    forced = 0
+    for task_id, accepted, stages in rows:
+        done = {int(x) for x in (stages or "").split(",") if x}
+        if accepted is None:
+            continue
+        if {0, 1} <= done:  # stage one and the witness / judge answered: the verifier decided
+            decided[kind[task_id]][0] += 1
+            decided[kind[task_id]][1] += accepted
+        else:
+            forced += 1
+    assert forced >= 5  # the faults forced some escalations
+    out = tmp_path / "cal.yaml"
+    code, _, err = run_cli("calibrate", tmp_path / "run", "-o", out)
+    assert code == 0, err
+    assert f"{forced} cascade tasks left out: stage one or a verifier call failed" in " ".join(err.split())
+    got = {c["verifier"]: c for c in yaml.safe_load(out.read_text())["cascades"]["candidates"]}
+    for k, (n, accepted) in decided.items():
+        assert (got[k]["n"], got[k]["accepted"]) == (n, accepted), k
