@@ -38,14 +38,12 @@ from solvers.exact_sum import to_float
 from solvers.lagrangian import (
     RESTART_MAX_PAIRS,
     Coupled,
-    GlobalRow,
-    ModelRow,
     solve_coupled,
     solve_parts,
 )
 from solvers.lagrangian_moves import Chunk, RowLimits
 from solvers.lagrangian_parts import Sums, floats, total
-from solvers.overload import Scales, ShiftPick
+from solvers.overload import Scales, ShiftPick, stack
 from solvers.problem import Goal
 from solvers.solution import Status
 
@@ -171,17 +169,7 @@ class RayParts:
 
 def gather(ray: Any, handles: list[Any], owners: dict[int, Any], shards: list[int]) -> Coupled:
     """The shards' forms stacked in shard order (only for a problem of a few MB)."""
-    forms = ray.get([owners[s].c_form.remote(s) for s in shards])
-    f0 = forms[0]
-
-    def stack(get: Any) -> Any:
-        return np.concatenate([get(f) for f in forms])
-
-    g_rows = tuple(GlobalRow(r.name, stack(lambda f, i=i: f.global_rows[i].coef), r.limit)
-                   for i, r in enumerate(f0.global_rows))
-    m_rows = tuple(ModelRow(r.name, None if r.coef is None else stack(lambda f, i=i: f.model_rows[i].coef), r.limit)
-                   for i, r in enumerate(f0.model_rows))
-    return Coupled(stack(lambda f: f.value), stack(lambda f: f.mask), g_rows, m_rows)
+    return stack(ray.get([owners[s].c_form.remote(s) for s in shards]))
 
 
 def solve_coupled_sharded(ray: Any, handles: list[Any], loaded: list[dict[str, Any]], source: Any,

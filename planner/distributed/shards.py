@@ -90,7 +90,9 @@ class TaskFileSource:
 
 # ---------------------------------------------------------------------- synthetic batches
 N_TASK_TYPES = 8
-CASES = ("budget", "avg-quality")
+CASES = ("budget", "avg-quality", "budget-capacity")
+#: The budget-capacity case's capacity: this x a model's fair share of the batch's expected seconds.
+CAPACITY_SHARE = 1.5
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,11 @@ class SyntheticSource:
 
     ``budget``: maximise priority-weighted quality under a budget a third of the way from
     the cheapest plan's cost to the best-quality plan's cost; ``avg-quality``: minimise cost
-    under a mean-quality floor half way from the cheapest plan's to the best reachable.
-    Both limits need every shard (:meth:`summary`, :meth:`limit`).
+    under a mean-quality floor half way from the cheapest plan's to the best reachable;
+    ``budget-capacity``: the budget case, each model also limited to
+    :data:`CAPACITY_SHARE` x its fair share (1 / n_models) of the batch's expected seconds
+    of that model's time (the load: each task's latency), fast's Lagrangian path.
+    The budget and the floor need every shard (:meth:`summary`, :meth:`limit`).
     """
 
     n_tasks: int
@@ -148,7 +153,12 @@ class SyntheticSource:
         feasible = in_tok[:, None] + out_jk <= m["context"][None, :]
         priority = rng.integers(1, 4, n).astype(float)
         common = dict(cost=cost, quality=quality, latency=latency, feasible=feasible, priority=priority)
-        if self.case == "budget":  # the limit is set by limit(); 1.0 stands in until then
+        if self.case == "budget-capacity":  # expected seconds per task: E[lognormal] = e^(mu + s^2 / 2)
+            seconds = m["ttft_s"] + 300 * np.exp(0.6**2 / 2) * m["verbosity"] / m["tokens_per_s"]
+            capacity = CAPACITY_SHARE * self.n_tasks / self.n_models * seconds
+            p = Problem(**common, load=latency, capacity=capacity, budget=1.0,  # type: ignore[arg-type]
+                        goal=Goal.MAXIMIZE_QUALITY)
+        elif self.case == "budget":  # the limit is set by limit(); 1.0 stands in until then
             p = Problem(**common, budget=1.0, goal=Goal.MAXIMIZE_QUALITY)  # type: ignore[arg-type]
         else:
             p = Problem(**common, min_avg_quality=0.5, goal=Goal.MINIMIZE_COST)  # type: ignore[arg-type]
@@ -167,6 +177,6 @@ class SyntheticSource:
 
     def limit(self, summaries: list[dict[str, float]]) -> float:
         tot = {k: sum(s[k] for s in summaries) for k in summaries[0]}
-        if self.case == "budget":
+        if self.case != "avg-quality":
             return tot["cost_lo"] + (tot["cost_hi"] - tot["cost_lo"]) / 3
         return (tot["q_lo"] + (tot["q_hi"] - tot["q_lo"]) / 2) / tot["n"]
