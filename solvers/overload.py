@@ -360,6 +360,8 @@ def reduce_overload(parts: Parts, rng: np.random.Generator, deadline: float | No
             got = parts.descent_rows(pending, [({p: r for p, (_, r) in sl.items()}, hot),
                                                ({p: r for p, (_, r) in sr.items()}, None)])
             pending = []
+            if not got[0] or not got[1]:
+                return False  # an empty pool: nothing to exchange
             left, j1, g1 = _in_sample_order(got[0], sl)
             right, j2, g2 = _in_sample_order(got[1], sr)
             d = ov.swap_delta(left, j1, right, j2)
