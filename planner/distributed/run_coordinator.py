@@ -22,6 +22,13 @@ again (its first call is paid for by the lost grant, exactly as a call in flight
 
 Checks are graded here, in the coordinator, as answers arrive (the same Grading as in one
 process, spending from the same guard).
+
+Cascade tasks run on the workers with the one-process cascade runner. Each of their calls is
+written here as an ``inflight`` attempt (a ``begin`` event) and committed before the worker
+sends it, then settled by id (``end``); what such calls reserve is left out of the worker's
+grant row, so a crash counts each held picodollar as spent once. Their stages' answers and
+the verifier's decision are written as they come (``stage``, ``decision``); a task sent to a
+worker carries the stages the ledger already holds, which are never asked again.
 """
 
 from __future__ import annotations
@@ -82,6 +89,9 @@ class _Coordinator:
         self.need = [0] * n
         self.inflight = [0] * n
         self.outstanding: list[dict[str, int]] = [{} for _ in range(n)]  # task_id -> seq
+        # durable calls in flight (a cascade's): the worker's attempt id -> (ledger id, reserved)
+        self.open: list[dict[int, tuple[int, int]]] = [{} for _ in range(n)]
+        self.cascades = any(a.cascade is not None for a in plan.assignments)
         self.requeued: deque[tuple[int, str]] = deque()
         # a prefix group's tasks together, as in one process (a group cut between two
         # workers' batches is warmed once by each)
@@ -110,6 +120,7 @@ class _Coordinator:
             msg = {"stop": True, "reclaim": True} if self.stop.is_set() else {}
             if reply["done"]:
                 if self.held[w]:  # cannot happen: a finished worker reserves nothing; stay safe
+                    self._record_grant(w)
                     self.ledger.lose_grant(holder(w), "held when the worker finished")
                     self._settle(w, self.held[w], self.held[w])
                 self.ledger.set_grant(holder(w), 0)
@@ -122,10 +133,13 @@ class _Coordinator:
                 msg["reclaim"] = True
             if reply["want"] and not self.stop.is_set():
                 msg["tasks"] = self._take(reply["want"])
+                stages = self._stored_stages(msg["tasks"])
+                if stages:
+                    msg["stages"] = stages
             if self._all_dispatched():
                 msg["no_more"] = True
             if self.limited:
-                self.ledger.set_grant(holder(w), self.held[w])
+                self._record_grant(w)
             await self.ledger.commit()  # a grant is durable before the worker can spend it
             self._notify()
 
@@ -142,6 +156,24 @@ class _Coordinator:
             except StopIteration:
                 self.exhausted = True
         return out
+
+    def _stored_stages(self, tasks: list[tuple[int, str, int, int]]) -> dict[str, dict[int, tuple[Any, ...]]]:
+        """The answered stages the ledger holds for the cascade tasks among ``tasks`` (a resumed
+        run, a dead worker's task): sent with them, so no answered stage is asked again."""
+        if not self.cascades:
+            return {}
+        out: dict[str, dict[int, tuple[Any, ...]]] = {}
+        for seq, task_id, _, _ in tasks:
+            if self.plan.assignments[seq].cascade is not None:
+                stored = self.ledger.cascade_stages(task_id)
+                if stored:
+                    out[task_id] = {i: tuple(x) for i, x in stored.items()}
+        return out
+
+    def _record_grant(self, w: int) -> None:
+        """The ledger's row of what worker ``w`` holds, less what its durable calls in flight
+        reserved (their own ``inflight`` rows count that)."""
+        self.ledger.set_grant(holder(w), self.held[w] - sum(r for _, r in self.open[w].values()))
 
     def _dispatched(self, w: int, tasks: list[tuple[int, str, int, int]]) -> None:
         for seq, task_id, _, _ in tasks:
@@ -161,6 +193,20 @@ class _Coordinator:
                                       cached, written)
                 if cost:
                     self._settle(w, cost, cost)
+            elif ev[0] == "begin":
+                _, local_id, task_id, n, model, reserved, purpose, _ = ev
+                self.open[w][local_id] = (ledger.begin_attempt(task_id, n, model, reserved, purpose=purpose),
+                                          reserved)
+            elif ev[0] == "end":
+                _, local_id, state, cost, tin, tout, lat, err, _, cached, written = ev
+                attempt_id, _ = self.open[w].pop(local_id)
+                ledger.end_attempt(attempt_id, state, cost, tin, tout, lat, err, cached, written)
+                if cost:
+                    self._settle(w, cost, cost)
+            elif ev[0] == "stage":
+                ledger.record_stage(*ev[1:])
+            elif ev[0] == "decision":
+                ledger.record_decision(*ev[1:])
             else:
                 _, task_id, status, model, attempts, cost, tin, tout, lat, reason, output, cached, written = ev
                 ledger.finish_task(task_id, status, model, attempts, cost, tin, tout, lat, reason, output,
@@ -201,7 +247,14 @@ class _Coordinator:
     async def _lost(self, w: int, why: str) -> None:
         self.view.alive.discard(w)
         self.view.lost_workers += 1
+        for attempt_id, reserved in self.open[w].values():  # its calls in flight: maybe billed
+            self.ledger.end_attempt(attempt_id, "lost", reserved, None, None, None,
+                                    f"{why}; in flight: may have been billed, reservation counted")
+        if not self.limited:
+            self._settle(w, 0, sum(r for _, r in self.open[w].values()))
+        self.open[w] = {}
         if self.limited and self.held[w]:
+            self._record_grant(w)
             self.ledger.lose_grant(holder(w), f"{why}; what it held counts as spent")
             self._settle(w, self.held[w], self.held[w])
         self.need[w] = 0
@@ -259,7 +312,7 @@ async def _release(ray: Any, handles: list[Any], healthy: set[int]) -> None:
 async def execute_distributed(plan: Plan, ledger: Ledger, options: RunOptions, simulated: bool,
                               budget_usd: float | None, *, catch_sigint: bool = False) -> Any:
     """``planner.executor.run._execute`` on Ray: same inputs, same RunResult."""
-    from planner.executor.run import RunResult, expectations
+    from planner.executor.run import RunResult, cascade_sims, expectations
 
     n = options.workers
     with connected(options.ray_address, n) as ray:
@@ -270,7 +323,8 @@ async def execute_distributed(plan: Plan, ledger: Ledger, options: RunOptions, s
         if simulated:
             from planner.executor.simulator import SimConfig, register_run
 
-            register_run(call_tag, SimConfig(models, seed, fail_rate, clock, expectations(plan)))
+            register_run(call_tag, SimConfig(models, seed, fail_rate, clock, expectations(plan),
+                                             cascades=cascade_sims(plan)))
         guard = BudgetGuard(budget_pusd(budget_usd), spent_pusd=ledger.spent_pusd())
         progress = Progress(ledger.count_pending(), options.progress,
                             f"{'simulating' if simulated else 'running'} on {n} ray worker(s)")

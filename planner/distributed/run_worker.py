@@ -9,7 +9,16 @@ coordinator feeds it, with two stand-ins for what the coordinator owns:
   held anywhere;
 - :class:`LedgerProxy`: the Engine's ledger writes become events, shipped back in batches
   on the next exchange (the grant covering a call is durable before it is sent, so the
-  per-call commit is not needed here).
+  per-call commit is not needed here). A cascade task's calls are the exception: each is
+  recorded ``inflight`` by the coordinator before it is sent (its ``commit`` waits for the
+  coordinator's next message, sent only after the ledger committed the ``begin`` event),
+  and its stages' answers and the verifier's decision are events too, so the ledger of a
+  cascade run reads as in one process and a killed run never asks an answered stage again.
+
+Cascade tasks are run by the one-process :class:`~planner.executor.cascade_run.CascadeRunner`
+on this worker's engine: its hold of every stage's worst case is reserved from the
+worker's grants (asking the coordinator for more), the stages the ledger already holds come
+with the task from the coordinator.
 
 The coordinator calls :meth:`ExecutorWorker.exchange` in a loop: it brings task ids, grants
 and flags, and returns the events, the money asked for or given back, and how many tasks
@@ -23,13 +32,16 @@ import contextlib
 import os
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller
+from planner.executor.cascade_run import CascadeRunner
 from planner.executor.clock import Clock
 from planner.executor.engine import Engine
+from planner.executor.ledger import StageAnswer
 from planner.executor.limits import ModelLimiter
 from planner.executor.options import RetryPolicy
 from planner.executor.prefix import warmer_for
@@ -121,27 +133,72 @@ class GrantedBudget(BudgetGuard):
 
 
 class LedgerProxy:
-    """The Ledger methods the Engine calls, turned into events for the coordinator."""
+    """The Ledger methods the Engine (and the cascade runner) call, turned into events for the
+    coordinator.
 
-    def __init__(self, wake: Any) -> None:
+    ``durable``: the tasks (cascades) whose every call is recorded ``inflight`` before it is
+    sent, as in one process: :meth:`begin_attempt` ships a ``begin`` event and :meth:`commit`
+    waits until the coordinator has committed it (its next message, see :meth:`acknowledge`)."""
+
+    def __init__(self, wake: Any, durable: frozenset[str] = frozenset()) -> None:
         self.events: list[tuple[Any, ...]] = []
         self._open: dict[int, tuple[str, int, str, int, float]] = {}
         self._next_id = 1
         self._wake = wake
+        self._durable = durable
+        self._begun = 0  # begin events made so far
+        self._shipped = 0  # ... of them taken by the last reply
+        self._acked = 0  # ... of them the coordinator has committed
+        self._commits: list[tuple[int, asyncio.Future[None]]] = []
+        self._stages: dict[str, dict[int, StageAnswer]] = {}
 
-    def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int) -> int:
+    def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int, *,
+                      purpose: str = "answer") -> int:
         attempt_id = self._next_id
         self._next_id += 1
-        self._open[attempt_id] = (task_id, n, model, reserved_pusd, time.time())
+        started = time.time()
+        if task_id in self._durable:
+            self._begun += 1
+            self.events.append(("begin", attempt_id, task_id, n, model, reserved_pusd, purpose, started))
+        else:
+            self._open[attempt_id] = (task_id, n, model, reserved_pusd, started)
         return attempt_id
 
     async def commit(self) -> None:
-        """Nothing to wait for: the grant covering the call is already in the ledger."""
+        """Wait until every ``begin`` made so far is committed by the coordinator (nothing to
+        wait for otherwise: the grant covering the call is already in the ledger)."""
+        target = self._begun
+        if self._acked >= target:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._commits.append((target, future))
+        self._wake()
+        await future
+
+    def waiting(self) -> bool:
+        """A call waits for a ``begin`` not yet shipped: the coordinator should hear now."""
+        return bool(self._commits) and self._begun > self._shipped
+
+    def acknowledge(self) -> None:
+        """The coordinator's next message came: it committed every event of the last reply."""
+        self._acked = self._shipped
+        waiting, self._commits = self._commits, []
+        for target, future in waiting:
+            if target <= self._acked:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                self._commits.append((target, future))
 
     def end_attempt(self, attempt_id: int, state: str, cost_pusd: int, input_tokens: int | None,
                     output_tokens: int | None, latency_s: float | None, error: str | None,
                     cached_tokens: int | None = None, cache_write_tokens: int | None = None) -> None:
-        task_id, n, model, reserved, started = self._open.pop(attempt_id)
+        opened = self._open.pop(attempt_id, None)
+        if opened is None:  # a durable call: its row is in the ledger, settled by id
+            self.events.append(("end", attempt_id, state, cost_pusd, input_tokens, output_tokens, latency_s,
+                                error, time.time(), cached_tokens, cache_write_tokens))
+            return
+        task_id, n, model, reserved, started = opened
         self.events.append(("attempt", task_id, n, model, reserved, state, cost_pusd, input_tokens,
                             output_tokens, latency_s, error, started, time.time(), cached_tokens,
                             cache_write_tokens))
@@ -151,14 +208,33 @@ class LedgerProxy:
                     latency_s: float | None = None, reason: str | None = None,
                     output: str | None = None, cached_tokens: int | None = None,
                     cache_write_tokens: int | None = None) -> None:
+        self._stages.pop(task_id, None)
         self.events.append(("finish", task_id, status, model, attempts, cost_pusd, input_tokens,
                             output_tokens, latency_s, reason, output, cached_tokens, cache_write_tokens))
+
+    # -- a cascade task's stages and decision --------------------------------------------------
+    def add_stages(self, stages: dict[str, dict[int, tuple[str, int | None, int | None, float | None]]]) -> None:
+        """The answered stages the ledger holds for tasks the coordinator sends (a resumed run,
+        a dead worker's task)."""
+        for task_id, answers in stages.items():
+            self._stages[task_id] = {int(i): StageAnswer(*x) for i, x in answers.items()}
+
+    def cascade_stages(self, task_id: str) -> dict[int, StageAnswer]:
+        return dict(self._stages.get(task_id, {}))
+
+    def record_stage(self, task_id: str, idx: int, model: str, output: str, input_tokens: int,
+                     output_tokens: int, latency_s: float) -> None:
+        self.events.append(("stage", task_id, idx, model, output, input_tokens, output_tokens, latency_s))
+
+    def record_decision(self, task_id: str, accepted: bool, reason: str) -> None:
+        self.events.append(("decision", task_id, accepted, reason))
 
     def flush_soon(self) -> None:
         self._wake()
 
     def take(self) -> list[tuple[Any, ...]]:
         events, self.events = self.events, []
+        self._shipped = self._begun
         return events
 
 
@@ -175,6 +251,7 @@ class ExecutorWorker:
 
     def __init__(self) -> None:
         self.call_tag: str | None = None
+        self.sandbox: ThreadPoolExecutor | None = None
 
     def ping(self) -> int:
         """The actor's pid (it is up, its imports done)."""
@@ -190,18 +267,20 @@ class ExecutorWorker:
         clock = Clock(s.time_scale if s.simulated else 1.0)
         if s.simulated:
             from planner.executor.caller import InlineSetupExecutor
-            from planner.executor.run import expectations
+            from planner.executor.run import cascade_sims, expectations
             from planner.executor.simulator import SimConfig, register_run
 
             # litellm's set-up step in the loop's thread, as in one process (see InlineSetupExecutor)
             asyncio.get_running_loop().set_default_executor(InlineSetupExecutor())
 
-            register_run(s.call_tag, SimConfig(models, s.seed, s.fail_rate, clock, expectations(self.plan)))
+            register_run(s.call_tag, SimConfig(models, s.seed, s.fail_rate, clock, expectations(self.plan),
+                                               cascades=cascade_sims(self.plan)))
             self.call_tag = s.call_tag
         self._wake_event = asyncio.Event()
         self.inbox = _Inbox()
         self.budget = GrantedBudget(s.limited_budget, self._wake)
-        self.ledger = LedgerProxy(self._wake)
+        self.ledger = LedgerProxy(self._wake, frozenset(a.task_id for a in self.plan.assignments
+                                                        if a.cascade is not None))
         self.stop = asyncio.Event()
         limiters = {m.name: ModelLimiter(clock, share(m.concurrency, s.index, s.n_workers),
                                          share(m.rpm, s.index, s.n_workers), share(m.tpm, s.index, s.n_workers))
@@ -211,6 +290,11 @@ class ExecutorWorker:
                              models=models, simulated=s.simulated,
                              redactor=Redactor(secrets_of(models_in_use(self.plan))), seed=s.seed,
                              stop=self.stop, warmer=warmer_for(self.plan, clock))
+        if any(a.cascade is not None for a in self.plan.assignments):
+            # python_tests verifiers run their sandbox on a pool of this worker's (the coordinator
+            # grades; a simulated run's default executor runs jobs inline, on the event loop)
+            self.sandbox = ThreadPoolExecutor(max_workers=2, thread_name_prefix="routeplan-sandbox")
+            self.engine.cascades = CascadeRunner(self.engine, sandbox=self.sandbox)
         self.error: str | None = None
         self._asked = 0  # the need last reported (asked again only when it grows)
         self._fed = True  # the last message brought tasks (or none came yet)
@@ -227,11 +311,15 @@ class ExecutorWorker:
 
             unregister_run(self.call_tag)
             self.call_tag = None
+        if self.sandbox is not None:
+            self.sandbox.shutdown(wait=False)
+            self.sandbox = None
         self.plan = None  # type: ignore[assignment]
         return os.getpid()
 
     async def exchange(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Take the coordinator's message; answer once there is something to report (or soon)."""
+        self.ledger.acknowledge()  # sent after the ledger committed our last reply's events
         self._fed = bool(msg.get("tasks"))
         if msg.get("grant") or msg.get("deny"):
             self._asked = 0
@@ -249,6 +337,8 @@ class ExecutorWorker:
 
     # -- internals ---------------------------------------------------------------------------
     def _apply(self, msg: dict[str, Any]) -> None:
+        if msg.get("stages"):
+            self.ledger.add_stages(msg["stages"])
         if msg.get("tasks"):
             self.inbox.tasks.extend(msg["tasks"])
         if msg.get("no_more"):
@@ -274,6 +364,7 @@ class ExecutorWorker:
         """Something the coordinator should hear now. A need already asked for, or tasks wanted
         when the last message brought none, wait for the next regular report (no busy loop)."""
         return (len(self.ledger.events) >= EVENT_BATCH or self.budget.need_pusd > self._asked
+                or self.ledger.waiting()
                 or self.running == 0 or self.error is not None
                 or (self._fed and not self.inbox.no_more and len(self.inbox.tasks) < self._backlog() // 2))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,9 @@ class CascadeRunner:
     """Runs the cascade tasks of one run with the engine's ledger, guard, calls and grading."""
 
     engine: Engine
+    #: where python_tests verifiers run their sandbox when the engine has no grading (a Ray
+    #: worker's: the coordinator grades); else the grading's pool
+    sandbox: Executor | None = None
 
     async def run(self, a: Assignment, attempts: int, cost_pusd: int) -> str:
         e = self.engine
@@ -161,7 +165,7 @@ class CascadeRunner:
         try:
             if v.kind == "python_tests":
                 return await asyncio.get_running_loop().run_in_executor(
-                    e.grading._sandbox_pool() if e.grading is not None else None,
+                    e.grading._sandbox_pool() if e.grading is not None else self.sandbox,
                     lambda: decide(v, first, replies, check=a.check, prompt=prompt))
             return decide(v, first, replies, check=a.check, prompt=prompt)
         except Exception as exc:  # a verifier bug must not lose the answers or stop the run

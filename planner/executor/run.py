@@ -135,7 +135,7 @@ async def arun_plan(plan: Plan | str | Path, out_dir: str | Path, options: RunOp
         raise InputError(f"{plan_file or 'plan'}: --workers does not run batch jobs, and the plan puts tasks on "
                          f"{', '.join(batch)}: run it without --workers, or re-solve "
                          f"without a deadline that admits batch offerings")
-    check_cascades_runnable(plan, plan_file or "plan", workers=bool(options.workers))
+    check_cascades_runnable(plan, plan_file or "plan")
     previous = read_meta(out)
     check_startable(out, previous, resume=options.resume)
     digest = plan_digest(plan)
@@ -341,19 +341,14 @@ def cascade_sims(plan: Plan) -> dict[str, Any]:
             for a in plan.assignments if a.cascade is not None}
 
 
-def check_cascades_runnable(plan: Plan, where: str, *, workers: bool) -> None:
-    """One line (InputError) for a plan whose cascades this executor cannot run as planned:
-    a stage on a batch offering (batch jobs are not cascade stages), ``--workers`` (the Ray
-    workers run single-model tasks only), or a cascade task reading a prompt-prefix cache the
-    plan priced (the cascade runner does not warm caches)."""
+def check_cascades_runnable(plan: Plan, where: str) -> None:
+    """One line (InputError) for a plan whose cascades this executor (one process or Ray
+    workers alike) cannot run as planned: a stage on a batch offering (batch jobs are not
+    cascade stages), or a cascade task reading a prompt-prefix cache the plan priced (the
+    cascade runner does not warm caches)."""
     cascades = [(seq, a) for seq, a in enumerate(plan.assignments) if a.cascade is not None]
     if not cascades:
         return
-    seq, a = cascades[0]
-    if workers:
-        label = a.cascade.label if a.cascade is not None else ""
-        raise InputError(f"{where}: assignments[{seq}] ({a.task_id}) runs a cascade ({label}), and "
-                         f"--workers does not run cascades: run it without --workers, or re-solve with --no-cascades")
     batch = {m.name for m in plan.models if m.mode == "batch"}
     for seq, a in cascades:
         assert a.cascade is not None

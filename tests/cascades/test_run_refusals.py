@@ -17,13 +17,11 @@ def _refused(run_cli, plan, tmp_path, *extra: object) -> str:
     return err
 
 
-def test_workers_refuse_cascades(run_cli, tmp_path):
-    pytest.importorskip("ray")
-    err = _refused(run_cli, cascade_plan(3, ("agree",)), tmp_path, "--workers", "2")
-    assert "--workers does not run cascades" in err and "t0000" in err
-
-
-def test_a_stage_on_a_batch_offering_is_refused(run_cli, tmp_path):
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["one process", "ray workers"])
+def test_a_stage_on_a_batch_offering_is_refused(run_cli, tmp_path, workers):
+    """Refused alike on Ray workers (which run cascades otherwise), before any Ray starts."""
+    if workers:
+        pytest.importorskip("ray")
     plan = cascade_plan(2, ("agree",))
     batch = STRONG.model_copy(update={"name": STRONG.name + "@batch", "mode": "batch"})
     a = plan.assignments[1]
@@ -31,7 +29,7 @@ def test_a_stage_on_a_batch_offering_is_refused(run_cli, tmp_path):
     stages = [*a.cascade.stages[:-1], a.cascade.stages[-1].model_copy(update={"model": batch.name})]
     moved = a.model_copy(update={"cascade": a.cascade.model_copy(update={"stages": stages})})
     plan = plan.model_copy(update={"models": [*plan.models, batch], "assignments": [plan.assignments[0], moved]})
-    err = _refused(run_cli, plan, tmp_path)
+    err = _refused(run_cli, plan, tmp_path, *workers)
     assert "assignments[1] (t0001)" in err and "batch offering" in err and batch.name in err
 
 

@@ -24,30 +24,6 @@ pytestmark = pytest.mark.xdist_group("ray")
 BUDGET_USD = 0.4
 
 
-@pytest.fixture
-def no_ray_left_behind(monkeypatch):
-    """The CLI's local Ray lives under a temporary directory of its own (RAY_TMPDIR); its
-    processes must end with the CLI, however it ends (Ray makes them share its fate)."""
-    psutil = pytest.importorskip("psutil")
-    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'routeplan[ray]')")
-    import shutil
-    import tempfile
-    import time
-
-    root = tempfile.mkdtemp(prefix="rp-")  # short: Ray's socket paths must fit 107 bytes
-    monkeypatch.setenv("RAY_TMPDIR", root)
-    yield
-    deadline = time.monotonic() + 30
-    while True:
-        left = [p for p in psutil.process_iter(["pid", "cmdline"])
-                if any(root in part for part in (p.info["cmdline"] or []))]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    shutil.rmtree(root, ignore_errors=True)
-    assert not left, [" ".join(p.info["cmdline"][:2]) for p in left]
-
-
 def _command(tmp_path, n_tasks: int):
     """The run (on 2 workers), and the same run resumed. Each start of a local Ray costs
     seconds: the runs are short (time-scale 0.002; a simulated timeout lasts 1.2 s)."""
