@@ -53,3 +53,18 @@ def connected(address: str | None, workers: int) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+#: The idle actors kept for reuse, per kind ("executor", "planner"): each module's pool
+#: (Ray session -> actors). Each idle actor holds a CPU of the session's Ray.
+IDLE_POOLS: dict[str, dict[str, list[Any]]] = {}
+
+
+def free_idle(ray: Any, but: str) -> None:
+    """Kill this session's idle actors of every kind but ``but``: a plan after a run (or a run
+    after a plan) in one session would otherwise wait forever for the CPUs they hold."""
+    session = ray.get_runtime_context().get_job_id()
+    for kind, pool in IDLE_POOLS.items():
+        if kind != but:
+            for handle in pool.pop(session, []):
+                ray.kill(handle, no_restart=True)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from planner.distributed.cluster import connected
+from planner.distributed.cluster import IDLE_POOLS, connected, free_idle
 from planner.distributed.plan_worker import ShardPlanner
 from planner.errors import InputError
 from solvers.options import Options
@@ -225,10 +225,11 @@ def _written(ray: Any, handles: list[Any], base: dict[str, Any], status: Status,
 
 #: Idle planner actors of this process's Ray session, reused by the next plan (start-up costs
 #: seconds; tests and notebooks plan many times). A failed plan's actors are killed.
-_idle: dict[str, list[Any]] = {}
+_idle: dict[str, list[Any]] = IDLE_POOLS.setdefault("planner", {})
 
 
 def _planners(ray: Any, n: int) -> list[Any]:
+    free_idle(ray, but="planner")
     idle = _idle.setdefault(ray.get_runtime_context().get_job_id(), [])
     handles = [idle.pop() for _ in range(min(n, len(idle)))]
     actor = ray.remote(num_cpus=1, max_restarts=0)(ShardPlanner)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.distributed.cluster import connected
+from planner.distributed.cluster import IDLE_POOLS, connected, free_idle
 from planner.distributed.run_worker import ExecutorWorker, WorkerSettings, share
 from planner.executor.budget_guard import BudgetGuard
 from planner.executor.caller import Caller
@@ -106,7 +106,6 @@ class _Coordinator:
 
         msg: dict[str, Any] = {}
         while True:
-            self._dispatched(w, msg.get("tasks") or [])
             try:
                 reply = await handle.exchange.remote(msg)
             except (RayActorError, WorkerCrashedError) as exc:
@@ -133,6 +132,9 @@ class _Coordinator:
                 msg["reclaim"] = True
             if reply["want"] and not self.stop.is_set():
                 msg["tasks"] = self._take(reply["want"])
+                # outstanding at once: another worker's loop, running while this one awaits the
+                # commit below, must not find everything dispatched and nothing outstanding
+                self._dispatched(w, msg["tasks"])
                 stages = self._stored_stages(msg["tasks"])
                 if stages:
                     msg["stages"] = stages
@@ -282,11 +284,12 @@ class _Coordinator:
 
 #: Idle executor actors of this process's Ray session, reused by the next run (an actor's
 #: start-up, litellm's import above all, costs seconds; tests and notebooks run many plans).
-_idle: dict[str, list[Any]] = {}
+_idle: dict[str, list[Any]] = IDLE_POOLS.setdefault("executor", {})
 
 
 def _actors(ray: Any, n: int) -> list[Any]:
     """``n`` executor actors: idle ones of this Ray session first, then new ones."""
+    free_idle(ray, but="executor")
     session = ray.get_runtime_context().get_job_id()
     idle = _idle.setdefault(session, [])
     handles = [idle.pop() for _ in range(min(n, len(idle)))]

@@ -150,6 +150,7 @@ class LedgerProxy:
         self._shipped = 0  # ... of them taken by the last reply
         self._acked = 0  # ... of them the coordinator has committed
         self._commits: list[tuple[int, asyncio.Future[None]]] = []
+        self._target = 0  # the begin the next commit waits for (0: none, the last call is covered by a grant)
         self._stages: dict[str, dict[int, StageAnswer]] = {}
 
     def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int, *,
@@ -159,15 +160,18 @@ class LedgerProxy:
         started = time.time()
         if task_id in self._durable:
             self._begun += 1
+            self._target = self._begun
             self.events.append(("begin", attempt_id, task_id, n, model, reserved_pusd, purpose, started))
         else:
+            self._target = 0
             self._open[attempt_id] = (task_id, n, model, reserved_pusd, started)
         return attempt_id
 
     async def commit(self) -> None:
-        """Wait until every ``begin`` made so far is committed by the coordinator (nothing to
-        wait for otherwise: the grant covering the call is already in the ledger)."""
-        target = self._begun
+        """Wait until the ``begin`` just made is committed by the coordinator (the recorded
+        call commits right after its begin, in the same tick); nothing to wait for after a
+        single-model call's: the grant covering it is already in the ledger."""
+        target, self._target = self._target, 0
         if self._acked >= target:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

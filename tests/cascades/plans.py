@@ -122,7 +122,9 @@ def check_cascade_run(out: Path, budget_usd: float | None) -> dict[str, Any]:
                           "GROUP BY task_id, purpose").fetchall()
         stage_rows = dict(conn.execute("SELECT task_id, COUNT(*) FROM cascade_stages GROUP BY task_id"))
         ok_calls = dict(conn.execute("SELECT task_id, COUNT(*) FROM attempts WHERE state='ok' "
-                                     "AND purpose NOT IN ('grade', 'fallback') GROUP BY task_id"))
+                                     "AND purpose NOT IN ('grade', 'fallback') "
+                                     "AND task_id IN (SELECT task_id FROM tasks WHERE cascade IS NOT NULL) "
+                                     "GROUP BY task_id"))
         task_cost = dict(conn.execute("SELECT task_id, cost_pusd FROM tasks"))
         call_cost = dict(conn.execute("SELECT task_id, SUM(cost_pusd) FROM attempts WHERE purpose<>'grade' "
                                       "GROUP BY task_id"))
