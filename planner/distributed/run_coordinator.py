@@ -135,9 +135,9 @@ class _Coordinator:
                 # outstanding at once: another worker's loop, running while this one awaits the
                 # commit below, must not find everything dispatched and nothing outstanding
                 self._dispatched(w, msg["tasks"])
-                stages = self._stored_stages(msg["tasks"])
-                if stages:
-                    msg["stages"] = stages
+                stored = self._stored(msg["tasks"])
+                if stored:
+                    msg["cascades"] = stored
             if self._all_dispatched():
                 msg["no_more"] = True
             if self.limited:
@@ -159,17 +159,19 @@ class _Coordinator:
                 self.exhausted = True
         return out
 
-    def _stored_stages(self, tasks: list[tuple[int, str, int, int]]) -> dict[str, dict[int, tuple[Any, ...]]]:
-        """The answered stages the ledger holds for the cascade tasks among ``tasks`` (a resumed
-        run, a dead worker's task): sent with them, so no answered stage is asked again."""
+    def _stored(self, tasks: list[tuple[int, str, int, int]]) -> dict[str, tuple[Any, ...]]:
+        """What the ledger holds of the cascade tasks among ``tasks`` (a resumed run, a dead
+        worker's task), sent with them: (answered stages, why the stages gave up when the task
+        went on to the plan's fallbacks), so no answered stage is asked again."""
         if not self.cascades:
             return {}
-        out: dict[str, dict[int, tuple[Any, ...]]] = {}
+        out: dict[str, tuple[Any, ...]] = {}
         for seq, task_id, _, _ in tasks:
             if self.plan.assignments[seq].cascade is not None:
-                stored = self.ledger.cascade_stages(task_id)
-                if stored:
-                    out[task_id] = {i: tuple(x) for i, x in stored.items()}
+                stages = {i: tuple(x) for i, x in self.ledger.cascade_stages(task_id).items()}
+                fell_back = self.ledger.cascade_fell_back(task_id)
+                if stages or fell_back is not None:
+                    out[task_id] = (stages, fell_back)
         return out
 
     def _record_grant(self, w: int) -> None:

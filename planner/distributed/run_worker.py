@@ -152,6 +152,7 @@ class LedgerProxy:
         self._commits: list[tuple[int, asyncio.Future[None]]] = []
         self._target = 0  # the begin the next commit waits for (0: none, the last call is covered by a grant)
         self._stages: dict[str, dict[int, StageAnswer]] = {}
+        self._fell_back: dict[str, str] = {}
 
     def begin_attempt(self, task_id: str, n: int, model: str, reserved_pusd: int, *,
                       purpose: str = "answer") -> int:
@@ -213,18 +214,25 @@ class LedgerProxy:
                     output: str | None = None, cached_tokens: int | None = None,
                     cache_write_tokens: int | None = None) -> None:
         self._stages.pop(task_id, None)
+        self._fell_back.pop(task_id, None)
         self.events.append(("finish", task_id, status, model, attempts, cost_pusd, input_tokens,
                             output_tokens, latency_s, reason, output, cached_tokens, cache_write_tokens))
 
     # -- a cascade task's stages and decision --------------------------------------------------
-    def add_stages(self, stages: dict[str, dict[int, tuple[str, int | None, int | None, float | None]]]) -> None:
-        """The answered stages the ledger holds for tasks the coordinator sends (a resumed run,
-        a dead worker's task)."""
-        for task_id, answers in stages.items():
+    def add_cascades(self, stored: dict[str, tuple[dict[int, tuple[Any, ...]], str | None]]) -> None:
+        """What the ledger holds of cascade tasks the coordinator sends (a resumed run, a dead
+        worker's task): their answered stages, and why their stages gave up when they went on
+        to the plan's fallbacks."""
+        for task_id, (answers, fell_back) in stored.items():
             self._stages[task_id] = {int(i): StageAnswer(*x) for i, x in answers.items()}
+            if fell_back is not None:
+                self._fell_back[task_id] = fell_back
 
     def cascade_stages(self, task_id: str) -> dict[int, StageAnswer]:
         return dict(self._stages.get(task_id, {}))
+
+    def cascade_fell_back(self, task_id: str) -> str | None:
+        return self._fell_back.get(task_id)
 
     def record_stage(self, task_id: str, idx: int, model: str, output: str, input_tokens: int,
                      output_tokens: int, latency_s: float) -> None:
@@ -341,8 +349,8 @@ class ExecutorWorker:
 
     # -- internals ---------------------------------------------------------------------------
     def _apply(self, msg: dict[str, Any]) -> None:
-        if msg.get("stages"):
-            self.ledger.add_stages(msg["stages"])
+        if msg.get("cascades"):
+            self.ledger.add_cascades(msg["cascades"])
         if msg.get("tasks"):
             self.inbox.tasks.extend(msg["tasks"])
         if msg.get("no_more"):

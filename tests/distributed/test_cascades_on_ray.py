@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.executor import RetryPolicy, RunOptions, run_plan
-from tests.cascades.plans import VERIFIERS, cascade_plan, check_cascade_run
+from tests.cascades.plans import STRONG, VERIFIERS, WITNESS, cascade_plan, check_cascade_run
 from tests.executor.helpers import cli_command, live_count, rerun_cli, start_cli
 
 pytestmark = pytest.mark.xdist_group("ray")
@@ -42,22 +42,23 @@ def _grants(out: Path) -> list[tuple]:
 
 
 def test_the_same_ledger_as_one_process(local_ray, tmp_path):
-    """Every verifier, single-model tasks among them, calls failing: unlimited, the
-    simulator's draws depend on (seed, task, stage, attempt) only, so two workers must write
-    what one process writes, call by call and stage by stage, with the same report section
-    per cascade."""
-    plan = cascade_plan(24, tuple(VERIFIERS), p_accept=0.6)
+    """Every verifier, single-model tasks among them, calls failing often enough that some
+    cascades lose every stage and go on to the plan's fallbacks: unlimited, the simulator's
+    draws depend on (seed, task, stage, attempt) only, so two workers must write what one
+    process writes, call by call and stage by stage, with the same report section per cascade."""
+    plan = cascade_plan(24, tuple(VERIFIERS), p_accept=0.6, fallbacks=(STRONG, WITNESS))
     plan = plan.model_copy(update={"assignments": [  # every fourth task on the cheap model alone
         a.model_copy(update={"cascade": None}) if i % 4 == 3 and a.check is not None else a
         for i, a in enumerate(plan.assignments)]})
     assert sum(a.cascade is None for a in plan.assignments) >= 4
-    opts = dict(mode="simulate", progress=False, fail_rate=0.25, seed=5, time_scale=0.0, concurrency=8)
+    opts = dict(mode="simulate", progress=False, fail_rate=0.5, seed=5, time_scale=0.0, concurrency=8,
+                retry=RetryPolicy(max_retries=0))
     run_plan(plan, tmp_path / "one", RunOptions(**opts))
     run_plan(plan, tmp_path / "ray", RunOptions(**opts, workers=2))
     one, ray = _ledger(tmp_path / "one"), _ledger(tmp_path / "ray")
     assert one == ray
-    assert {c[3] for c in ray[1]} == {"answer", "verify", "escalate"}
-    check_cascade_run(tmp_path / "ray", None)
+    assert {c[3] for c in ray[1]} == {"answer", "verify", "escalate", "fallback"}
+    assert check_cascade_run(tmp_path / "ray", None)["fell_back"]
     assert _grants(tmp_path / "ray") == []
     cascades = [json.loads((tmp_path / d / "report.json").read_text())["cascades"] for d in ("one", "ray")]
     assert len(cascades[1]) == len(VERIFIERS) and cascades[0] == cascades[1]
@@ -92,11 +93,14 @@ def test_acceptance_and_quality_as_projected_within_the_budget(local_ray, tmp_pa
        max_retries=st.integers(0, 2),
        p_accept=st.floats(0.0, 1.0),
        concurrency=st.integers(1, 6),
+       with_fallbacks=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_spend_within_budget_whatever_fails_in_either_stage(local_ray, n_tasks, kinds, budget_usd, fail_rate,
-                                                           max_tokens, max_retries, p_accept, concurrency, seed):
+                                                           max_tokens, max_retries, p_accept, concurrency,
+                                                           with_fallbacks, seed):
     """The cascades' property test (tests/cascades/test_run_cascades.py), on 2 Ray workers."""
-    plan = cascade_plan(n_tasks, tuple(kinds), p_accept=p_accept, budget_usd=budget_usd, max_tokens=max_tokens)
+    plan = cascade_plan(n_tasks, tuple(kinds), p_accept=p_accept, budget_usd=budget_usd, max_tokens=max_tokens,
+                        fallbacks=(STRONG, WITNESS) if with_fallbacks else ())
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         result = run_plan(plan, out, RunOptions(mode="simulate", progress=False, fail_rate=fail_rate, seed=seed,
