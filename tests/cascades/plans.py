@@ -6,6 +6,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from hypothesis import strategies as st
+
 from planner.checks.schema import parse_check
 from planner.plan import (
     Assignment,
@@ -149,3 +151,20 @@ def check_cascade_run(out: Path, budget_usd: float | None) -> dict[str, Any]:
         assert spent <= int(budget_usd * 10**12)
     assert "inflight" not in states
     return {"statuses": statuses, "spent_pusd": spent, "states": states, "accepted": decided, "fell_back": fell_back}
+
+
+# The random runs of the cascades' budget property test under faults in either stage, shared
+# by the one-process test (tests/cascades/test_run_cascades.py) and the Ray one
+# (tests/distributed/test_cascades_on_ray.py), so both explore the same space.
+FAULT_CASES: dict[str, st.SearchStrategy[Any]] = dict(
+    n_tasks=st.integers(1, 12),
+    kinds=st.lists(st.sampled_from(["agree", "self_consistency", "judge", "json_schema"]), min_size=1,
+                   max_size=4, unique=True),
+    budget_usd=st.one_of(st.none(), st.floats(0.0, 0.05, allow_nan=False)),
+    fail_rate=st.floats(0.0, 0.8),
+    max_tokens=st.integers(1, 400),
+    max_retries=st.integers(0, 2),
+    p_accept=st.floats(0.0, 1.0),
+    concurrency=st.integers(1, 6),
+    with_fallbacks=st.booleans(),
+    seed=st.integers(0, 2**16))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from planner.checks.graders import grade
 from planner.executor import RetryPolicy, RunOptions, run_plan
-from tests.cascades.plans import VERIFIERS, cascade_plan, check_cascade_run
+from tests.cascades.plans import FAULT_CASES, VERIFIERS, cascade_plan, check_cascade_run
 
 
 def _run(plan, out: Path, **kw):
@@ -78,18 +78,7 @@ def test_budget_too_small_for_the_worst_case_queues_before_stage_one(tmp_path):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n_tasks=st.integers(1, 12),
-       kinds=st.lists(st.sampled_from(["agree", "self_consistency", "judge", "json_schema"]), min_size=1,
-                      max_size=4, unique=True),
-       budget_usd=st.one_of(st.none(), st.floats(0.0, 0.05, allow_nan=False)),
-       fail_rate=st.floats(0.0, 0.8),
-       max_tokens=st.integers(1, 400),
-       max_retries=st.integers(0, 2),
-       p_accept=st.floats(0.0, 1.0),
-       concurrency=st.integers(1, 6),
-       judged=st.booleans(),
-       with_fallbacks=st.booleans(),
-       seed=st.integers(0, 2**16))
+@given(**FAULT_CASES, judged=st.booleans())
 def test_spend_within_budget_whatever_fails_in_either_stage(n_tasks, kinds, budget_usd, fail_rate, max_tokens,
                                                            max_retries, p_accept, concurrency, judged,
                                                            with_fallbacks, seed):

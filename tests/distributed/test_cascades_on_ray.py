@@ -13,10 +13,16 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from planner.executor import RetryPolicy, RunOptions, run_plan
-from tests.cascades.plans import STRONG, VERIFIERS, WITNESS, cascade_plan, check_cascade_run
+from tests.cascades.plans import (
+    FAULT_CASES,
+    STRONG,
+    VERIFIERS,
+    WITNESS,
+    cascade_plan,
+    check_cascade_run,
+)
 from tests.executor.helpers import cli_command, live_count, rerun_cli, start_cli
 
 pytestmark = pytest.mark.xdist_group("ray")
@@ -84,17 +90,7 @@ def test_acceptance_and_quality_as_projected_within_the_budget(local_ray, tmp_pa
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                 HealthCheck.function_scoped_fixture])
-@given(n_tasks=st.integers(1, 12),
-       kinds=st.lists(st.sampled_from(["agree", "self_consistency", "judge", "json_schema"]), min_size=1,
-                      max_size=4, unique=True),
-       budget_usd=st.one_of(st.none(), st.floats(0.0, 0.05, allow_nan=False)),
-       fail_rate=st.floats(0.0, 0.8),
-       max_tokens=st.integers(1, 400),
-       max_retries=st.integers(0, 2),
-       p_accept=st.floats(0.0, 1.0),
-       concurrency=st.integers(1, 6),
-       with_fallbacks=st.booleans(),
-       seed=st.integers(0, 2**16))
+@given(**FAULT_CASES)
 def test_spend_within_budget_whatever_fails_in_either_stage(local_ray, n_tasks, kinds, budget_usd, fail_rate,
                                                            max_tokens, max_retries, p_accept, concurrency,
                                                            with_fallbacks, seed):
