@@ -276,11 +276,10 @@ class Plan(_Model):
     @classmethod
     def load(cls, path: str | Path) -> Plan:
         path = Path(path)
-        if _sharded_plan(path):
-            raise InputError("a sharded plan (the Parquet parts of `routeplan solve --workers`) has no model "
-                             "snapshots and limits, and `routeplan run` cannot run it yet: plan the batch "
-                             "without --workers (`routeplan solve TASKS -o plan.json`) and run that plan.json",
-                             file=str(path))
+        if is_sharded_plan(path):  # the folder of `solve --workers`, rebuilt with its task file
+            from planner.distributed.sharded_plan import load_sharded_plan
+
+            return load_sharded_plan(path)
         if path.suffix.lower() in TABLE_SUFFIXES:
             raise InputError(f"a {path.suffix.lower()} plan is one row per task, without the model "
                              f"snapshots and limits a run needs: use the plan.json that "
@@ -307,9 +306,11 @@ class Plan(_Model):
                              file=str(path)) from None
 
 
-def _sharded_plan(path: Path) -> bool:
-    """Whether ``path`` is the folder of a sharded plan, its summary.json or one of its parts."""
-    folder = path if path.is_dir() else path.parent
-    if not (path.is_dir() or path.name == "summary.json" or path.name.startswith("part-")):
-        return False
-    return (folder / "summary.json").is_file() and any(folder.glob("part-*.parquet"))
+def is_sharded_plan(path: Path) -> bool:
+    """Whether ``path`` is a sharded plan (``routeplan solve --workers``): a folder holding
+    summary.json, its summary.json, or one of its parts."""
+    if path.is_dir():
+        return (path / "summary.json").is_file() or any(path.glob("part-*.parquet"))
+    if path.name.startswith("part-") and path.suffix.lower() == ".parquet":
+        return True
+    return path.name == "summary.json" and path.is_file()

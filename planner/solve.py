@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -250,10 +251,68 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
     """Turn a solution into the plan: assignments with fallbacks, totals, binding limits, queue."""
     a = np.asarray(sol.assignment)
     offs = f.offerings
+    n = f.cost_usd.shape[0]
+    served = np.flatnonzero(a >= 0)
+    aj = a[served]
+
+    from planner.prefix_cache import plan_groups
+
+    groups = None if f.prefix is None else plan_groups(f.prefix, f.tasks, offs, f.cost_usd, a)
+    task_cost = f.cost_usd[np.arange(n), a.clip(0)] + (0.0 if groups is None else groups.extra_usd)
+    binding = binding_limits(f, a, sol)
+    entries = plan_entries(f, a, task_cost=task_cost, groups=groups, binding=binding)
+
+    cost = task_cost[served]
+    lat = f.latency_s[served, aj]
+    qual = f.quality[served, aj]
+    totals = Totals(
+        n_tasks=n, n_assigned=int(served.size), n_queued=int(n - served.size),
+        projected_cost_usd=float(cost.sum()),
+        projected_worst_case_cost_usd=float(f.worst_cost_usd[served, aj].sum() + (
+            0.0 if groups is None else groups.extra_usd[served].sum())),
+        makespan_s=float(f.problem.makespan(a)) if served.size else 0.0,
+        mean_latency_s=float(lat.mean()) if served.size else 0.0,
+        mean_quality=float(qual.mean()) if served.size else 0.0,
+    )
+    info = SolverInfo(name=sol.backend, status=sol.status.value, objective=_finite(sol.objective),
+                      bound=_finite(sol.bound), gap=_finite(sol.gap), wall_time_s=sol.wall_time_s,
+                      budget_shadow_price=_finite(sol.budget_shadow_price), stats=_plain(dict(sol.stats)))
+    notes = list(f.notes)
+    if entries.cascades_used:
+        from planner.cascade_plan import plan_notes
+
+        notes += plan_notes(f.cascades, entries.cascades_used)
+    return Plan(tasks_file=tasks_file, catalog=catalog_name, goal=f.goal, limits=f.limits,
+                models=[offs[j].snapshot() for j in sorted(entries.used)], assignments=entries.assignments,
+                queued=entries.queued, totals=totals, solver=info, binding_limits=binding, notes=notes,
+                prefix_groups=[] if groups is None else groups.entries)
+
+
+@dataclass
+class PlanEntries:
+    """A plan's per-task entries for some tasks: what :func:`build_plan` assembles, and what a
+    sharded plan is rebuilt from shard by shard (:mod:`planner.distributed.sharded_plan`)."""
+
+    assignments: list[Assignment]
+    queued: list[QueuedTask]
+    used: set[int]  # offering columns the entries name (assigned or as fallbacks)
+    cascades_used: list[int]
+
+
+def plan_entries(f: Formulation, a: np.ndarray, *, task_cost: np.ndarray | None = None, groups: Any = None,
+                 binding: Sequence[BindingLimit] = ()) -> PlanEntries:
+    """Every task of ``f`` as an assignment (with its fallbacks, ranked by the goal) or a
+    queued entry (with its reason), for the offering column per task in ``a`` (-1: queued).
+
+    task_cost: each task's projected cost (default: its column's; prefix groups add their
+    share); binding: the plan's binding limits, for the queued tasks' reasons."""
+    offs = f.offerings
     n, k = f.cost_usd.shape
     k0 = len(offs)  # columns from k0 on are cascades
     served = np.flatnonzero(a >= 0)
     aj = a[served]
+    if task_cost is None:
+        task_cost = f.cost_usd[np.arange(n), a.clip(0)]
 
     rank = np.where(f.feasible, _rank_matrix(f), np.inf)
     rank[:, k0:] = np.inf  # a fallback is a single offering
@@ -262,10 +321,6 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
     rank[served, aj] = np.inf
     order = np.argsort(rank, axis=1, kind="stable")[:, :N_FALLBACKS]
 
-    from planner.prefix_cache import plan_groups
-
-    groups = None if f.prefix is None else plan_groups(f.prefix, f.tasks, offs, f.cost_usd, a)
-    task_cost = f.cost_usd[np.arange(n), a.clip(0)] + (0.0 if groups is None else groups.extra_usd)
     used: set[int] = {int(j) for j in aj if j < k0}
     assignments: list[Assignment] = []
     cascade_used: list[int] = []
@@ -300,36 +355,11 @@ def build_plan(f: Formulation, sol: solvers.Solution, *, catalog_name: str = "de
             **({} if groups is None else _prefix_fields(groups, f, i)),
         ))
 
-    binding = binding_limits(f, a, sol)
     queued = [QueuedTask(task_id=f.tasks[i].id, type=f.tasks[i].type, messages=f.tasks[i].chat_messages,
                          max_tokens=f.tasks[i].max_output_tokens, priority=f.tasks[i].priority,
-                         reason=_queue_reason(f, int(i), binding), check=f.tasks[i].check)
+                         reason=_queue_reason(f, int(i), list(binding)), check=f.tasks[i].check)
               for i in np.flatnonzero(a < 0).tolist()]
-
-    cost = task_cost[served]
-    lat = f.latency_s[served, aj]
-    qual = f.quality[served, aj]
-    totals = Totals(
-        n_tasks=n, n_assigned=int(served.size), n_queued=int(n - served.size),
-        projected_cost_usd=float(cost.sum()),
-        projected_worst_case_cost_usd=float(f.worst_cost_usd[served, aj].sum() + (
-            0.0 if groups is None else groups.extra_usd[served].sum())),
-        makespan_s=float(f.problem.makespan(a)) if served.size else 0.0,
-        mean_latency_s=float(lat.mean()) if served.size else 0.0,
-        mean_quality=float(qual.mean()) if served.size else 0.0,
-    )
-    info = SolverInfo(name=sol.backend, status=sol.status.value, objective=_finite(sol.objective),
-                      bound=_finite(sol.bound), gap=_finite(sol.gap), wall_time_s=sol.wall_time_s,
-                      budget_shadow_price=_finite(sol.budget_shadow_price), stats=_plain(dict(sol.stats)))
-    notes = list(f.notes)
-    if cascade_used:
-        from planner.cascade_plan import plan_notes
-
-        notes += plan_notes(f.cascades, cascade_used)
-    return Plan(tasks_file=tasks_file, catalog=catalog_name, goal=f.goal, limits=f.limits,
-                models=[offs[j].snapshot() for j in sorted(used)], assignments=assignments,
-                queued=queued, totals=totals, solver=info, binding_limits=binding, notes=notes,
-                prefix_groups=[] if groups is None else groups.entries)
+    return PlanEntries(assignments, queued, used, cascade_used)
 
 
 def _prefix_fields(groups: Any, f: Formulation, i: int) -> dict[str, Any]:
@@ -345,7 +375,7 @@ def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _bl(name: str, limit: float, used: float, *, at_least: bool = False) -> BindingLimit:
+def binding_limit(name: str, limit: float, used: float, *, at_least: bool = False) -> BindingLimit:
     slack = (used - limit) if at_least else (limit - used)
     return BindingLimit(name=name, limit=float(limit), used=float(used), slack=float(slack),
                         binding=bool(slack <= _BIND_TOL * max(1.0, abs(limit))))
@@ -358,20 +388,20 @@ def binding_limits(f: Formulation, a: np.ndarray, sol: solvers.Solution) -> list
     aj = a[served]
     out: list[BindingLimit] = []
     if lim.budget_usd is not None:
-        out.append(_bl("budget_usd", lim.budget_usd, float(f.cost_usd[served, aj].sum()) + p.charges(a)))
+        out.append(binding_limit("budget_usd", lim.budget_usd, float(f.cost_usd[served, aj].sum()) + p.charges(a)))
     if lim.avg_quality is not None and served.size:
-        out.append(_bl("avg_quality", lim.avg_quality, float(f.quality[served, aj].mean()), at_least=True))
+        out.append(binding_limit("avg_quality", lim.avg_quality, float(f.quality[served, aj].mean()), at_least=True))
     if lim.deadline_s is not None:
-        out.append(_bl("deadline_s (makespan)", lim.deadline_s, p.makespan(a) if served.size else 0.0))
+        out.append(binding_limit("deadline_s (makespan)", lim.deadline_s, p.makespan(a) if served.size else 0.0))
     for row in p.capacity_rows():
         used = np.bincount(aj, weights=row.load[served, aj], minlength=len(f.offerings))
         for j in np.flatnonzero(np.isfinite(row.limit) & (used >= 0.9 * row.limit) & (used > 0)):
             label = {"capacity": "model-seconds"}.get(row.name, row.name)
-            out.append(_bl(f"{f.offerings[j].name} {label}", row.limit[j], used[j]))
+            out.append(binding_limit(f"{f.offerings[j].name} {label}", row.limit[j], used[j]))
     if p.share_limits is not None:
         counts = np.bincount(aj, minlength=len(f.offerings))
         for j in np.flatnonzero((p.share_limits < len(f.tasks)) & (counts >= p.share_limits)):
-            out.append(_bl(f"{f.offerings[j].name} share (tasks)", p.share_limits[j], counts[j]))
+            out.append(binding_limit(f"{f.offerings[j].name} share (tasks)", p.share_limits[j], counts[j]))
     return out
 
 

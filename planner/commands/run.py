@@ -12,7 +12,8 @@ from planner.errors import InputError
 
 
 def run_command(
-    plan: Annotated[Path, typer.Argument(help="plan.json written by `routeplan solve`.")],
+    plan: Annotated[Path, typer.Argument(help="plan.json written by `routeplan solve`, or the folder (or its "
+                                         "summary.json) of a sharded plan written by `routeplan solve --workers`.")],
     *,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder for the ledger and report (default: run-<plan name>).")] = None,
@@ -67,7 +68,7 @@ def run_command(
                          fail_rate=fail_rate, retry=RetryPolicy(max_retries=max_retries), grace_s=grace,
                          workers=workers, ray_address=ray_address, batch_poll_s=batch_poll,
                          batch_poll_max_s=max(batch_poll, 600.0))
-    out_dir = out or Path(f"run-{plan.stem}")
+    out_dir = out or Path(f"run-{_plan_name(plan)}")
     try:
         result = run_plan(plan, out_dir, options)
     except KeyboardInterrupt:
@@ -88,6 +89,15 @@ def run_command(
     if failed:
         typer.echo(f"exit status 1: {failed} task(s) failed (reasons in the report)", err=True)
         raise typer.Exit(1)
+
+
+def _plan_name(plan: Path) -> str:
+    """A plan's name for its default output folder: a sharded plan's is its folder's."""
+    from planner.plan import is_sharded_plan
+
+    if plan.name == "summary.json" and is_sharded_plan(plan):
+        return plan.resolve().parent.name
+    return plan.resolve().name if plan.is_dir() else plan.stem
 
 
 def summary_lines(*, simulated: bool, mode_reason: str, counts: dict[str, int], spent_usd: float,

@@ -129,7 +129,7 @@ def solve_sharded_command(tasks: Path, *, catalog: Path | None, goal: str, limit
     if folder.is_dir() and any(folder.glob("part-*.parquet")):
         raise InputError("--out: this folder already holds a plan's parts; choose another --out", file=str(folder))
     source = TaskFileSource(str(tasks), load_catalog(catalog), goal, limits,
-                            tuple(models) if models else None)
+                            tuple(models) if models else None, catalog_file=None if catalog is None else str(catalog))
     if source.n_shards == 0:
         raise InputError("no row groups: expected task rows", file=str(tasks))
     from planner.distributed.plan_driver import solve_sharded
@@ -143,7 +143,8 @@ def solve_sharded_command(tasks: Path, *, catalog: Path | None, goal: str, limit
     typer.echo(f"{res.status}: {res.n_tasks} task(s), {res.n_queued} queued; objective {res.objective:.6g}, "
                f"bound {res.bound:.6g}, gap {res.gap if res.gap is not None else float('nan'):.2e}{price}; "
                f"{res.wall_s:.1f}s on {workers} worker(s)")
-    typer.echo(f"plan written to {folder}/part-*.parquet (one per shard) and {folder}/summary.json")
+    typer.echo(f"plan written to {folder}/part-*.parquet (one per shard) and {folder}/summary.json; "
+               f"run it with `routeplan run {folder}`")
 
 
 def check_format(fmt: str, max_rows: int) -> None:

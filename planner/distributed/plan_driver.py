@@ -57,6 +57,11 @@ class ShardedPlan:
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
     out_dir: str | None = None
+    #: where the tasks came from (``source.describe()``: the task file and its identity, the
+    #: catalog, goal, limits and models), so ``routeplan run`` can rebuild the plan's entries
+    source: dict[str, Any] | None = None
+    #: each shard's part: shard, file, rows, the task file's row groups it covers
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _get(ray: Any, refs: Any) -> Any:
@@ -97,6 +102,10 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
     n_shards = source.n_shards
     if n_shards < 1:
         raise InputError("no tasks: the source has no shard")
+    # what the plan is made from, taken before the shards are read (a file changed meanwhile is
+    # then refused by `routeplan run`, never run against a plan of its former content)
+    origin = ((source.describe() if hasattr(source, "describe") else None,
+               source.groups() if hasattr(source, "groups") else None) if out_dir is not None else (None, None))
     with connected(ray_address, workers) as ray:
         handles = _planners(ray, workers)
         clean = False
@@ -110,7 +119,8 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
             goal = _check(loaded)
             if any(x["coupled"] for x in loaded) or (loaded[0]["budget"] is not None
                                                      and loaded[0]["min_avg_quality"] is not None):
-                done = _coupled(ray, handles, loaded, source, rel_gap, stats, out_dir, keep_assignment, t_start)
+                done = _coupled(ray, handles, loaded, source, rel_gap, stats, out_dir, keep_assignment, t_start,
+                                origin)
                 if done is not None:
                     clean = True
                     return done
@@ -145,7 +155,7 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
             bound, gap, status = finish_status(objective, None if point["lp_bound"] is None else sign * point["lp_bound"],
                                                goal, rel_gap, all(x["integral"] for x in prepared))
             stats.update(point["stats"])
-            done = _written(ray, handles, base, status, t_start, out_dir, keep_assignment, objective=objective,
+            done = _written(ray, handles, base, status, t_start, out_dir, keep_assignment, origin, objective=objective,
                             bound=bound, gap=gap, price=sign * point["multiplier"] if row == "budget" else None,
                             n_queued=n - n_sub, served=sum(x["served_weight"] for x in totals))
             clean = True
@@ -156,7 +166,7 @@ def solve_sharded(source: Any, workers: int, out_dir: str | Path | None = None, 
 
 def _coupled(ray: Any, handles: list[Any], loaded: list[dict[str, Any]], source: Any, rel_gap: float,
              stats: dict[str, Any], out_dir: str | Path | None, keep_assignment: bool,
-             t_start: float) -> tuple[ShardedPlan, dict[int, np.ndarray] | None] | None:
+             t_start: float, origin: tuple[Any, Any]) -> tuple[ShardedPlan, dict[int, np.ndarray] | None] | None:
     """fast's Lagrangian path (:mod:`planner.distributed.coupled_driver`), finished as the
     knapsack path is: totals, status, the plan's parts and summary. None: no per-model row
     binds after all (the knapsack path applies)."""
@@ -178,7 +188,7 @@ def _coupled(ray: Any, handles: list[Any], loaded: list[dict[str, Any]], source:
     bound, gap, status = finish_status(objective, got["bound"], first["goal"], rel_gap, got.get("integral", False))
     if got["status"] is not None:  # nothing could be served: every task queued, optimal
         status = got["status"]
-    return _written(ray, handles, base, status, t_start, out_dir, keep_assignment, objective=objective,
+    return _written(ray, handles, base, status, t_start, out_dir, keep_assignment, origin, objective=objective,
                     bound=bound, gap=gap, price=got["price"], n_queued=got["n"] - got["n_sub"], served=served,
                     message=got["message"])
 
@@ -199,11 +209,13 @@ def finish_status(objective: float, bound: float | None, goal: str, rel_gap: flo
 
 
 def _written(ray: Any, handles: list[Any], base: dict[str, Any], status: Status, t_start: float,
-             out_dir: str | Path | None, keep_assignment: bool,
+             out_dir: str | Path | None, keep_assignment: bool, origin: tuple[Any, Any],
              **result: Any) -> tuple[ShardedPlan, dict[int, np.ndarray] | None]:
-    """Every worker writes its shards of the plan; the summary and, on request, the plan."""
+    """Every worker writes its shards of the plan; the summary (with what the plan was made
+    from and its parts) and, on request, the plan."""
     stats = base["stats"]
     starts: dict[int, int] = {}
+    sizes: list[tuple[int, int]] = []
     if out_dir is not None:
         t = time.perf_counter()
         out = Path(out_dir)
@@ -219,6 +231,9 @@ def _written(ray: Any, handles: list[Any], base: dict[str, Any], status: Status,
     res = _done(base, status, t_start, ray, handles, **result)
     if out_dir is not None:
         res.out_dir = str(out_dir)
+        res.source, groups = origin
+        res.parts = [{"shard": s, "file": f"part-{s:05d}.parquet", "rows": n,
+                      **({} if groups is None else {"row_groups": groups[s]})} for s, n in sizes]
         (Path(out_dir) / "summary.json").write_text(json.dumps(asdict(res), indent=1))
     return res, assignment
 
@@ -232,8 +247,20 @@ def _planners(ray: Any, n: int) -> list[Any]:
     free_idle(ray, but="planner")
     idle = _idle.setdefault(ray.get_runtime_context().get_job_id(), [])
     handles = [idle.pop() for _ in range(min(n, len(idle)))]
+    if len(handles) < n:  # the CPUs idle executor actors of this session hold (a run just before)
+        from planner.distributed.run_coordinator import drop_idle as drop_idle_executors
+
+        drop_idle_executors(ray)
     actor = ray.remote(num_cpus=1, max_restarts=0)(ShardPlanner)
     return handles + [actor.remote() for _ in range(n - len(handles))]
+
+
+def drop_idle(ray: Any) -> None:
+    """Kill this session's idle planner actors, so the CPUs they hold go to other actors (a run
+    on Ray after a plan in the same session: without it, its executor actors wait for CPUs
+    forever on a small local Ray)."""
+    for h in _idle.pop(ray.get_runtime_context().get_job_id(), []):
+        ray.kill(h, no_restart=True)
 
 
 def _release(ray: Any, handles: list[Any], clean: bool) -> None:

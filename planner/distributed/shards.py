@@ -47,6 +47,9 @@ class TaskFileSource:
     limits: Any  # planner.plan.Limits
     models: tuple[str, ...] | None = None
     rows_per_shard: int = 200_000
+    #: the catalog file ``catalog`` was loaded from (None: the shipped default), recorded in the
+    #: plan's summary.json so ``routeplan run`` can rebuild the tasks' entries
+    catalog_file: str | None = None
 
     def groups(self) -> list[list[int]]:
         import pyarrow.parquet as pq
@@ -86,6 +89,32 @@ class TaskFileSource:
         tasks = tasks_from_records(frame_records(df), source=f"{self.path} (row groups {groups[0]}-{groups[-1]})")
         f = formulate(tasks, self.catalog, goal=self.goal, limits=self.limits, models=self.models)
         return Shard(f.problem, [o.name for o in f.offerings], [t.id for t in tasks])
+
+    def describe(self) -> dict[str, Any]:
+        """What ``routeplan run`` needs to rebuild the plan's tasks from this file (recorded in
+        summary.json as ``source``): the task file with its size, mtime and SHA-256 (a changed
+        file is refused), the catalog file and the snapshot of every offering it priced, the
+        goal, the limits and the model selection, the rows per shard."""
+        catalog = self.catalog.select(self.models) if self.models else self.catalog
+        return {"kind": "task_file", "tasks_file": file_identity(self.path),
+                "catalog_file": None if self.catalog_file is None else str(Path(self.catalog_file).resolve()),
+                "catalog": self.catalog.name, "goal": self.goal,
+                "limits": self.limits.model_dump(mode="json"),
+                "models": None if not self.models else list(self.models), "rows_per_shard": self.rows_per_shard,
+                "offerings": [o.snapshot().model_dump(mode="json") for o in catalog.offerings]}
+
+
+def file_identity(path: str | Path) -> dict[str, Any]:
+    """A file's absolute path, size, mtime (ns) and SHA-256: what ties a plan to its task file."""
+    import hashlib
+
+    p = Path(path).resolve()
+    st = p.stat()
+    h = hashlib.sha256()
+    with p.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": h.hexdigest()}
 
 
 # ---------------------------------------------------------------------- synthetic batches
