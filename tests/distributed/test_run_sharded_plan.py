@@ -14,7 +14,14 @@ import pytest
 
 from planner.plan import Limits
 from tests.conftest import ROOT
-from tests.executor.helpers import check_run, cli_command, done_count, ledger_facts, rerun_cli, start_cli
+from tests.executor.helpers import (
+    check_run,
+    cli_command,
+    done_count,
+    ledger_facts,
+    rerun_cli,
+    start_cli,
+)
 
 pytestmark = pytest.mark.xdist_group("ray")
 
