@@ -113,12 +113,13 @@ def test_solve_workers_cli(local_ray, tmp_path, run_cli):
     # three row groups of 200 make one shard (up to 200,000 rows each): one worker plans nothing
     assert [p.name for p in (tmp_path / "plan").glob("part-*.parquet")] == ["part-00000.parquet"]
     assert len(pd.read_parquet(tmp_path / "plan" / "part-00000.parquet")) == 600
-    # the sharded plan is not a plan `run` executes: one line saying what to do, nothing run
-    for given in ("plan", "plan/summary.json", "plan/part-00000.parquet"):
-        code, out, err = run_cli("run", tmp_path / given, "-o", tmp_path / "run")
-        assert code == 2 and len(err.strip().splitlines()) == 1, err
-        assert "sharded plan" in err and "without --workers" in err
-        assert not (tmp_path / "run").exists()
+    summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    assert summary["source"]["tasks_file"]["path"] == str(path.resolve())  # what `run` rebuilds the tasks from
+    assert summary["parts"] == [{"shard": 0, "file": "part-00000.parquet", "rows": 600, "row_groups": [0, 1, 2]}]
+    # `routeplan run` takes the folder (tests/distributed/test_run_sharded_plan.py), not one part
+    code, out, err = run_cli("run", tmp_path / "plan" / "part-00000.parquet", "-o", tmp_path / "run")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "one part of a sharded plan" in err and not (tmp_path / "run").exists()
     # bad input: one line, exit 2, nothing planned
     tasks.head(5).to_json(tmp_path / "t.jsonl", orient="records", lines=True)
     code, out, err = run_cli("solve", tmp_path / "t.jsonl", "--workers", 2, "-o", tmp_path / "p2")
