@@ -247,20 +247,8 @@ def _planners(ray: Any, n: int) -> list[Any]:
     free_idle(ray, but="planner")
     idle = _idle.setdefault(ray.get_runtime_context().get_job_id(), [])
     handles = [idle.pop() for _ in range(min(n, len(idle)))]
-    if len(handles) < n:  # the CPUs idle executor actors of this session hold (a run just before)
-        from planner.distributed.run_coordinator import drop_idle as drop_idle_executors
-
-        drop_idle_executors(ray)
     actor = ray.remote(num_cpus=1, max_restarts=0)(ShardPlanner)
     return handles + [actor.remote() for _ in range(n - len(handles))]
-
-
-def drop_idle(ray: Any) -> None:
-    """Kill this session's idle planner actors, so the CPUs they hold go to other actors (a run
-    on Ray after a plan in the same session: without it, its executor actors wait for CPUs
-    forever on a small local Ray)."""
-    for h in _idle.pop(ray.get_runtime_context().get_job_id(), []):
-        ray.kill(h, no_restart=True)
 
 
 def _release(ray: Any, handles: list[Any], clean: bool) -> None:

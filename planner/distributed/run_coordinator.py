@@ -295,20 +295,9 @@ def _actors(ray: Any, n: int) -> list[Any]:
     session = ray.get_runtime_context().get_job_id()
     idle = _idle.setdefault(session, [])
     handles = [idle.pop() for _ in range(min(n, len(idle)))]
-    if len(handles) < n:  # the CPUs idle planners of this session hold (a plan solved just before)
-        from planner.distributed.plan_driver import drop_idle
-
-        drop_idle(ray)
     actor = ray.remote(num_cpus=1, max_restarts=0)(ExecutorWorker)
     handles += [actor.remote() for _ in range(n - len(handles))]
     return handles
-
-
-def drop_idle(ray: Any) -> None:
-    """Kill this session's idle executor actors, so the CPUs they hold go to other actors
-    (a plan solved on Ray after a run in the same session)."""
-    for h in _idle.pop(ray.get_runtime_context().get_job_id(), []):
-        ray.kill(h, no_restart=True)
 
 
 async def _release(ray: Any, handles: list[Any], healthy: set[int]) -> None:
