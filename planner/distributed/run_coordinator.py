@@ -34,6 +34,7 @@ worker carries the stages the ledger already holds, which are never asked again.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections import deque
@@ -87,6 +88,10 @@ class _Coordinator:
         self.progress, self.grading, self.stop = progress, grading, stop
         self.held = [0] * n
         self.need = [0] * n
+        # workers told to wait for money, in the order they began to wait: the first is served
+        # first, so two workers cannot pass a block back and forth while a third starves
+        self.waiting: dict[int, int] = {}
+        self._tickets = itertools.count()
         self.inflight = [0] * n
         self.outstanding: list[dict[str, int]] = [{} for _ in range(n)]  # task_id -> seq
         # durable calls in flight (a cascade's): the worker's attempt id -> (ledger id, reserved)
@@ -128,6 +133,8 @@ class _Coordinator:
                 return
             if reply["need"] and self.limited:
                 self._answer_need(w, reply["need"], msg)
+            else:
+                self.waiting.pop(w, None)
             if any(self.need[v] for v in self.view.alive if v != w):
                 msg["reclaim"] = True
             if reply["want"] and not self.stop.is_set():
@@ -234,22 +241,39 @@ class _Coordinator:
             self.guard.spent_pusd += spent
 
     def _answer_need(self, w: int, need: int, msg: dict[str, Any]) -> None:
+        """Grant worker ``w`` the money it lacks, tell it to wait, or deny it (its task is then
+        queued, as one process queues a call whose worst case the budget cannot cover).
+
+        Denied when the need could never fit: more than is left plus all the other workers
+        hold (their calls in flight included; what they hold only shrinks as it is spent).
+        Workers that wait are served in the order they began to wait: a grant leaves room for
+        the needs of those ahead, who get the money the others give back (``reclaim``)."""
         remaining = self.guard.remaining_pusd() or 0
-        if need <= remaining:
-            block = min(remaining, max(need, remaining // (4 * max(len(self.view.alive), 1))))
+        elsewhere = self.guard.reserved_pusd - self.held[w]
+        if need > remaining + max(elsewhere, 0):
+            self.need[w] = 0
+            self.waiting.pop(w, None)
+            msg["deny"] = True
+            return
+        place = self.waiting.get(w)
+        ahead = sum(self.need[v] for v, p in self.waiting.items()
+                    if v != w and v in self.view.alive and (place is None or p < place))
+        room = remaining - ahead
+        if need <= room:
+            block = min(room, max(need, remaining // (4 * max(len(self.view.alive), 1))))
             self.guard.reserved_pusd += block
             self.held[w] += block
             self.need[w] = 0
+            self.waiting.pop(w, None)
             msg["grant"] = block
             return
-        if self.guard.reserved_pusd - self.held[w] > 0:
-            self.need[w] = need  # others hold money: they give back what they do not use
-            return
-        self.need[w] = 0
-        msg["deny"] = True  # no money is held anywhere else: it can never fit
+        self.need[w] = need  # others hold money: they give back what they do not use
+        if place is None:
+            self.waiting[w] = next(self._tickets)
 
     async def _lost(self, w: int, why: str) -> None:
         self.view.alive.discard(w)
+        self.waiting.pop(w, None)
         self.view.lost_workers += 1
         for attempt_id, reserved in self.open[w].values():  # its calls in flight: maybe billed
             self.ledger.end_attempt(attempt_id, "lost", reserved, None, None, None,

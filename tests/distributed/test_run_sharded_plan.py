@@ -81,7 +81,7 @@ def test_rebuilt_plan_is_one_process_fast_plan(sharded):
     assert [b.name for b in plan.binding_limits] == [b.name for b in ref.binding_limits]
 
 
-@pytest.mark.parametrize("workers", [0], ids=["one-process"])
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "ray"])
 def test_run_the_folder_simulated(sharded, tmp_path, run_cli, workers):
     """`routeplan run plan/` (and its summary.json): simulated by default, the report's
     projection is the plan's, every task of the task file ends once, planned queues are queued."""
